@@ -1,0 +1,65 @@
+/**
+ * The findings contract (ARCHITECTURE.md "Contracts → Findings"): what the pipeline returns, the API serves,
+ * `npm run analyze -- --json` prints and the synthetic generator's ground truth follows, so that they compare
+ * directly. Field names are fixed; extra fields are allowed.
+ */
+
+export const DISC_LEVELS = ['L1-L2', 'L2-L3', 'L3-L4', 'L4-L5', 'L5-S1'] as const;
+export type DiscLevel = (typeof DISC_LEVELS)[number];
+
+/** MSU size grade (REFERENCE.md §1): 1 ≤ 50 % of the way to the intra-facet line, 2 up to the line, 3 beyond. */
+export type MsuGrade = 1 | 2 | 3;
+/** MSU location zone (REFERENCE.md §1); AB and BC when a herniation spans two zones. */
+export type MsuZone = 'A' | 'B' | 'C' | 'AB' | 'BC';
+export type HerniationSide = 'left' | 'right' | 'central';
+
+/** [x0, y0, x1, y1] in pixel coordinates of the key slice (column, row; origin top-left). */
+export type PixelBox = [number, number, number, number];
+export type PixelPoint = [number, number];
+
+export interface SliceRef {
+  sopInstanceUid: string;
+  /** 1-based frame number, as in WADO-RS `/frames/{n}`. */
+  frame: number;
+}
+
+export interface NormalLevelFinding {
+  level: DiscLevel;
+  herniation: false;
+  confidence: number;
+  keySlice?: SliceRef;
+  intraFacetLine?: [PixelPoint, PixelPoint];
+}
+
+export interface HerniationLevelFinding {
+  level: DiscLevel;
+  herniation: true;
+  grade: MsuGrade;
+  zone: MsuZone;
+  side: HerniationSide;
+  confidence: number;
+  keySlice: SliceRef;
+  box: PixelBox;
+  intraFacetLine?: [PixelPoint, PixelPoint];
+}
+
+export type LevelFinding = NormalLevelFinding | HerniationLevelFinding;
+
+export interface ModelRef {
+  id: string;
+  version: string;
+}
+
+export interface Findings {
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  model: ModelRef;
+  levels: LevelFinding[];
+  warnings: string[];
+}
+
+/** `L4-L5: 2-AB (left)` — the MSU report string of REFERENCE.md §1. */
+export function levelFindingToReportLine(finding: LevelFinding): string {
+  if (!finding.herniation) return `${finding.level}: no herniation`;
+  return `${finding.level}: ${finding.grade}-${finding.zone} (${finding.side})`;
+}

@@ -1,0 +1,70 @@
+/**
+ * The model manifest (ARCHITECTURE.md "Contracts → Model"): everything the pipeline needs to run a detector
+ * without code changes — input tensor, normalization, YOLOv8-style output layout and the MSU meaning of each
+ * class. A site drops its own validated model in by writing one of these beside its `model.onnx`.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+
+const msuGrade = z.union([z.literal(1), z.literal(2), z.literal(3)]);
+const msuZone = z.enum(['A', 'B', 'C', 'AB', 'BC']);
+
+export const modelManifestSchema = z.object({
+  id: z.string().min(1),
+  version: z.string().min(1),
+  name: z.string().min(1),
+  /** Shown wherever the model's output is shown, e.g. "not for clinical use — synthetic-trained demo model". */
+  intendedUse: z.string().min(1),
+  file: z.string().default('model.onnx'),
+  input: z.object({
+    name: z.string(),
+    /** [batch, channels, height, width]; batch may be -1 (dynamic). */
+    shape: z.tuple([z.number().int(), z.literal(1), z.number().int().positive(), z.number().int().positive()]),
+    dtype: z.literal('float32'),
+    normalization: z.object({
+      /**
+       * `percentile`: (v − P_low) / (P_high − P_low) over the slice's pixels, clipped to [0, 1]. Robust to the
+       * arbitrary intensity scaling of MR scanners.
+       */
+      method: z.literal('percentile'),
+      lowPercentile: z.number().min(0).max(100),
+      highPercentile: z.number().min(0).max(100),
+    }),
+  }),
+  output: z.object({
+    name: z.string(),
+    /** Ultralytics YOLOv8 layout `[batch, 4 + nc (+ 3·nk), anchors]`: cx, cy, w, h in input pixels, class scores. */
+    layout: z.literal('yolov8'),
+    numClasses: z.number().int().positive(),
+    /** Keypoints appended per anchor as (x, y, visibility) triplets; 2 = the medial facet edges (left, right). */
+    numKeypoints: z.number().int().min(0).default(0),
+  }),
+  classes: z.array(z.object({ index: z.number().int().min(0), name: z.string(), grade: msuGrade, zone: msuZone })),
+  thresholds: z.object({ confidence: z.number().min(0).max(1), iou: z.number().min(0).max(1) }),
+  trainingData: z.string(),
+});
+
+export type ModelManifest = z.infer<typeof modelManifestSchema>;
+
+export interface LoadedManifest {
+  manifest: ModelManifest;
+  modelPath: string;
+}
+
+/** Reads and validates `<modelDir>/manifest.json`; the error names the file and the offending field. */
+export async function loadModelManifest(modelDir: string): Promise<LoadedManifest> {
+  const manifestPath = path.join(modelDir, 'manifest.json');
+  const text = await readFile(manifestPath, 'utf8').catch((error: unknown) => {
+    throw new Error(`Cannot read the model manifest ${manifestPath}: ${(error as Error).message}`);
+  });
+  const parsed = modelManifestSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`Invalid model manifest ${manifestPath}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`);
+  }
+  if (parsed.data.classes.length !== parsed.data.output.numClasses) {
+    throw new Error(`Invalid model manifest ${manifestPath}: ${parsed.data.classes.length} classes listed but output.numClasses is ${parsed.data.output.numClasses}`);
+  }
+  return { manifest: parsed.data, modelPath: path.join(modelDir, parsed.data.file) };
+}
