@@ -1,0 +1,62 @@
+/**
+ * The app's port to the EHR: the launched patient, their imaging studies, and the credentials the app
+ * server needs. `clientToEhr` adapts a fhirclient `Client`; components depend only on `Ehr`.
+ */
+import type Client from 'fhirclient/lib/Client';
+import type { Bundle, ImagingStudy, Patient } from 'fhir/r4';
+import type { ApiSession } from './api';
+import { bundleToImagingStudies } from './chart';
+
+export interface Ehr {
+  readPatient(signal?: AbortSignal): Promise<Patient>;
+  searchImagingStudies(signal?: AbortSignal): Promise<ImagingStudy[]>;
+  /** A fresh access token (refreshed if it can be) and the FHIR base it is for; throws SessionExpiredError. */
+  getApiSession(): Promise<ApiSession>;
+}
+
+export class SessionExpiredError extends Error {
+  constructor(message = 'The SMART access token has expired and cannot be refreshed.') {
+    super(message);
+    this.name = 'SessionExpiredError';
+  }
+}
+
+/** `expiresAt` is fhirclient's epoch seconds; a token within `skewSeconds` of expiry counts as expired. */
+export function isTokenExpired(expiresAt: number | undefined, nowMs: number, skewSeconds = 10): boolean {
+  if (expiresAt === undefined) return false;
+  return expiresAt - skewSeconds <= nowMs / 1000;
+}
+
+/** `ImagingStudy?patient=Patient/<id>` — the reference form; the medplum-based EHR ignores a bare id. */
+export function imagingStudySearchUrl(patientId: string): string {
+  return `ImagingStudy?patient=Patient/${encodeURIComponent(patientId)}&_count=100`;
+}
+
+export function clientToEhr(client: Client): Ehr {
+  const patientId = (): string => {
+    const id = client.patient.id;
+    if (!id) throw new SessionExpiredError('The launch has no patient in context.');
+    return id;
+  };
+  return {
+    readPatient: (signal) => client.patient.read({ signal }),
+    async searchImagingStudies(signal) {
+      // pageLimit 0: follow every `next` link; the result is then an array of Bundles.
+      const result = await client.request<Bundle | Bundle[]>(
+        { url: imagingStudySearchUrl(patientId()), signal },
+        { pageLimit: 0 },
+      );
+      return bundleToImagingStudies(result);
+    },
+    async getApiSession() {
+      try {
+        await client.refreshIfNeeded();
+      } catch {
+        throw new SessionExpiredError('The SMART access token could not be refreshed.');
+      }
+      const accessToken = client.state.tokenResponse?.access_token;
+      if (!accessToken || isTokenExpired(client.state.expiresAt, Date.now())) throw new SessionExpiredError();
+      return { accessToken, fhirServer: client.state.serverUrl };
+    },
+  };
+}

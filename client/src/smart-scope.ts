@@ -1,0 +1,23 @@
+/** The SMART client id registered for ldh-cds (smart-config/clients.json). */
+export const SMART_CLIENT_ID = 'ldh-cds';
+
+/**
+ * Scopes requested at EHR launch — SMART App Launch 2.x, REFERENCE.md §4:
+ * `launch` (EHR launch context), `openid fhirUser` (who is signed in), v2 `.rs` read+search on the
+ * patient's chart and imaging, `.crs` create+read+search on the results the app server writes back
+ * (Observation per level, DiagnosticReport, Device for the model) using this user's token.
+ */
+export const SMART_SCOPE = [
+  'launch',
+  'openid',
+  'fhirUser',
+  'patient/Patient.rs',
+  'patient/ImagingStudy.rs',
+  'patient/Endpoint.rs',
+  'patient/Observation.crs',
+  'patient/DiagnosticReport.crs',
+  'patient/Device.crs',
+].join(' ');
+
+/** Shown when `ready()` fails or the token can no longer be used. */
+export const SESSION_LOST_MESSAGE = 'Session expired or launch state lost — relaunch ldh-cds from the EHR chart';

@@ -1,0 +1,173 @@
+/**
+ * The EHR's chart UI (server-rendered, no scripts): patient list, chart with studies and reports, and the SMART EHR
+ * launch link. Rendering a chart registers a fresh launch id bound to {patient, signed-in practitioner}, so the
+ * `#launch-ldh-cds` link is a plain href an e2e test can click (SMART App Launch 2.x, "EHR Launch").
+ */
+import { parseSearchRequest } from '@medplum/core';
+import type { DiagnosticReport, HumanName, ImagingStudy, Patient } from '@medplum/fhirtypes';
+import type { LaunchContext } from '../auth/grant-store.js';
+import type { FhirEngine } from '../fhir/fhir-engine.js';
+import { errorPage } from '../http/errors.js';
+import { buildRouter, type Route } from '../http/route-table.js';
+import { MRN_SYSTEM } from '../seed/build-resources.js';
+import { html, renderPage, type SafeHtml } from './html.js';
+
+export interface ChartRouterOptions {
+  engine: FhirEngine;
+  fhirBaseUrl: string;
+  appBaseUrl: string;
+  practitionerId: string;
+  createLaunch: (context: LaunchContext) => string;
+}
+
+export function buildChartRouter(options: ChartRouterOptions) {
+  const routes: Route[] = [
+    {
+      method: 'get',
+      path: '/',
+      handler: async (_req, res) => {
+        res.type('html').send(await renderPatientList(options));
+      },
+      spec: 'Patient list',
+    },
+    {
+      method: 'get',
+      path: '/chart/:patientId',
+      handler: async (req, res) => {
+        res.type('html').send(await renderChart(options, String(req.params.patientId)));
+      },
+      spec: 'Chart + SMART EHR launch link',
+    },
+  ];
+  return buildRouter(routes);
+}
+
+async function renderPatientList(options: ChartRouterOptions): Promise<string> {
+  const patients = await options.engine.repo.searchResources<Patient>(parseSearchRequest('Patient?_count=1000'));
+  patients.sort((a, b) => displayName(a.name).localeCompare(displayName(b.name)));
+  const rows = patients.map(
+    (patient) =>
+      html`<tr>
+        <td><a href="/chart/${encodeURIComponent(patient.id)}">${displayName(patient.name)}</a></td>
+        <td>${mrnOf(patient)}</td>
+        <td>${patient.birthDate}</td>
+        <td>${patient.gender}</td>
+      </tr>`,
+  );
+  return renderPage(
+    'Patients',
+    html`<h1>Patients</h1>
+      <table aria-label="Patients">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>MRN</th>
+            <th>Birth date</th>
+            <th>Sex</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${rows}
+        </tbody>
+      </table>`,
+  );
+}
+
+async function renderChart(options: ChartRouterOptions, patientId: string): Promise<string> {
+  const { engine } = options;
+  let patient: Patient;
+  try {
+    patient = await engine.repo.readResource<Patient>('Patient', patientId);
+  } catch {
+    throw errorPage(404, 'Patient not found', `There is no patient with id "${patientId}" in this EHR.`);
+  }
+  const subject = `Patient/${patient.id ?? patientId}`;
+  const [studies, reports] = await Promise.all([
+    engine.repo.searchResources<ImagingStudy>(parseSearchRequest(`ImagingStudy?patient=${subject}`)),
+    engine.repo.searchResources<DiagnosticReport>(parseSearchRequest(`DiagnosticReport?subject=${subject}`)),
+  ]);
+  reports.sort((a, b) => (b.meta?.lastUpdated ?? '').localeCompare(a.meta?.lastUpdated ?? ''));
+  const launchId = options.createLaunch({ patientId, practitionerId: options.practitionerId });
+  const launchUrl = new URL(`${options.appBaseUrl.replace(/\/$/, '')}/launch.html`);
+  launchUrl.searchParams.set('iss', options.fhirBaseUrl);
+  launchUrl.searchParams.set('launch', launchId);
+
+  return renderPage(
+    displayName(patient.name),
+    html`<section class="banner" aria-label="Patient banner">
+        <div><span class="label">Patient</span><span class="name">${displayName(patient.name)}</span></div>
+        <div><span class="label">MRN</span>${mrnOf(patient)}</div>
+        <div><span class="label">Birth date</span>${patient.birthDate}</div>
+        <div><span class="label">Sex</span>${patient.gender}</div>
+        <div><a id="launch-ldh-cds" class="button" href="${launchUrl.toString()}">Launch ldh-cds</a></div>
+      </section>
+      <h2>Imaging studies</h2>
+      ${studies.length === 0 ? html`<p class="muted">No imaging studies.</p>` : studyTable(studies)}
+      <h2>Diagnostic reports</h2>
+      ${reports.length === 0 ? html`<p class="muted" id="no-reports">No reports yet. Results written by ldh-cds appear here.</p>` : reportTable(reports)}`,
+  );
+}
+
+function studyTable(studies: ImagingStudy[]): SafeHtml {
+  const rows = studies.map(
+    (study) =>
+      html`<tr data-imaging-study="${study.id}">
+        <td>${study.started?.slice(0, 10)}</td>
+        <td>${study.procedureCode?.[0]?.text ?? study.description}</td>
+        <td>${(study.modality ?? []).map((m) => m.code).join(', ')}</td>
+        <td>${study.numberOfSeries} / ${study.numberOfInstances}</td>
+        <td>${study.status}</td>
+      </tr>`,
+  );
+  return html`<table aria-label="Imaging studies">
+    <thead>
+      <tr>
+        <th>Date</th>
+        <th>Procedure</th>
+        <th>Modality</th>
+        <th>Series / images</th>
+        <th>Status</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${rows}
+    </tbody>
+  </table>`;
+}
+
+function reportTable(reports: DiagnosticReport[]): SafeHtml {
+  const rows = reports.map(
+    (report) =>
+      html`<tr data-diagnostic-report="${report.id}">
+        <td>
+          ${(report.issued ?? report.effectiveDateTime ?? report.meta?.lastUpdated ?? '').slice(0, 16).replace('T', ' ')}
+        </td>
+        <td>${report.code.text ?? report.code.coding?.[0]?.display}</td>
+        <td><span class="status status-${report.status}">${report.status}</span></td>
+        <td><pre class="conclusion">${report.conclusion}</pre></td>
+      </tr>`,
+  );
+  return html`<table aria-label="Diagnostic reports">
+    <thead>
+      <tr>
+        <th>Issued</th>
+        <th>Report</th>
+        <th>Status</th>
+        <th>Conclusion</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${rows}
+    </tbody>
+  </table>`;
+}
+
+function displayName(names: HumanName[] | undefined): string {
+  const name = names?.[0];
+  if (!name) return '(no name)';
+  return name.text ?? [...(name.given ?? []), name.family ?? ''].join(' ').trim();
+}
+
+function mrnOf(patient: Patient): string {
+  return patient.identifier?.find((id) => id.system === MRN_SYSTEM)?.value ?? '';
+}

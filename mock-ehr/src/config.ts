@@ -1,0 +1,49 @@
+/**
+ * Mock EHR configuration, read from the environment once and validated at start (one line per key):
+ * - EHR_PORT           TCP port to listen on (default 4000; 0 = any free port)
+ * - EHR_HOST           interface to bind (default 127.0.0.1)
+ * - EHR_BASE_URL       public base URL of the mock EHR (default http://localhost:<EHR_PORT>)
+ * - APP_BASE_URL       base URL of the ldh-cds app, for launch links, redirect URIs and CORS (default http://localhost:3000)
+ * - MOCK_EHR_DATA_DIR  where the token signing key is kept (default mock-ehr/.data, git-ignored)
+ * - MOCK_EHR_PATIENTS  number of synthetic patients to seed (default 6)
+ * - LOG_LEVEL          pino level (default info)
+ */
+import { z } from 'zod';
+
+const url = z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/+$/, ''));
+
+const envSchema = z.object({
+  EHR_PORT: z.coerce.number().int().min(0).max(65_535).default(4000),
+  EHR_HOST: z.string().min(1).default('127.0.0.1'),
+  EHR_BASE_URL: url.optional(),
+  APP_BASE_URL: url.default('http://localhost:3000'),
+  MOCK_EHR_DATA_DIR: z.string().min(1).default('mock-ehr/.data'),
+  MOCK_EHR_PATIENTS: z.coerce.number().int().min(1).max(100).default(6),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface MockEhrConfig {
+  port: number;
+  host: string;
+  /** Undefined: derived from the port actually bound (http://localhost:<port>). */
+  publicBaseUrl: string | undefined;
+  appBaseUrl: string;
+  dataDir: string;
+  patientCount: number;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): MockEhrConfig {
+  const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')));
+  if (!parsed.success) throw new Error(`Invalid mock EHR configuration:\n${z.prettifyError(parsed.error)}`);
+  const values = parsed.data;
+  return {
+    port: values.EHR_PORT,
+    host: values.EHR_HOST,
+    publicBaseUrl: values.EHR_BASE_URL,
+    appBaseUrl: values.APP_BASE_URL,
+    dataDir: values.MOCK_EHR_DATA_DIR,
+    patientCount: values.MOCK_EHR_PATIENTS,
+    logLevel: values.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,143 @@
+import { api } from 'dicomweb-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MockEhr } from './app';
+import { launchAndGetToken, startTestEhr } from './test-support';
+
+let ehr: MockEhr;
+let cleanup: () => Promise<void>;
+let token: string;
+
+beforeAll(async () => {
+  globalThis.XMLHttpRequest = (await import('xhr2')).default;
+  ({ ehr, cleanup } = await startTestEhr(1));
+  token = (await launchAndGetToken(ehr, ehr.seed.patients[0]?.patientId ?? '')).access_token;
+});
+afterAll(async () => {
+  await cleanup();
+});
+
+function seeded() {
+  const patient = ehr.seed.patients[0];
+  if (!patient) throw new Error('no seeded patient');
+  return patient;
+}
+
+function client(bearer: string) {
+  return new api.DICOMwebClient({
+    url: ehr.dicomWebUrl,
+    headers: { Authorization: `Bearer ${bearer}` },
+    verbose: false,
+    singlepart: false,
+  });
+}
+
+/** dicomweb-client's typings declare plain return values; at runtime every call returns a promise. */
+function settle<T>(value: unknown): Promise<T> {
+  return value as Promise<T>;
+}
+
+type DicomJson = Record<string, { vr: string; Value?: unknown[]; BulkDataURI?: string }>;
+
+describe('DICOMweb with dicomweb-client 0.11.3', () => {
+  it('when the app searches series with the bearer token, then it finds the seeded MR series', async () => {
+    const series = await (client(token).searchForSeries({
+      studyInstanceUID: seeded().studyInstanceUid,
+    }) as unknown as Promise<DicomJson[]>);
+    expect(series).toHaveLength(1);
+    expect(series[0]?.['0020000E']?.Value).toEqual([seeded().seriesInstanceUid]);
+    expect(series[0]?.['00080060']?.Value).toEqual(['MR']);
+  });
+
+  it('when the app retrieves series metadata, then every instance is there with Pixel Data as a BulkDataURI', async () => {
+    const metadata = await settle<DicomJson[]>(
+      client(token).retrieveSeriesMetadata({
+        studyInstanceUID: seeded().studyInstanceUid,
+        seriesInstanceUID: seeded().seriesInstanceUid,
+        request: {},
+      }),
+    );
+    expect(metadata.length).toBeGreaterThan(1);
+    const first = metadata[0] ?? {};
+    expect(first['00280010']?.Value?.[0]).toBeGreaterThan(0);
+    expect(first['7FE00010']?.BulkDataURI).toContain('/bulkdata/7FE00010');
+    expect(first['7FE00010']?.Value).toBeUndefined();
+  });
+
+  it('when the app retrieves a frame, then it gets Rows×Columns×2 raw little-endian bytes', async () => {
+    const metadata = await settle<DicomJson[]>(
+      client(token).retrieveSeriesMetadata({
+        studyInstanceUID: seeded().studyInstanceUid,
+        seriesInstanceUID: seeded().seriesInstanceUid,
+        request: {},
+      }),
+    );
+    const first = metadata[0] ?? {};
+    const sopInstanceUID = String(first['00080018']?.Value?.[0]);
+    const rows = Number(first['00280010']?.Value?.[0]);
+    const columns = Number(first['00280011']?.Value?.[0]);
+    const frames = await settle<ArrayBuffer[]>(
+      client(token).retrieveInstanceFrames({
+        studyInstanceUID: seeded().studyInstanceUid,
+        seriesInstanceUID: seeded().seriesInstanceUid,
+        sopInstanceUID,
+        frameNumbers: '1',
+        request: {},
+      }),
+    );
+    expect(frames).toHaveLength(1);
+    expect(frames[0]?.byteLength).toBe(rows * columns * 2);
+    const pixels = new Uint16Array(frames[0] ?? new ArrayBuffer(0));
+    expect(Math.max(...pixels)).toBeGreaterThan(0);
+  });
+
+  it('when the app asks for frames with transfer-syntax=*, then they come back as stored', async () => {
+    const instance = await (client(token).searchForInstances({
+      studyInstanceUID: seeded().studyInstanceUid,
+      seriesInstanceUID: seeded().seriesInstanceUid,
+    }) as unknown as Promise<DicomJson[]>);
+    const sop = String(instance[0]?.['00080018']?.Value?.[0]);
+    const response = await fetch(
+      `${ehr.dicomWebUrl}/studies/${seeded().studyInstanceUid}/series/${seeded().seriesInstanceUid}/instances/${sop}/frames/1`,
+      {
+        headers: {
+          Authorization: `Bearer ${token}`,
+          Accept: 'multipart/related; type="application/octet-stream"; transfer-syntax=*',
+        },
+      },
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('transfer-syntax=1.2.840.10008.1.2.1');
+  });
+
+  it('when the app retrieves an instance, then it is a multipart application/dicom Part 10 file', async () => {
+    const instances = await (client(token).searchForInstances({
+      studyInstanceUID: seeded().studyInstanceUid,
+      seriesInstanceUID: seeded().seriesInstanceUid,
+    }) as unknown as Promise<DicomJson[]>);
+    const dicomweb = client(token);
+    const options = {
+      studyInstanceUID: seeded().studyInstanceUid,
+      seriesInstanceUID: seeded().seriesInstanceUid,
+      sopInstanceUID: String(instances[0]?.['00080018']?.Value?.[0]),
+    };
+    // The typings demand mediaTypes and request; at runtime both are optional (default application/dicom).
+    const instance = await settle<ArrayBuffer>(
+      dicomweb.retrieveInstance(options as unknown as Parameters<typeof dicomweb.retrieveInstance>[0]),
+    );
+    expect(Buffer.from(instance).subarray(128, 132).toString('ascii')).toBe('DICM');
+  });
+
+  it('when DICOMweb is called without a token, then it is 401', async () => {
+    const response = await fetch(`${ehr.dicomWebUrl}/studies`);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+  });
+
+  it('when QIDO names an attribute it cannot match, then it is 400 naming the attribute', async () => {
+    const response = await fetch(`${ehr.dicomWebUrl}/studies?Bogus=1`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain('Bogus');
+  });
+});

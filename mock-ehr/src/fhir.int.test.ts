@@ -1,0 +1,239 @@
+import type { Bundle, DiagnosticReport, Endpoint, ImagingStudy, Observation } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MockEhr } from './app';
+import { APP_BASE_URL, launchAndGetToken, startTestEhr } from './test-support';
+
+let ehr: MockEhr;
+let cleanup: () => Promise<void>;
+let token: string;
+let patientId: string;
+
+beforeAll(async () => {
+  ({ ehr, cleanup } = await startTestEhr(2));
+  patientId = ehr.seed.patients[0]?.patientId ?? '';
+  token = (await launchAndGetToken(ehr, patientId)).access_token;
+});
+afterAll(async () => {
+  await cleanup();
+});
+
+function fhir(path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${ehr.fhirBaseUrl}${path}`, {
+    ...init,
+    headers: {
+      Authorization: `Bearer ${token}`,
+      Accept: 'application/fhir+json',
+      ...(init.headers as Record<string, string>),
+    },
+  });
+}
+
+describe('FHIR access', () => {
+  it('when a request has no token, then it is 401 with an OperationOutcome and a Bearer challenge', async () => {
+    const response = await fetch(`${ehr.fhirBaseUrl}/ImagingStudy?patient=Patient/${patientId}`);
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(await response.json()).toMatchObject({ resourceType: 'OperationOutcome' });
+  });
+
+  it('when the token is forged, then it is 401 invalid_token', async () => {
+    const response = await fetch(`${ehr.fhirBaseUrl}/Patient/${patientId}`, {
+      headers: { Authorization: 'Bearer abc.def.ghi' },
+    });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toContain('invalid_token');
+  });
+
+  it('when metadata is read without a token, then the CapabilityStatement lists the SMART oauth-uris', async () => {
+    const response = await fetch(`${ehr.fhirBaseUrl}/metadata`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('application/fhir+json');
+    const body = JSON.stringify(await response.json());
+    expect(body).toContain('oauth-uris');
+    expect(body).toContain(`${ehr.url}/oauth/token`);
+  });
+
+  it('when the app searches the patient’s studies, then it reads the seeded ImagingStudy and its DICOMweb Endpoint', async () => {
+    const response = await fhir(`/ImagingStudy?patient=Patient/${patientId}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('application/fhir+json');
+    const bundle = (await response.json()) as Bundle<ImagingStudy>;
+    expect(bundle.entry).toHaveLength(1);
+    const study = bundle.entry?.[0]?.resource;
+    expect(study).toMatchObject({
+      status: 'available',
+      subject: { reference: `Patient/${patientId}` },
+      identifier: expect.arrayContaining([
+        { system: 'urn:dicom:uid', value: `urn:oid:${ehr.seed.patients[0]?.studyInstanceUid ?? ''}` },
+      ]) as unknown,
+      procedureCode: [{ coding: [expect.objectContaining({ code: '72148' })] }],
+    });
+    expect(study?.series?.[0]?.instance?.length).toBe(study?.numberOfInstances);
+
+    const endpointRef = study?.endpoint?.[0]?.reference ?? '';
+    const endpoint = (await (await fhir(`/${endpointRef}`)).json()) as Endpoint;
+    expect(endpoint).toMatchObject({
+      status: 'active',
+      connectionType: { code: 'dicom-wado-rs' },
+      address: ehr.dicomWebUrl,
+    });
+  });
+
+  it('when a patient token reads another patient, then it is forbidden', async () => {
+    const other = ehr.seed.patients[1]?.patientId ?? '';
+    expect((await fhir(`/Patient/${other}`)).status).toBe(403);
+    const search = (await (await fhir(`/ImagingStudy?patient=Patient/${other}`)).json()) as Bundle;
+    expect(search.entry ?? []).toHaveLength(0);
+  });
+
+  it('when the app reads from the app origin, then CORS exposes Location and ETag', async () => {
+    const response = await fhir(`/Patient/${patientId}`, { headers: { Origin: APP_BASE_URL } });
+    expect(response.headers.get('access-control-allow-origin')).toBe(APP_BASE_URL);
+    expect(response.headers.get('access-control-expose-headers')).toContain('Location');
+    expect(response.headers.get('etag')).toMatch(/^W\/"/);
+  });
+
+  it('when the same transaction with ifNoneExist is posted twice, then nothing is duplicated', async () => {
+    const studyRef = `ImagingStudy/${ehr.seed.patients[0]?.imagingStudyId ?? ''}`;
+    const observationUrn = 'urn:uuid:6f1c4c1e-8f7e-4a59-9b8a-1d2e3f4a5b6c';
+    const observation: Observation = {
+      resourceType: 'Observation',
+      status: 'preliminary',
+      identifier: [{ system: 'urn:ldh-cds:test', value: 'obs-L4-L5' }],
+      code: { text: 'MSU classification' },
+      subject: { reference: `Patient/${patientId}` },
+      derivedFrom: [{ reference: studyRef }],
+    };
+    const report: DiagnosticReport = {
+      resourceType: 'DiagnosticReport',
+      status: 'preliminary',
+      identifier: [{ system: 'urn:ldh-cds:test', value: 'report-1' }],
+      code: { text: 'MSU lumbar disc herniation (AI, preliminary)' },
+      subject: { reference: `Patient/${patientId}` },
+      result: [{ reference: observationUrn }],
+      conclusion: 'L4-L5: 2-AB (left)',
+    };
+    const transaction: Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          fullUrl: observationUrn,
+          resource: observation,
+          request: { method: 'POST', url: 'Observation', ifNoneExist: 'identifier=urn:ldh-cds:test|obs-L4-L5' },
+        },
+        {
+          fullUrl: 'urn:uuid:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
+          resource: report,
+          request: { method: 'POST', url: 'DiagnosticReport', ifNoneExist: 'identifier=urn:ldh-cds:test|report-1' },
+        },
+      ],
+    };
+    const post = () =>
+      fhir('/', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/fhir+json' },
+        body: JSON.stringify(transaction),
+      });
+    const first = (await (await post()).json()) as Bundle;
+    const second = (await (await post()).json()) as Bundle;
+    expect(first.type).toBe('transaction-response');
+    expect(first.entry?.map((e) => e.response?.status)).toEqual(['201', '201']);
+    expect(second.entry?.map((e) => e.response?.location)).toEqual(first.entry?.map((e) => e.response?.location));
+
+    const observations = (await (
+      await fhir('/Observation?identifier=urn:ldh-cds:test|obs-L4-L5')
+    ).json()) as Bundle<Observation>;
+    expect(observations.entry).toHaveLength(1);
+    const reports = (await (
+      await fhir(`/DiagnosticReport?subject=Patient/${patientId}`)
+    ).json()) as Bundle<DiagnosticReport>;
+    expect(reports.entry).toHaveLength(1);
+    // The urn:uuid reference inside the transaction was rewritten to the created Observation.
+    expect(reports.entry?.[0]?.resource?.result?.[0]?.reference).toMatch(/^Observation\//);
+  });
+
+  it('when a create carries If-None-Exist, then a second create returns the existing resource', async () => {
+    const observation: Observation = {
+      resourceType: 'Observation',
+      status: 'preliminary',
+      identifier: [{ system: 'urn:ldh-cds:test', value: 'conditional-1' }],
+      code: { text: 'test' },
+      subject: { reference: `Patient/${patientId}` },
+    };
+    const create = () =>
+      fhir('/Observation', {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/fhir+json',
+          'If-None-Exist': 'identifier=urn:ldh-cds:test|conditional-1',
+        },
+        body: JSON.stringify(observation),
+      });
+    const first = await create();
+    expect(first.status).toBe(201);
+    expect(first.headers.get('location')).toContain(`${ehr.fhirBaseUrl}/Observation/`);
+    const second = await create();
+    expect(second.status).toBe(200);
+    expect(((await second.json()) as Observation).id).toBe(((await first.json()) as Observation).id);
+  });
+
+  it('when a resource is invalid, then create answers 400 with an OperationOutcome naming the problem', async () => {
+    const response = await fhir('/Observation', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/fhir+json' },
+      body: JSON.stringify({
+        resourceType: 'Observation',
+        status: 'final',
+        subject: { reference: `Patient/${patientId}` },
+      }),
+    });
+    expect(response.status).toBe(400);
+    expect(JSON.stringify(await response.json())).toMatch(/code/i);
+  });
+
+  it('when a token lacks the write scope, then create is forbidden', async () => {
+    const readOnly = await launchAndGetToken(ehr, patientId, 'launch patient/Observation.rs');
+    const response = await fetch(`${ehr.fhirBaseUrl}/Observation`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${readOnly.access_token}`, 'Content-Type': 'application/fhir+json' },
+      body: JSON.stringify({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'x' },
+        subject: { reference: `Patient/${patientId}` },
+      }),
+    });
+    expect(response.status).toBe(403);
+  });
+
+  it('when a resource is updated, then vread and history show both versions', async () => {
+    const reviewer = (await launchAndGetToken(ehr, patientId, 'launch patient/Observation.cruds')).access_token;
+    const asReviewer = (path: string, init: RequestInit = {}) =>
+      fetch(`${ehr.fhirBaseUrl}${path}`, {
+        ...init,
+        headers: { Authorization: `Bearer ${reviewer}`, 'Content-Type': 'application/fhir+json' },
+      });
+    const body = {
+      resourceType: 'Observation',
+      status: 'preliminary',
+      code: { text: 'x' },
+      subject: { reference: `Patient/${patientId}` },
+    };
+    const created = (await (
+      await asReviewer('/Observation', { method: 'POST', body: JSON.stringify(body) })
+    ).json()) as Observation;
+    const id = created.id ?? '';
+    const updated = await asReviewer(`/Observation/${id}`, {
+      method: 'PUT',
+      body: JSON.stringify({ ...body, id, status: 'final' }),
+    });
+    expect(updated.status).toBe(200);
+    const history = (await (await asReviewer(`/Observation/${id}/_history`)).json()) as Bundle;
+    expect(history.entry).toHaveLength(2);
+    const first = (await (
+      await asReviewer(`/Observation/${id}/_history/${created.meta?.versionId ?? ''}`)
+    ).json()) as Observation;
+    expect(first.status).toBe('preliminary');
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * `GET /fhir/metadata` (FHIR R4 http.html#capabilities). Medplum's router has no /metadata, so we describe what this
+ * mock actually supports, with the SMART `oauth-uris` extension (SMART App Launch 2.x, "Conformance").
+ */
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+
+const RESOURCE_SEARCH_PARAMS: Record<string, string[]> = {
+  Patient: ['_id', 'identifier', 'name', 'birthdate'],
+  Practitioner: ['_id', 'identifier', 'name'],
+  Endpoint: ['_id', 'identifier', 'connection-type', 'status'],
+  ImagingStudy: ['_id', 'identifier', 'patient', 'subject', 'started', 'endpoint'],
+  Observation: ['_id', 'identifier', 'patient', 'subject', 'code', 'derived-from', 'status'],
+  DiagnosticReport: ['_id', 'identifier', 'patient', 'subject', 'code', 'status'],
+  Provenance: ['_id', 'target', 'patient', 'agent'],
+  Device: ['_id', 'identifier', 'device-name'],
+};
+
+export function buildCapabilityStatement(urls: {
+  fhirBaseUrl: string;
+  authorizeUrl: string;
+  tokenUrl: string;
+}): CapabilityStatement {
+  const resource = Object.entries(RESOURCE_SEARCH_PARAMS).map(([type, params]): CapabilityStatementRestResource => ({
+    type: type as CapabilityStatementRestResource['type'],
+    interaction: ['read', 'vread', 'search-type', 'create', 'update', 'history-instance'].map((code) => ({
+      code: code as 'read',
+    })),
+    versioning: 'versioned',
+    readHistory: true,
+    updateCreate: false,
+    conditionalCreate: true,
+    searchParam: params.map((name) => ({ name, type: name === 'started' || name === 'birthdate' ? 'date' : 'token' })),
+  }));
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: '2026-01-01',
+    publisher: 'ldh-cds mock EHR (synthetic data only)',
+    kind: 'instance',
+    software: { name: 'ldh-cds mock EHR' },
+    implementation: { description: 'Mock EHR for ldh-cds development — synthetic data', url: urls.fhirBaseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        security: {
+          cors: true,
+          service: [
+            {
+              coding: [
+                { system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' },
+              ],
+            },
+          ],
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [
+                { url: 'authorize', valueUri: urls.authorizeUrl },
+                { url: 'token', valueUri: urls.tokenUrl },
+              ],
+            },
+          ],
+        },
+        resource,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+      },
+    ],
+  };
+}

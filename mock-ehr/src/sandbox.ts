@@ -1,0 +1,126 @@
+/**
+ * `npm start`: the local sandbox. Starts the mock EHR and the ldh-cds app server as two child processes (they
+ * talk only over HTTP, as they would at a real site), waits until both listen, then prints the URLs a user needs,
+ * each at the start of its own line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const STARTUP_TIMEOUT_MS = 60_000;
+
+function parsePort(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    console.error(`${name}=${raw} is not a valid TCP port (1–65535).`);
+    process.exit(1);
+  }
+  return port;
+}
+
+/** Fails early with a message naming the variable to change, before any child is started. */
+async function assertPortFree(port: number, variable: string): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      const reason =
+        error.code === 'EADDRINUSE' ? 'is already in use' : `cannot be opened (${error.code ?? error.message})`;
+      console.error(
+        `Port ${port} ${reason}: stop what is using it, or set ${variable} to a free port (e.g. ${variable}=${port + 10} npm start).`,
+      );
+      process.exit(1);
+    });
+    probe.listen(port, () =>
+      probe.close(() => {
+        resolve();
+      }),
+    );
+  });
+}
+
+const children: ChildProcess[] = [];
+
+function startChild(name: string, entry: string, env: NodeJS.ProcessEnv, readyPrefix: string): Promise<string> {
+  const tsxCli = path.join(repoRoot, 'node_modules/tsx/dist/cli.mjs');
+  const child = spawn(process.execPath, [tsxCli, entry], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`${name} did not start within ${STARTUP_TIMEOUT_MS / 1000} s`));
+    }, STARTUP_TIMEOUT_MS);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      if (line.startsWith(readyPrefix)) {
+        clearTimeout(timer);
+        resolve(line.slice(readyPrefix.length).trim());
+      } else {
+        process.stdout.write(`${line}\n`);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with code ${code ?? 'null'} before it was ready (see the message above)`));
+    });
+  });
+}
+
+function stopAll(): void {
+  for (const child of children) child.kill('SIGTERM');
+}
+
+async function main(): Promise<void> {
+  const ehrPort = parsePort('EHR_PORT', 4000);
+  const appPort = parsePort('APP_PORT', 3000);
+  await assertPortFree(ehrPort, 'EHR_PORT');
+  await assertPortFree(appPort, 'APP_PORT');
+
+  const ehrBaseUrl = process.env.EHR_BASE_URL ?? `http://localhost:${ehrPort}`;
+  const appBaseUrl = process.env.APP_BASE_URL ?? `http://localhost:${appPort}`;
+  const env = {
+    ...process.env,
+    EHR_PORT: String(ehrPort),
+    APP_PORT: String(appPort),
+    EHR_BASE_URL: ehrBaseUrl,
+    APP_BASE_URL: appBaseUrl,
+    FHIR_BASE_URLS: process.env.FHIR_BASE_URLS ?? `${ehrBaseUrl}/fhir`,
+  };
+
+  process.on('SIGINT', () => {
+    stopAll();
+    process.exit(130);
+  });
+  process.on('SIGTERM', () => {
+    stopAll();
+    process.exit(143);
+  });
+
+  const [ehrUrl, appUrl] = await Promise.all([
+    startChild('mock EHR', 'mock-ehr/src/main.ts', env, 'mock-ehr ready '),
+    startChild('app server', 'server/src/main.ts', env, 'app ready '),
+  ]);
+  for (const child of children) {
+    child.once('exit', (code) => {
+      console.error(`A sandbox process exited (code ${code ?? 'null'}); stopping the sandbox.`);
+      stopAll();
+      process.exit(1);
+    });
+  }
+  const ehr = ehrUrl.replace(/\/$/, '');
+  const app = appUrl.replace(/\/$/, '');
+  console.log(`EHR chart: ${ehr}/`);
+  console.log(`App: ${app}/`);
+  console.log(`FHIR server: ${ehr}/fhir`);
+  console.log(`DICOMweb: ${ehr}/dicom-web`);
+  console.log(`CDS Hooks discovery: ${app}/cds-services`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  stopAll();
+  process.exit(1);
+});

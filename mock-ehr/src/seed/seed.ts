@@ -1,0 +1,128 @@
+/**
+ * Seeds the chart at start: synthetic patients, each with one phantom lumbar MRI study (models/synthetic) whose
+ * Part 10 files go to the DICOMweb store and whose ImagingStudy points at the DICOMweb Endpoint.
+ */
+import type { GeneratedStudy, PhantomStudyOptions } from '../../../models/synthetic';
+import type { DicomJsonDataset } from '../dicomweb/dcmjs.js';
+import { firstNumber, firstString, TAG, type DicomStore, type StoredInstance } from '../dicomweb/dicom-store.js';
+import type { FhirEngine } from '../fhir/fhir-engine.js';
+import {
+  buildDicomWebEndpoint,
+  buildImagingStudy,
+  buildPatient,
+  buildPractitioner,
+  type SyntheticPerson,
+} from './build-resources.js';
+
+export type StudyGenerator = (options: PhantomStudyOptions) => GeneratedStudy;
+
+export const PRACTITIONER_ID = 'synthetic-clinician';
+export const ENDPOINT_ID = 'dicomweb';
+
+/** NATO alphabet given names: obviously not people. */
+const GIVEN_NAMES = ['Alpha', 'Bravo', 'Charlie', 'Delta', 'Echo', 'Foxtrot', 'Golf', 'Hotel', 'India', 'Juliett'];
+
+export interface SeededPatient {
+  patientId: string;
+  mrn: string;
+  imagingStudyId: string;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+}
+
+export interface SeedResult {
+  practitionerId: string;
+  endpointId: string;
+  patients: SeededPatient[];
+}
+
+export function syntheticPerson(index: number): SyntheticPerson {
+  const number = String(index + 1).padStart(2, '0');
+  const given = GIVEN_NAMES[index] ?? `Phantom${number}`;
+  const year = 1950 + ((index * 7) % 45);
+  const month = String((index % 12) + 1).padStart(2, '0');
+  const day = String(((index * 5) % 27) + 1).padStart(2, '0');
+  return {
+    id: `synthetic-${number}`,
+    mrn: `SYN-${String(1000 + index)}`,
+    family: 'Synthetic',
+    given,
+    birthDate: `${year}-${month}-${day}`,
+    sex: index % 2 === 0 ? 'F' : 'M',
+  };
+}
+
+export async function seedChart(options: {
+  engine: FhirEngine;
+  store: DicomStore;
+  dicomWebUrl: string;
+  patientCount: number;
+  generate: StudyGenerator;
+}): Promise<SeedResult> {
+  const { engine, store } = options;
+  await engine.create(buildPractitioner(PRACTITIONER_ID));
+  await engine.create(buildDicomWebEndpoint(ENDPOINT_ID, options.dicomWebUrl));
+  const patients: SeededPatient[] = [];
+  for (let index = 0; index < options.patientCount; index++) {
+    const person = syntheticPerson(index);
+    const study = options.generate({
+      seed: 1000 + index,
+      patientId: person.mrn,
+      patientName: `${person.family}^${person.given}`,
+      birthDate: person.birthDate.replaceAll('-', ''),
+      sex: person.sex,
+    });
+    const stored = study.instances.map((instance) => store.add(instance.part10));
+    await engine.create(buildPatient(person));
+    const imagingStudyId = `${person.id}-mr-lspine`;
+    await engine.create(buildImagingStudy(studyFacts(imagingStudyId, person.id, study, stored)));
+    patients.push({
+      patientId: person.id,
+      mrn: person.mrn,
+      imagingStudyId,
+      studyInstanceUid: study.studyInstanceUid,
+      seriesInstanceUid: study.seriesInstanceUid,
+    });
+  }
+  return { practitionerId: PRACTITIONER_ID, endpointId: ENDPOINT_ID, patients };
+}
+
+function studyFacts(id: string, patientId: string, study: GeneratedStudy, stored: StoredInstance[]) {
+  const first = stored[0]?.dataset ?? {};
+  const bySeries = new Map<string, StoredInstance[]>();
+  for (const instance of stored)
+    bySeries.set(instance.seriesInstanceUid, [...(bySeries.get(instance.seriesInstanceUid) ?? []), instance]);
+  return {
+    id,
+    patientId,
+    endpointId: ENDPOINT_ID,
+    studyInstanceUid: study.studyInstanceUid,
+    started: dicomDateTimeToFhir(study.studyDate, firstString(first[TAG.StudyTime])),
+    description: study.studyDescription,
+    accessionNumber: firstString(first[TAG.AccessionNumber]),
+    series: [...bySeries.entries()].map(([uid, instances]) => {
+      const dataset: DicomJsonDataset = instances[0]?.dataset ?? {};
+      return {
+        uid,
+        number: firstNumber(dataset[TAG.SeriesNumber]),
+        modality: firstString(dataset[TAG.Modality]) ?? 'MR',
+        description: firstString(dataset[TAG.SeriesDescription]) ?? study.seriesDescription,
+        instances: [...instances]
+          .sort((a, b) => (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0))
+          .map((instance) => ({
+            uid: instance.sopInstanceUid,
+            sopClassUid: instance.sopClassUid,
+            number: instance.instanceNumber,
+          })),
+      };
+    }),
+  };
+}
+
+/** DICOM DA (YYYYMMDD) + TM (HHMMSS) → FHIR dateTime; the phantom has no timezone, so we state UTC. */
+export function dicomDateTimeToFhir(date: string, time: string | undefined): string {
+  const day = `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}`;
+  if (!time || time.length < 4) return day;
+  const seconds = time.length >= 6 ? time.slice(4, 6) : '00';
+  return `${day}T${time.slice(0, 2)}:${time.slice(2, 4)}:${seconds}Z`;
+}

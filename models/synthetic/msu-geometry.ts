@@ -1,0 +1,68 @@
+/**
+ * MSU classification (REFERENCE.md §1, Mysliwiec et al. 2010) from measured geometry, as a pure function: the
+ * generator's tests use it to check that what is drawn matches the ground truth it claims.
+ */
+import type { HerniationSide, MsuGrade, MsuZone, PixelBox, PixelPoint } from '../../server/src/inference/findings';
+
+export interface MsuMeasurement {
+  /** Distance from the posterior disc margin to the intra-facet line, perpendicular to the line. */
+  marginToLine: number;
+  /** How far the herniation reaches posterior of the disc margin, perpendicular to the line (same unit). */
+  depth: number;
+  /**
+   * Lateral extent of the herniation as positions along the intra-facet line, from the patient's right facet
+   * medial edge (0) to the patient's left one (1); < 0 or > 1 is lateral to a facet edge.
+   */
+  spanStart: number;
+  spanEnd: number;
+}
+
+export interface MsuClass {
+  grade: MsuGrade;
+  zone: MsuZone;
+  side: HerniationSide;
+}
+
+/** A centre within this share of the line's length from its midpoint is reported as central. */
+const CENTRAL_TOLERANCE = 0.05;
+
+export function classifyMsu(m: MsuMeasurement): MsuClass {
+  const ratio = m.depth / m.marginToLine;
+  // "Up to 50 %" and "up to the line" are inclusive (REFERENCE.md §1).
+  const grade: MsuGrade = ratio <= 0.5 ? 1 : ratio <= 1 ? 2 : 3;
+
+  const start = Math.min(m.spanStart, m.spanEnd);
+  const end = Math.max(m.spanStart, m.spanEnd);
+  // Zones touched by the open interval (start, end): A = central two quarters, B = lateral quarters,
+  // C = beyond a facet edge.
+  const inA = end > 0.25 && start < 0.75;
+  const inB = (start < 0.25 && end > 0) || (start < 1 && end > 0.75);
+  const inC = start < 0 || end > 1;
+  // MSU has no "ABC": a herniation reaching the foramen is reported by its lateral pair, BC.
+  const zone: MsuZone = inC ? (inB || inA ? 'BC' : 'C') : inA && inB ? 'AB' : inA ? 'A' : 'B';
+
+  const centre = (start + end) / 2;
+  const side: HerniationSide =
+    Math.abs(centre - 0.5) <= CENTRAL_TOLERANCE ? 'central' : centre > 0.5 ? 'left' : 'right';
+  return { grade, zone, side };
+}
+
+/**
+ * Measures an axis-aligned herniation box against a horizontal intra-facet line (the phantom's geometry:
+ * ImageOrientationPatient [1,0,0,0,1,0], so image right is the patient's left and larger rows are posterior).
+ */
+export function measureBox(
+  box: PixelBox,
+  discMarginY: number,
+  intraFacetLine: readonly [PixelPoint, PixelPoint],
+): MsuMeasurement {
+  const [[lx, ly], [rx, ry]] = intraFacetLine;
+  const lineY = (ly + ry) / 2;
+  const width = rx - lx;
+  return {
+    marginToLine: lineY - discMarginY,
+    depth: box[3] - discMarginY,
+    spanStart: (box[0] - lx) / width,
+    spanEnd: (box[2] - lx) / width,
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * Wires the routers; nothing else lives here. `startAppServer` listens (port 0 allowed) and resolves to the
+ * URL and a close function, for main.ts and for tests.
+ */
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import express, { type Express } from 'express';
+import { pino, type Logger } from 'pino';
+import { cdsHooksRouter } from './cds-hooks/cds-router';
+import { loadTrustedClients, type TrustedClients } from './cds-hooks/trusted-clients';
+import { createCdsJwtVerifier } from './cds-hooks/verify-jwt';
+import type { AppConfig } from './config';
+import { analysesRouter } from './http/analyses-router';
+import { handleError, handleNotFound } from './http/error-handler';
+import { requestLogger, securityHeaders } from './http/security';
+import { defaultDependencies, type AnalyzeDependencies } from './pipeline/analyze-study';
+
+export interface AppOptions {
+  logger?: Logger;
+  /** Replace pipeline stages (tests). */
+  deps?: Partial<AnalyzeDependencies>;
+  trustedCdsClients?: TrustedClients;
+}
+
+export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, options: AppOptions = {}): Express {
+  const logger = options.logger ?? pino({ level: config.LOG_LEVEL });
+  const deps: AnalyzeDependencies = {
+    ...defaultDependencies((message, fields) => {
+      logger.info(fields, message);
+    }),
+    ...options.deps,
+  };
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(requestLogger(logger));
+  app.use(securityHeaders(config.FHIR_BASE_URLS));
+  app.use(express.json({ limit: '5mb', type: ['application/json', 'application/fhir+json'] }));
+  app.use(analysesRouter({ trustedFhirBaseUrls: config.FHIR_BASE_URLS, modelDir: config.MODEL_DIR, deps }));
+  app.use(
+    cdsHooksRouter({
+      appBaseUrl: config.APP_BASE_URL,
+      trustedFhirBaseUrls: config.FHIR_BASE_URLS,
+      verifier: createCdsJwtVerifier(trustedCdsClients),
+      fhirClient: deps.fhirClient,
+    }),
+  );
+  // The built SMART client: /launch.html, /index.html and its hashed assets.
+  app.use(express.static(path.resolve(config.CLIENT_DIST_DIR), { index: 'index.html', fallthrough: true }));
+  app.use(handleNotFound);
+  app.use(handleError);
+  return app;
+}
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startAppServer(config: AppConfig, options: AppOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? pino({ level: config.LOG_LEVEL });
+  let trusted = options.trustedCdsClients;
+  if (!trusted) {
+    if (existsSync(config.CDS_CLIENTS_FILE)) trusted = await loadTrustedClients(config.CDS_CLIENTS_FILE);
+    else {
+      logger.warn(
+        { file: config.CDS_CLIENTS_FILE },
+        'CDS_CLIENTS_FILE not found: every CDS Hooks call will be refused',
+      );
+      trusted = new Map();
+    }
+  }
+  if (!existsSync(config.CLIENT_DIST_DIR))
+    logger.warn({ dir: config.CLIENT_DIST_DIR }, 'CLIENT_DIST_DIR not found: run `npm run build`');
+  const app = createApp(config, trusted, { ...options, logger });
+  return new Promise((resolve, reject) => {
+    const server = app.listen(config.APP_PORT, config.APP_HOST, (error?: Error) => {
+      if (error) {
+        reject(error);
+        return;
+      }
+      const { port } = server.address() as AddressInfo;
+      const host = config.APP_HOST.includes(':') ? `[${config.APP_HOST}]` : config.APP_HOST;
+      resolve({
+        url: `http://${host}:${port}`,
+        close: () =>
+          new Promise<void>((done, fail) => {
+            server.close((closeError) => {
+              if (closeError) fail(closeError);
+              else done();
+            });
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

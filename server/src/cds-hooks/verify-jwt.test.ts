@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { trustedClientsFrom } from './trusted-clients';
+import { CdsAuthError, createCdsJwtVerifier, type CdsJwtVerifier } from './verify-jwt';
+
+const ISS = 'https://ehr.example';
+const AUD = 'http://app/cds-services/ldh-cds-order-select';
+let privateKey: CryptoKey;
+let verifier: CdsJwtVerifier;
+
+async function sign(
+  overrides: { aud?: string; jti?: string; alg?: string; key?: CryptoKey | Uint8Array; exp?: string } = {},
+): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: overrides.alg ?? 'ES384', kid: 'k1', typ: 'JWT' })
+    .setIssuer(ISS)
+    .setAudience(overrides.aud ?? AUD)
+    .setIssuedAt()
+    .setExpirationTime(overrides.exp ?? '5m')
+    .setJti(overrides.jti ?? randomUUID())
+    .sign(overrides.key ?? privateKey);
+}
+
+beforeAll(async () => {
+  const pair = await generateKeyPair('ES384');
+  privateKey = pair.privateKey;
+  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES384', use: 'sig' };
+  verifier = createCdsJwtVerifier(trustedClientsFrom({ clients: [{ iss: ISS, jwks: { keys: [jwk] } }] }));
+});
+
+describe('CDS Hooks JWT verification', () => {
+  it('when the JWT is ES384-signed by a trusted issuer for this service, then it is accepted', async () => {
+    await expect(verifier.verify(`Bearer ${await sign()}`, AUD)).resolves.toMatchObject({ iss: ISS });
+  });
+
+  it('when aud is another service URL, then it is refused', async () => {
+    await expect(
+      verifier.verify(`Bearer ${await sign({ aud: 'http://app/cds-services/other' })}`, AUD),
+    ).rejects.toThrow(/aud/);
+  });
+
+  it('when the JWT is HS256 (HMAC), then it is refused even with a matching secret', async () => {
+    const token = await sign({ alg: 'HS256', key: new TextEncoder().encode('x'.repeat(32)) });
+    await expect(verifier.verify(`Bearer ${token}`, AUD)).rejects.toBeInstanceOf(CdsAuthError);
+  });
+
+  it('when a jti is replayed, then the second call is refused', async () => {
+    const token = await sign({ jti: 'once' });
+    await verifier.verify(`Bearer ${token}`, AUD);
+    await expect(verifier.verify(`Bearer ${token}`, AUD)).rejects.toThrow(/replay/);
+  });
+
+  it('when the issuer is unknown or the header missing, then it is refused', async () => {
+    await expect(verifier.verify(undefined, AUD)).rejects.toThrow(/Missing/);
+    const other = await generateKeyPair('ES384');
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES384' })
+      .setIssuer('https://evil')
+      .setAudience(AUD)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .setJti('j')
+      .sign(other.privateKey);
+    await expect(verifier.verify(`Bearer ${token}`, AUD)).rejects.toThrow(/not a trusted/);
+  });
+
+  it('when the JWT has expired, then it is refused', async () => {
+    await expect(verifier.verify(`Bearer ${await sign({ exp: '-2m' })}`, AUD)).rejects.toThrow(/expired/);
+  });
+});

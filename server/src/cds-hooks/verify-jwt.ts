@@ -1,0 +1,66 @@
+/**
+ * CDS Hooks 2.0 §Trusting CDS Clients: every call carries `Authorization: Bearer <JWT>` signed by the EHR.
+ * We accept only ES384/RS384 (never `none` or HMAC), only configured issuers with their JWKS, `aud` equal to
+ * the exact service URL, a valid `exp`, and each `jti` once.
+ */
+import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import type { TrustedClients } from './trusted-clients';
+
+export const ALLOWED_ALGORITHMS = ['ES384', 'RS384'];
+
+export class CdsAuthError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CdsAuthError';
+  }
+}
+
+export interface CdsJwtVerifier {
+  verify(authorization: string | undefined, serviceUrl: string | string[]): Promise<JWTPayload>;
+}
+
+export function createCdsJwtVerifier(clients: TrustedClients, now: () => number = Date.now): CdsJwtVerifier {
+  /** `${iss} ${jti}` → exp (seconds); entries leave once their token has expired anyway. */
+  const seen = new Map<string, number>();
+
+  return {
+    async verify(authorization, serviceUrl) {
+      const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
+      if (!match?.[1]) throw new CdsAuthError('Missing "Authorization: Bearer <JWT>" header');
+      const token = match[1];
+      let issuer: string | undefined;
+      try {
+        issuer = decodeJwt(token).iss;
+      } catch {
+        throw new CdsAuthError('Authorization token is not a JWT');
+      }
+      const keys = issuer ? clients.get(issuer) : undefined;
+      if (!issuer || !keys) throw new CdsAuthError(`JWT issuer ${issuer ?? '(none)'} is not a trusted CDS client`);
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, keys, {
+          issuer,
+          audience: serviceUrl,
+          algorithms: ALLOWED_ALGORITHMS,
+          requiredClaims: ['iss', 'aud', 'exp', 'iat', 'jti'],
+          currentDate: new Date(now()),
+          clockTolerance: 30,
+        }));
+      } catch (error) {
+        if (error instanceof errors.JOSEAlgNotAllowed)
+          throw new CdsAuthError(`JWT algorithm not allowed; use one of ${ALLOWED_ALGORITHMS.join(', ')}`);
+        if (error instanceof errors.JWTExpired) throw new CdsAuthError('JWT expired');
+        if (error instanceof errors.JWTClaimValidationFailed)
+          throw new CdsAuthError(`JWT claim "${error.claim}" invalid: ${error.reason}`);
+        if (error instanceof errors.JOSEError) throw new CdsAuthError(`JWT rejected: ${error.code}`);
+        throw error;
+      }
+      const nowSeconds = now() / 1000;
+      for (const [key, exp] of seen) if (exp + 30 < nowSeconds) seen.delete(key);
+      const replayKey = `${issuer} ${String(payload.jti)}`;
+      if (seen.has(replayKey)) throw new CdsAuthError('JWT jti already used (replay)');
+      seen.set(replayKey, payload.exp ?? nowSeconds);
+      return payload;
+    },
+  };
+}

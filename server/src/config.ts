@@ -1,0 +1,83 @@
+/**
+ * The app server's configuration: one zod schema, read from the environment once at start and validated
+ * there, so a bad value stops the server with a message naming the key instead of failing mid-request.
+ */
+import { z } from 'zod';
+
+/** Every key with its default and meaning — the README's configuration table is generated from this list. */
+export const CONFIG_KEYS = [
+  { key: 'APP_PORT', default: '3000', description: 'TCP port of the app server (0 = any free port).' },
+  { key: 'APP_HOST', default: '127.0.0.1', description: 'Interface to listen on.' },
+  {
+    key: 'APP_BASE_URL',
+    default: 'http://localhost:3000',
+    description: 'Public base URL of the app (CDS Hooks `aud`, card links, SMART launch URL).',
+  },
+  {
+    key: 'FHIR_BASE_URLS',
+    default: 'http://localhost:4000/fhir',
+    description: 'Trusted FHIR servers, comma-separated; `X-FHIR-Server` must be one of them.',
+  },
+  {
+    key: 'MODEL_DIR',
+    default: 'models/msu-ldh-phantom/0.1.0',
+    description: 'Folder with `manifest.json` and the ONNX model.',
+  },
+  { key: 'CLIENT_DIST_DIR', default: 'client/dist', description: 'Built SMART client served at `/`.' },
+  {
+    key: 'CDS_CLIENTS_FILE',
+    default: 'smart-config/cds-clients.json',
+    description: 'Trusted CDS Hooks clients (issuers with `jwks_uri` or inline `jwks`).',
+  },
+  { key: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
+] as const;
+
+type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
+const defaultOf = (key: ConfigKey): string => CONFIG_KEYS.find((entry) => entry.key === key)?.default ?? '';
+
+const httpUrl = z
+  .url()
+  .refine((value) => /^https?:\/\//.test(value), 'must be an http(s) URL')
+  .transform((value) => value.replace(/\/+$/, ''));
+
+export const configSchema = z.object({
+  APP_PORT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(65535)
+    .default(Number(defaultOf('APP_PORT'))),
+  APP_HOST: z.string().min(1).default(defaultOf('APP_HOST')),
+  APP_BASE_URL: httpUrl.default(defaultOf('APP_BASE_URL')),
+  FHIR_BASE_URLS: z
+    .string()
+    .default(defaultOf('FHIR_BASE_URLS'))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((url) => url.trim())
+        .filter((url) => url.length > 0),
+    )
+    .pipe(z.array(httpUrl).min(1, 'needs at least one trusted FHIR base URL')),
+  MODEL_DIR: z.string().min(1).default(defaultOf('MODEL_DIR')),
+  CLIENT_DIST_DIR: z.string().min(1).default(defaultOf('CLIENT_DIST_DIR')),
+  CDS_CLIENTS_FILE: z.string().min(1).default(defaultOf('CDS_CLIENTS_FILE')),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type AppConfig = z.infer<typeof configSchema>;
+
+/** Validates the environment; the error lists every bad key with its problem. Empty strings count as unset. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  const relevant: Record<string, string> = {};
+  for (const { key } of CONFIG_KEYS) {
+    const value = env[key];
+    if (value !== undefined && value !== '') relevant[key] = value;
+  }
+  const parsed = configSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new Error(`Invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,66 @@
+/**
+ * Slice geometry from DICOM JSON (PS3.3 §C.7.6.2 Image Plane module) in the patient coordinate system LPS:
+ * +x patient left, +y posterior, +z superior (head).
+ */
+import { requireNumbers, type DicomJson } from './dicom-json';
+
+export type Vec3 = [number, number, number];
+
+export interface SliceGeometry {
+  /** Direction of increasing column index (along a row), ImageOrientationPatient[0..2]. */
+  rowCosine: Vec3;
+  /** Direction of increasing row index (down a column), ImageOrientationPatient[3..5]. */
+  columnCosine: Vec3;
+  /** rowCosine × columnCosine. */
+  normal: Vec3;
+  /** ImagePositionPatient: centre of the first transmitted pixel, mm. */
+  position: Vec3;
+  /** [row spacing, column spacing] mm (PixelSpacing order). */
+  pixelSpacing: [number, number];
+}
+
+export const dot = (a: Vec3, b: Vec3): number => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+export const cross = (a: Vec3, b: Vec3): Vec3 => [
+  a[1] * b[2] - a[2] * b[1],
+  a[2] * b[0] - a[0] * b[2],
+  a[0] * b[1] - a[1] * b[0],
+];
+export const normalize = (a: Vec3): Vec3 => {
+  const length = Math.hypot(a[0], a[1], a[2]) || 1;
+  return [a[0] / length, a[1] / length, a[2] / length];
+};
+
+export function sliceGeometry(meta: DicomJson): SliceGeometry {
+  const [r0, r1, r2, c0, c1, c2] = requireNumbers(meta, 'ImageOrientationPatient', 6) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const position = requireNumbers(meta, 'ImagePositionPatient', 3) as Vec3;
+  const spacing = requireNumbers(meta, 'PixelSpacing', 2) as [number, number];
+  const rowCosine = normalize([r0, r1, r2]);
+  const columnCosine = normalize([c0, c1, c2]);
+  return {
+    rowCosine,
+    columnCosine,
+    normal: normalize(cross(rowCosine, columnCosine)),
+    position,
+    pixelSpacing: spacing,
+  };
+}
+
+/** Axial = the slice normal within `maxTiltDegrees` of the patient's z axis (lumbar axials are tilted along each disc). */
+export function isAxial(geometry: SliceGeometry, maxTiltDegrees = 45): boolean {
+  return Math.abs(geometry.normal[2]) >= Math.cos((maxTiltDegrees * Math.PI) / 180);
+}
+
+/**
+ * Whether image columns run toward the patient's left. For ImageOrientationPatient [1,0,0,0,1,0] the row
+ * direction is +x (patient left), so patient left = image right (radiological convention).
+ */
+export function isPatientLeftImageRight(geometry: SliceGeometry): boolean {
+  return geometry.rowCosine[0] >= 0;
+}

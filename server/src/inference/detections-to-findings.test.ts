@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { detectionsToLevelFinding, sideOf, type LevelSlice } from './detections-to-findings';
+import type { ModelManifest } from './manifest';
+import type { Detection } from './yolo';
+
+const manifest = {
+  id: 'test',
+  version: '0.0.1',
+  classes: [
+    { index: 0, name: 'g1-A', grade: 1, zone: 'A' },
+    { index: 1, name: 'g2-AB', grade: 2, zone: 'AB' },
+  ],
+  thresholds: { confidence: 0.5, iou: 0.5 },
+} as unknown as ModelManifest;
+
+const slice = (sop: string, overrides: Partial<LevelSlice> = {}): LevelSlice => ({
+  ref: { sopInstanceUid: sop, frame: 1 },
+  width: 100,
+  height: 100,
+  patientLeftIsImageRight: true,
+  ...overrides,
+});
+const det = (box: [number, number, number, number], score: number, classIndex = 1): Detection => ({
+  box,
+  score,
+  classIndex,
+  keypoints: [],
+});
+
+describe('detectionsToLevelFinding', () => {
+  it('when the best detection reaches the threshold, then it is the key slice with grade and zone from the class table', () => {
+    const finding = detectionsToLevelFinding(
+      {
+        level: 'L4-L5',
+        slices: [slice('a'), slice('b')],
+        detections: [[det([60, 40, 80, 60], 0.6)], [det([60, 40, 80, 60], 0.93)]],
+      },
+      manifest,
+    );
+    expect(finding).toMatchObject({
+      level: 'L4-L5',
+      herniation: true,
+      grade: 2,
+      zone: 'AB',
+      side: 'left',
+      keySlice: { sopInstanceUid: 'b' },
+    });
+    expect(finding.confidence).toBeCloseTo(0.93);
+  });
+
+  it('when the best score is below the threshold, then the level is normal with confidence 1 − best score', () => {
+    const finding = detectionsToLevelFinding(
+      { level: 'L5-S1', slices: [slice('a')], detections: [[det([0, 0, 1, 1], 0.2)]] },
+      manifest,
+    );
+    expect(finding.herniation).toBe(false);
+    expect(finding.confidence).toBeCloseTo(0.8);
+  });
+
+  it('when nothing is detected, then the level is normal with confidence 1', () => {
+    expect(
+      detectionsToLevelFinding({ level: 'L1-L2', slices: [slice('a')], detections: [[]] }, manifest),
+    ).toMatchObject({ herniation: false, confidence: 1 });
+  });
+});
+
+describe('sideOf', () => {
+  it('when IOP is [1,0,0,0,1,0] (patient left = image right), then a box right of the midline is left', () => {
+    expect(sideOf([60, 0, 80, 10], slice('a'))).toBe('left');
+    expect(sideOf([20, 0, 40, 10], slice('a'))).toBe('right');
+  });
+
+  it('when the image is flipped left-right, then sides swap', () => {
+    expect(sideOf([60, 0, 80, 10], slice('a', { patientLeftIsImageRight: false }))).toBe('right');
+  });
+
+  it('when the box is centred on the intra-facet line midpoint, then it is central even off the image centre', () => {
+    expect(
+      sideOf([25, 0, 35, 10], slice('a'), [
+        [10, 50],
+        [50, 50],
+      ]),
+    ).toBe('central');
+  });
+});

@@ -1,0 +1,83 @@
+/**
+ * Detections on the slices of each disc level → one LevelFinding per level (MSU rules, REFERENCE.md §1):
+ * the key slice is the one with the highest-scoring detection; a herniation is present when that score
+ * reaches the manifest threshold; grade and zone come from the detected class.
+ */
+import type { DiscLevel, HerniationSide, LevelFinding, PixelBox, PixelPoint, SliceRef } from './findings';
+import type { ModelManifest } from './manifest';
+import type { Detection } from './yolo';
+
+export interface LevelSlice {
+  ref: SliceRef;
+  width: number;
+  height: number;
+  /** True when image columns run toward the patient's left (ImageOrientationPatient row cosine x ≥ 0). */
+  patientLeftIsImageRight: boolean;
+}
+
+export interface LevelDetections {
+  level: DiscLevel;
+  slices: LevelSlice[];
+  /** detections[i] belong to slices[i]. */
+  detections: Detection[][];
+}
+
+/** Keypoints 0 and 1 are the medial facet edges when the model predicts them (manifest numKeypoints ≥ 2). */
+export function intraFacetLineOf(detection: Detection, minVisibility = 0.5): [PixelPoint, PixelPoint] | undefined {
+  const [a, b] = detection.keypoints;
+  return a && b && a.visibility >= minVisibility && b.visibility >= minVisibility ? [a.point, b.point] : undefined;
+}
+
+/**
+ * Side of the herniation from its box centre vs the canal midline: the intra-facet line's midpoint when
+ * known, else the image's vertical midline. Within 1/8 of the facet distance (5 % of the width without a
+ * line) of the midline it is central.
+ */
+export function sideOf(box: PixelBox, slice: LevelSlice, intraFacetLine?: [PixelPoint, PixelPoint]): HerniationSide {
+  const centreX = (box[0] + box[2]) / 2;
+  const midX = intraFacetLine ? (intraFacetLine[0][0] + intraFacetLine[1][0]) / 2 : slice.width / 2;
+  const tolerance = intraFacetLine ? Math.abs(intraFacetLine[1][0] - intraFacetLine[0][0]) / 8 : slice.width * 0.05;
+  const offset = centreX - midX;
+  if (Math.abs(offset) <= tolerance) return 'central';
+  const onImageRight = offset > 0;
+  return onImageRight === slice.patientLeftIsImageRight ? 'left' : 'right';
+}
+
+export function detectionsToLevelFinding(input: LevelDetections, manifest: ModelManifest): LevelFinding {
+  let best: { detection: Detection; slice: LevelSlice } | undefined;
+  input.detections.forEach((detections, i) => {
+    const slice = input.slices[i];
+    for (const detection of detections) {
+      if (slice && (!best || detection.score > best.detection.score)) best = { detection, slice };
+    }
+  });
+  const middle = input.slices[Math.floor((input.slices.length - 1) / 2)];
+  if (!best || best.detection.score < manifest.thresholds.confidence) {
+    return {
+      level: input.level,
+      herniation: false,
+      confidence: 1 - (best?.detection.score ?? 0),
+      ...(middle ? { keySlice: middle.ref } : {}),
+    };
+  }
+  const { detection, slice } = best;
+  const msuClass = manifest.classes.find((c) => c.index === detection.classIndex);
+  if (!msuClass)
+    throw new Error(`Model predicted class ${detection.classIndex}, which the manifest's class table does not list`);
+  const intraFacetLine = intraFacetLineOf(detection);
+  return {
+    level: input.level,
+    herniation: true,
+    grade: msuClass.grade,
+    zone: msuClass.zone,
+    side: sideOf(detection.box, slice, intraFacetLine),
+    confidence: detection.score,
+    keySlice: slice.ref,
+    box: detection.box,
+    ...(intraFacetLine ? { intraFacetLine } : {}),
+  };
+}
+
+export function detectionsToFindings(levels: LevelDetections[], manifest: ModelManifest): LevelFinding[] {
+  return levels.map((level) => detectionsToLevelFinding(level, manifest));
+}

@@ -1,0 +1,111 @@
+/**
+ * Post-processing of an Ultralytics-YOLOv8-style detector output `[N, 4 + nc (+ 3·nk), A]` (ARCHITECTURE.md
+ * "Contracts → Model"): per anchor cx, cy, w, h in input pixels, then nc class scores (already sigmoid),
+ * then optional keypoint triplets (x, y, visibility). Like Ultralytics' `non_max_suppression`, each anchor
+ * keeps its best class, and NMS is class-aware (boxes of different classes never suppress each other).
+ */
+import type { PixelBox, PixelPoint } from './findings';
+
+export interface Keypoint {
+  point: PixelPoint;
+  visibility: number;
+}
+
+export interface Detection {
+  /** [x0, y0, x1, y1]. */
+  box: PixelBox;
+  score: number;
+  classIndex: number;
+  keypoints: Keypoint[];
+}
+
+export interface YoloLayout {
+  numClasses: number;
+  numKeypoints: number;
+}
+
+export interface DecodeOptions {
+  /** Anchors whose best class score is below this are dropped before NMS. */
+  scoreThreshold: number;
+  iouThreshold: number;
+  maxDetections?: number;
+}
+
+export function iou(a: PixelBox, b: PixelBox): number {
+  const ix = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+  const iy = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const intersection = ix * iy;
+  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection;
+  return union > 0 ? intersection / union : 0;
+}
+
+/** Greedy NMS per class: highest score first, drop same-class boxes overlapping a kept one by more than iouThreshold. */
+export function nonMaxSuppression(detections: Detection[], iouThreshold: number, maxDetections = 300): Detection[] {
+  const sorted = [...detections].sort((a, b) => b.score - a.score);
+  const kept: Detection[] = [];
+  for (const candidate of sorted) {
+    if (kept.length >= maxDetections) break;
+    if (kept.every((k) => k.classIndex !== candidate.classIndex || iou(k.box, candidate.box) <= iouThreshold))
+      kept.push(candidate);
+  }
+  return kept;
+}
+
+/**
+ * Decodes one output tensor into detections per batch item (input-pixel coordinates).
+ * @param dims the tensor's dims `[N, C, A]` with C = 4 + nc + 3·nk
+ */
+export function decodeYoloOutput(
+  data: Float32Array,
+  dims: readonly number[],
+  layout: YoloLayout,
+  options: DecodeOptions,
+): Detection[][] {
+  const [batch, channels, anchors] = dims as [number, number, number];
+  const expected = 4 + layout.numClasses + 3 * layout.numKeypoints;
+  if (dims.length !== 3 || channels !== expected) {
+    throw new Error(
+      `Model output has dims [${dims.join(', ')}], expected [N, ${expected}, A] (4 box + ${layout.numClasses} classes + ${layout.numKeypoints}×3 keypoints)`,
+    );
+  }
+  const results: Detection[][] = [];
+  for (let b = 0; b < batch; b++) {
+    const base = b * channels * anchors;
+    const at = (channel: number, anchor: number): number => data[base + channel * anchors + anchor] ?? 0;
+    const candidates: Detection[] = [];
+    for (let a = 0; a < anchors; a++) {
+      let classIndex = 0;
+      let score = -Infinity;
+      for (let c = 0; c < layout.numClasses; c++) {
+        const s = at(4 + c, a);
+        if (s > score) {
+          score = s;
+          classIndex = c;
+        }
+      }
+      if (score < options.scoreThreshold) continue;
+      const cx = at(0, a);
+      const cy = at(1, a);
+      const w = at(2, a);
+      const h = at(3, a);
+      const keypoints: Keypoint[] = [];
+      for (let k = 0; k < layout.numKeypoints; k++) {
+        const c = 4 + layout.numClasses + 3 * k;
+        keypoints.push({ point: [at(c, a), at(c + 1, a)], visibility: at(c + 2, a) });
+      }
+      candidates.push({ box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], score, classIndex, keypoints });
+    }
+    results.push(nonMaxSuppression(candidates, options.iouThreshold, options.maxDetections));
+  }
+  return results;
+}
+
+/** Model-input pixels → source pixels (see PreprocessedSlice.scaleX/scaleY). */
+export function scaleDetection(detection: Detection, scaleX: number, scaleY: number): Detection {
+  const [x0, y0, x1, y1] = detection.box;
+  return {
+    ...detection,
+    box: [x0 * scaleX, y0 * scaleY, x1 * scaleX, y1 * scaleY],
+    keypoints: detection.keypoints.map((k) => ({ ...k, point: [k.point[0] * scaleX, k.point[1] * scaleY] })),
+  };
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs (run by `npm test` before anything else).
+# As root on a fresh Debian machine it installs them; otherwise it names the exact apt-get command.
+set -euo pipefail
+
+# package → a file it provides (what the tests actually call)
+declare -A needed=(
+  [chromium]=/usr/bin/chromium
+)
+
+missing=()
+for package in "${!needed[@]}"; do
+  [ -x "${needed[$package]}" ] || missing+=("$package")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "ensure-system-deps: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "ensure-system-deps: installed ${missing[*]}"
+else
+  echo "ensure-system-deps: the tests need Debian packages that are not installed: ${missing[*]}" >&2
+  echo "Run as root:  apt-get update && apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
