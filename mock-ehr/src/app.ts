@@ -9,27 +9,27 @@ import helmet from 'helmet';
 import { pino, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { generatePhantomStudy } from '../../models/synthetic';
-import { DEFAULT_CLIENTS_FILE, loadClients } from './auth/clients.js';
-import { GrantStore } from './auth/grant-store.js';
-import { buildOAuthRouter } from './auth/oauth-router.js';
-import { splitScopes } from './auth/scopes.js';
-import { loadOrCreateSigningKey } from './auth/signing-key.js';
+import { DEFAULT_CLIENTS_FILE, loadClients } from './auth/clients';
+import { GrantStore } from './auth/grant-store';
+import { buildOAuthRouter } from './auth/oauth-router';
+import { splitScopes } from './auth/scopes';
+import { loadOrCreateSigningKey } from './auth/signing-key';
 import {
   buildOpenIdConfiguration,
   buildSmartConfiguration,
   type SmartConfigurationUrls,
-} from './auth/smart-configuration.js';
-import { TokenIssuer } from './auth/tokens.js';
-import { buildChartRouter } from './chart/chart-router.js';
-import { DicomStore } from './dicomweb/dicom-store.js';
-import { buildDicomWebRouter } from './dicomweb/dicomweb-router.js';
-import { buildCapabilityStatement } from './fhir/capability-statement.js';
-import { FhirEngine } from './fhir/fhir-engine.js';
-import { buildFhirRouter } from './fhir/fhir-router.js';
-import { buildCors } from './http/cors.js';
-import { buildErrorHandler } from './http/error-handler.js';
-import { errorPage } from './http/errors.js';
-import { seedChart, type SeedResult, type StudyGenerator } from './seed/seed.js';
+} from './auth/smart-configuration';
+import { TokenIssuer } from './auth/tokens';
+import { buildChartRouter } from './chart/chart-router';
+import { DicomStore } from './dicomweb/dicom-store';
+import { buildDicomWebRouter } from './dicomweb/dicomweb-router';
+import { buildCapabilityStatement } from './fhir/capability-statement';
+import { FhirEngine } from './fhir/fhir-engine';
+import { buildFhirRouter } from './fhir/fhir-router';
+import { buildCors } from './http/cors';
+import { buildErrorHandler } from './http/error-handler';
+import { errorPage } from './http/errors';
+import { seedChart, type SeedResult, type StudyGenerator } from './seed/seed';
 
 export interface MockEhrOptions {
   /** 0 = any free port. */

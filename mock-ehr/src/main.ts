@@ -3,8 +3,8 @@
  * and prints exactly one `mock-ehr ready <url>` line on stdout once it listens — the sandbox launcher waits for it.
  */
 import { pino } from 'pino';
-import { startMockEhr } from './app.js';
-import { loadConfig } from './config.js';
+import { startMockEhr } from './app';
+import { loadConfig } from './config';
 
 const logger = pino({ name: 'mock-ehr', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
 

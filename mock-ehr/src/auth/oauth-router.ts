@@ -4,14 +4,14 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { errorPage, oauthError, type OAuthErrorCode } from '../http/errors.js';
-import { buildRouter, type Route } from '../http/route-table.js';
-import type { ClientRegistry, SmartClient } from './clients.js';
-import type { Grant, GrantStore } from './grant-store.js';
-import { isValidS256Challenge, isValidVerifier, verifyS256 } from './pkce.js';
-import { isScopeCovered, splitScopes } from './scopes.js';
-import type { SigningKey } from './signing-key.js';
-import { ACCESS_TOKEN_TTL_S, type TokenIssuer } from './tokens.js';
+import { errorPage, oauthError, type OAuthErrorCode } from '../http/errors';
+import { buildRouter, type Route } from '../http/route-table';
+import type { ClientRegistry, SmartClient } from './clients';
+import type { Grant, GrantStore } from './grant-store';
+import { isValidS256Challenge, isValidVerifier, verifyS256 } from './pkce';
+import { isScopeCovered, splitScopes } from './scopes';
+import type { SigningKey } from './signing-key';
+import { ACCESS_TOKEN_TTL_S, type TokenIssuer } from './tokens';
 
 export interface OAuthRouterOptions {
   clients: ClientRegistry;

@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import type { Grant } from './grant-store.js';
-import { SIGNING_ALG, type SigningKey } from './signing-key.js';
+import type { Grant } from './grant-store';
+import { SIGNING_ALG, type SigningKey } from './signing-key';
 
 export const ACCESS_TOKEN_TTL_S = 3600;
 

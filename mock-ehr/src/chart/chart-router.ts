@@ -5,12 +5,12 @@
  */
 import { parseSearchRequest } from '@medplum/core';
 import type { DiagnosticReport, HumanName, ImagingStudy, Patient } from '@medplum/fhirtypes';
-import type { LaunchContext } from '../auth/grant-store.js';
-import type { FhirEngine } from '../fhir/fhir-engine.js';
-import { errorPage } from '../http/errors.js';
-import { buildRouter, type Route } from '../http/route-table.js';
-import { MRN_SYSTEM } from '../seed/build-resources.js';
-import { html, renderPage, type SafeHtml } from './html.js';
+import type { LaunchContext } from '../auth/grant-store';
+import type { FhirEngine } from '../fhir/fhir-engine';
+import { errorPage } from '../http/errors';
+import { buildRouter, type Route } from '../http/route-table';
+import { MRN_SYSTEM } from '../seed/build-resources';
+import { html, renderPage, type SafeHtml } from './html';
 
 export interface ChartRouterOptions {
   engine: FhirEngine;

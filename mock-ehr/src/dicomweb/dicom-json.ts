@@ -2,8 +2,8 @@
  * dcmjs datasets → the DICOM JSON model (PS3.18 Annex F). Binary values become `InlineBinary` (base64), except
  * Pixel Data, which is referenced by `BulkDataURI` (F.2.6) so metadata stays small.
  */
-import { TAG } from './dicom-store.js';
-import type { DicomJsonDataset, DicomJsonElement } from './dcmjs.js';
+import { TAG } from './dicom-store';
+import type { DicomJsonDataset, DicomJsonElement } from './dcmjs';
 
 const BINARY_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'UN']);
 

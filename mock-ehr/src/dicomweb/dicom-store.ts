@@ -2,8 +2,8 @@
  * The mock PACS: Part 10 instances kept in memory, indexed study → series → instance. Attributes come from the
  * parsed dataset (dcmjs), so QIDO and WADO answer exactly what the files contain.
  */
-import { badRequest, notFound } from '../http/errors.js';
-import { parsePart10, type DicomJsonDataset, type DicomJsonElement } from './dcmjs.js';
+import { badRequest, notFound } from '../http/errors';
+import { parsePart10, type DicomJsonDataset, type DicomJsonElement } from './dcmjs';
 
 export const TAG = {
   TransferSyntaxUID: '00020010',

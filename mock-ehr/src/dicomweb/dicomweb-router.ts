@@ -3,15 +3,15 @@
  * and instances. Protected by the same SMART bearer token as FHIR (the EHR is one security domain).
  */
 import type { Request, Response } from 'express';
-import type { TokenIssuer } from '../auth/tokens.js';
-import { requireBearer } from '../http/bearer.js';
-import { notAcceptable } from '../http/errors.js';
-import { buildRouter, type Route } from '../http/route-table.js';
-import { datasetToDicomJson, concatBinary } from './dicom-json.js';
-import { sortedInstances, type DicomStore, type StoredInstance } from './dicom-store.js';
-import { negotiateFrames, parseAccept, parseFrameList } from './frames.js';
-import { buildMultipartRelated } from './multipart.js';
-import { parseQidoQuery, searchInstances, searchSeries, searchStudies } from './qido.js';
+import type { TokenIssuer } from '../auth/tokens';
+import { requireBearer } from '../http/bearer';
+import { notAcceptable } from '../http/errors';
+import { buildRouter, type Route } from '../http/route-table';
+import { datasetToDicomJson, concatBinary } from './dicom-json';
+import { sortedInstances, type DicomStore, type StoredInstance } from './dicom-store';
+import { negotiateFrames, parseAccept, parseFrameList } from './frames';
+import { buildMultipartRelated } from './multipart';
+import { parseQidoQuery, searchInstances, searchSeries, searchStudies } from './qido';
 
 const DICOM_JSON = 'application/dicom+json';
 

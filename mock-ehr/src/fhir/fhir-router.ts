@@ -5,18 +5,18 @@
 import type { HttpMethod } from '@medplum/fhir-router';
 import type { Resource } from '@medplum/fhirtypes';
 import express, { type Request, type Response } from 'express';
-import type { AccessTokenClaims, TokenIssuer } from '../auth/tokens.js';
-import { getAccessClaims, requireBearer } from '../http/bearer.js';
-import { badRequest, forbidden } from '../http/errors.js';
-import { buildRouter, type Route } from '../http/route-table.js';
+import type { AccessTokenClaims, TokenIssuer } from '../auth/tokens';
+import { getAccessClaims, requireBearer } from '../http/bearer';
+import { badRequest, forbidden } from '../http/errors';
+import { buildRouter, type Route } from '../http/route-table';
 import {
   assertPermitted,
   assertWritableForPatient,
   filterBundleForPatient,
   interactionOf,
   isVisibleTo,
-} from './access-control.js';
-import type { FhirEngine } from './fhir-engine.js';
+} from './access-control';
+import type { FhirEngine } from './fhir-engine';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 

@@ -3,8 +3,8 @@
  * (RFC 6750 §2.1). Verified claims are kept per request for the scope checks.
  */
 import type { Request, RequestHandler } from 'express';
-import { InvalidAccessTokenError, type AccessTokenClaims, type TokenIssuer } from '../auth/tokens.js';
-import { unauthorized } from './errors.js';
+import { InvalidAccessTokenError, type AccessTokenClaims, type TokenIssuer } from '../auth/tokens';
+import { unauthorized } from './errors';
 
 const claimsByRequest = new WeakMap<Request, AccessTokenClaims>();
 

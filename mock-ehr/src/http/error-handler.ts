@@ -1,8 +1,8 @@
 /** The one terminal error handler: renders `HttpError` in its protocol's format; anything else becomes a 500. */
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { html, renderPage } from '../chart/html.js';
-import { buildOutcome, HttpError } from './errors.js';
+import { html, renderPage } from '../chart/html';
+import { buildOutcome, HttpError } from './errors';
 
 export function buildErrorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {

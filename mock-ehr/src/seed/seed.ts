@@ -3,16 +3,16 @@
  * Part 10 files go to the DICOMweb store and whose ImagingStudy points at the DICOMweb Endpoint.
  */
 import type { GeneratedStudy, PhantomStudyOptions } from '../../../models/synthetic';
-import type { DicomJsonDataset } from '../dicomweb/dcmjs.js';
-import { firstNumber, firstString, TAG, type DicomStore, type StoredInstance } from '../dicomweb/dicom-store.js';
-import type { FhirEngine } from '../fhir/fhir-engine.js';
+import type { DicomJsonDataset } from '../dicomweb/dcmjs';
+import { firstNumber, firstString, TAG, type DicomStore, type StoredInstance } from '../dicomweb/dicom-store';
+import type { FhirEngine } from '../fhir/fhir-engine';
 import {
   buildDicomWebEndpoint,
   buildImagingStudy,
   buildPatient,
   buildPractitioner,
   type SyntheticPerson,
-} from './build-resources.js';
+} from './build-resources';
 
 export type StudyGenerator = (options: PhantomStudyOptions) => GeneratedStudy;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectionsToLevelFinding, sideOf, type LevelSlice } from './detections-to-findings';
+import { detectionsToLevelFinding, sideOf, zoneOf, type LevelSlice } from './detections-to-findings';
 import type { ModelManifest } from './manifest';
 import type { Detection } from './yolo';
 
@@ -24,6 +24,7 @@ const det = (box: [number, number, number, number], score: number, classIndex = 
   box,
   score,
   classIndex,
+  classScores: Array.from({ length: 9 }, (_, c) => (c === classIndex ? score : 0)),
   keypoints: [],
 });
 
@@ -81,5 +82,38 @@ describe('sideOf', () => {
         [50, 50],
       ]),
     ).toBe('central');
+  });
+});
+
+describe('zoneOf', () => {
+  const gradeByZone = {
+    id: 'plain-9-class',
+    version: '0.0.1',
+    classes: [1, 2, 3].flatMap((grade, g) =>
+      (['A', 'B', 'C'] as const).map((zone, z) => ({ index: g * 3 + z, name: `${grade}-${zone}`, grade, zone })),
+    ),
+    thresholds: { confidence: 0.5, iou: 0.45 },
+  } as unknown as ModelManifest;
+  const scores = (values: Record<number, number>): number[] =>
+    Array.from({ length: 9 }, (_, index) => values[index] ?? 0);
+
+  it('when only one zone class passes the threshold, then that zone is reported', () => {
+    const detection = { ...det([0, 0, 1, 1], 0.9, 3), classScores: scores({ 3: 0.9, 4: 0.3 }) };
+    expect(zoneOf(detection, gradeByZone)).toBe('A');
+  });
+
+  it('when zones A and B of the same grade both pass, then the herniation spans AB', () => {
+    const detection = { ...det([0, 0, 1, 1], 0.9, 4), classScores: scores({ 3: 0.7, 4: 0.9 }) };
+    expect(zoneOf(detection, gradeByZone)).toBe('AB');
+  });
+
+  it('when zones B and C of the same grade both pass, then the herniation spans BC', () => {
+    const detection = { ...det([0, 0, 1, 1], 0.9, 7), classScores: scores({ 7: 0.9, 8: 0.8 }) };
+    expect(zoneOf(detection, gradeByZone)).toBe('BC');
+  });
+
+  it('when A and C pass (not adjacent) or the second zone has another grade, then no spanning zone is invented', () => {
+    expect(zoneOf({ ...det([0, 0, 1, 1], 0.9, 0), classScores: scores({ 0: 0.9, 2: 0.8 }) }, gradeByZone)).toBe('A');
+    expect(zoneOf({ ...det([0, 0, 1, 1], 0.9, 0), classScores: scores({ 0: 0.9, 4: 0.8 }) }, gradeByZone)).toBe('A');
   });
 });

@@ -3,7 +3,7 @@
  * the key slice is the one with the highest-scoring detection; a herniation is present when that score
  * reaches the manifest threshold; grade and zone come from the detected class.
  */
-import type { DiscLevel, HerniationSide, LevelFinding, PixelBox, PixelPoint, SliceRef } from './findings';
+import type { DiscLevel, HerniationSide, LevelFinding, MsuZone, PixelBox, PixelPoint, SliceRef } from './findings';
 import type { ModelManifest } from './manifest';
 import type { Detection } from './yolo';
 
@@ -43,6 +43,35 @@ export function sideOf(box: PixelBox, slice: LevelSlice, intraFacetLine?: [Pixel
   return onImageRight === slice.patientLeftIsImageRight ? 'left' : 'right';
 }
 
+/** Adjacent single zones and the spanning zone they form (REFERENCE.md §1: "written AB (or BC)"). */
+const SPANNING_ZONES: Partial<Record<MsuZone, Partial<Record<MsuZone, MsuZone>>>> = {
+  A: { B: 'AB' },
+  B: { A: 'AB', C: 'BC' },
+  C: { B: 'BC' },
+};
+
+/**
+ * A herniation that spans two zones: models with single-zone classes (the plain 9-class grade × zone layout)
+ * score both zones of the same grade on the same anchor. When the best adjacent zone of that grade also reaches
+ * the threshold, the finding is written AB or BC. Models with explicit AB/BC classes are read as they are.
+ */
+export function zoneOf(detection: Detection, manifest: ModelManifest): MsuZone {
+  const primary = manifest.classes.find((c) => c.index === detection.classIndex);
+  if (!primary)
+    throw new Error(`Model predicted class ${detection.classIndex}, which the manifest's class table does not list`);
+  let zone: MsuZone = primary.zone;
+  let bestAdjacentScore = manifest.thresholds.confidence;
+  for (const candidate of manifest.classes) {
+    const spanning = SPANNING_ZONES[primary.zone]?.[candidate.zone];
+    const score = detection.classScores[candidate.index] ?? 0;
+    if (candidate.grade === primary.grade && spanning && score >= bestAdjacentScore) {
+      zone = spanning;
+      bestAdjacentScore = score;
+    }
+  }
+  return zone;
+}
+
 export function detectionsToLevelFinding(input: LevelDetections, manifest: ModelManifest): LevelFinding {
   let best: { detection: Detection; slice: LevelSlice } | undefined;
   input.detections.forEach((detections, i) => {
@@ -69,7 +98,7 @@ export function detectionsToLevelFinding(input: LevelDetections, manifest: Model
     level: input.level,
     herniation: true,
     grade: msuClass.grade,
-    zone: msuClass.zone,
+    zone: zoneOf(detection, manifest),
     side: sideOf(detection.box, slice, intraFacetLine),
     confidence: detection.score,
     keySlice: slice.ref,

@@ -64,7 +64,9 @@ export async function loadModelManifest(modelDir: string): Promise<LoadedManifes
     throw new Error(`Invalid model manifest ${manifestPath}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`);
   }
   if (parsed.data.classes.length !== parsed.data.output.numClasses) {
-    throw new Error(`Invalid model manifest ${manifestPath}: ${parsed.data.classes.length} classes listed but output.numClasses is ${parsed.data.output.numClasses}`);
+    throw new Error(
+      `Invalid model manifest ${manifestPath}: ${parsed.data.classes.length} classes listed but output.numClasses is ${parsed.data.output.numClasses}`,
+    );
   }
   return { manifest: parsed.data, modelPath: path.join(modelDir, parsed.data.file) };
 }

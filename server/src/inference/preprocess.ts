@@ -19,9 +19,14 @@ export interface PreprocessedSlice {
   scaleY: number;
 }
 
-export function percentileRange(pixels: GrayImage['pixels'], lowPercentile: number, highPercentile: number): [number, number] {
+export function percentileRange(
+  pixels: GrayImage['pixels'],
+  lowPercentile: number,
+  highPercentile: number,
+): [number, number] {
   const sorted = Float32Array.from(pixels).sort();
-  const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round((p / 100) * (sorted.length - 1))))] ?? 0;
+  const at = (p: number): number =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.round((p / 100) * (sorted.length - 1))))] ?? 0;
   return [at(lowPercentile), at(highPercentile)];
 }
 
@@ -54,7 +59,9 @@ export function preprocessSlice(image: GrayImage, manifest: ModelManifest): Prep
   const { lowPercentile, highPercentile } = manifest.input.normalization;
   const [low, high] = percentileRange(image.pixels, lowPercentile, highPercentile);
   const resampled =
-    image.width === width && image.height === height ? Float32Array.from(image.pixels) : resampleBilinear(image, width, height);
+    image.width === width && image.height === height
+      ? Float32Array.from(image.pixels)
+      : resampleBilinear(image, width, height);
   const span = high > low ? high - low : 1;
   for (let i = 0; i < resampled.length; i++) {
     resampled[i] = Math.min(1, Math.max(0, ((resampled[i] ?? 0) - low) / span));

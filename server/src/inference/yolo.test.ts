@@ -17,6 +17,7 @@ const det = (box: [number, number, number, number], score: number, classIndex = 
   box,
   score,
   classIndex,
+  classScores: Array.from({ length: 9 }, (_, c) => (c === classIndex ? score : 0)),
   keypoints: [],
 });
 
@@ -33,7 +34,13 @@ describe('decodeYoloOutput', () => {
       { scoreThreshold: 0.25, iouThreshold: 0.5 },
     );
     expect(detections).toEqual([
-      { box: [40, 35, 60, 45], score: expect.closeTo(0.9, 5) as number, classIndex: 1, keypoints: [] },
+      {
+        box: [40, 35, 60, 45],
+        score: expect.closeTo(0.9, 5) as number,
+        classIndex: 1,
+        classScores: [expect.closeTo(0.1, 5) as number, expect.closeTo(0.9, 5) as number],
+        keypoints: [],
+      },
     ]);
   });
 

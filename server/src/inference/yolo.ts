@@ -16,6 +16,8 @@ export interface Detection {
   box: PixelBox;
   score: number;
   classIndex: number;
+  /** Every class score of the anchor, so post-processing can read multi-label outputs (spanning zones). */
+  classScores: number[];
   keypoints: Keypoint[];
 }
 
@@ -76,8 +78,10 @@ export function decodeYoloOutput(
     for (let a = 0; a < anchors; a++) {
       let classIndex = 0;
       let score = -Infinity;
+      const classScores: number[] = [];
       for (let c = 0; c < layout.numClasses; c++) {
         const s = at(4 + c, a);
+        classScores.push(s);
         if (s > score) {
           score = s;
           classIndex = c;
@@ -93,7 +97,13 @@ export function decodeYoloOutput(
         const c = 4 + layout.numClasses + 3 * k;
         keypoints.push({ point: [at(c, a), at(c + 1, a)], visibility: at(c + 2, a) });
       }
-      candidates.push({ box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], score, classIndex, keypoints });
+      candidates.push({
+        box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2],
+        score,
+        classIndex,
+        classScores,
+        keypoints,
+      });
     }
     results.push(nonMaxSuppression(candidates, options.iouThreshold, options.maxDetections));
   }
