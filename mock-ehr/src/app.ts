@@ -2,7 +2,7 @@
  * The mock EHR: wires the SMART authorization server, the FHIR R4 server, the DICOMweb store and the chart UI.
  * It only wires; each protocol lives in its own folder (auth/, fhir/, dicomweb/, chart/).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import helmet from 'helmet';
@@ -115,7 +115,15 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       pinoHttp({
         logger,
         autoLogging: { ignore: (req) => req.url === '/favicon.ico' },
-        redact: ['req.headers.authorization', 'req.headers.cookie'],
+        // Method, path and status only: query strings carry patient ids and launch codes, headers carry tokens.
+        serializers: {
+          req: (req: IncomingMessage & { id?: unknown }) => ({
+            id: req.id,
+            method: req.method,
+            path: (req.url ?? '').split('?')[0],
+          }),
+          res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+        },
       }),
     );
     // Cross-origin-resource-policy is relaxed: the app at another origin reads FHIR and DICOMweb with CORS.

@@ -8,8 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bundle, DiagnosticReport, Observation } from 'fhir/r4';
+import { pino } from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SMART_SCOPE } from '../../client/src/smart-scope';
 import { startMockEhr } from '../../mock-ehr/src/app';
 import { startAppServer } from '../../server/src/app';
 import { loadConfig } from '../../server/src/config';
@@ -27,14 +29,15 @@ beforeAll(async () => {
   const ehrBaseUrl = `http://localhost:${ehrPort}`;
   const appBaseUrl = `http://localhost:${appPort}`;
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'ldh-cds-e2e-'));
-  ehr = await startMockEhr({ port: ehrPort, publicBaseUrl: ehrBaseUrl, appBaseUrl, dataDir });
+  const logger = pino({ level: 'warn' });
+  ehr = await startMockEhr({ port: ehrPort, publicBaseUrl: ehrBaseUrl, appBaseUrl, dataDir, logger });
   app = await startAppServer(
     loadConfig({
       APP_PORT: String(appPort),
       APP_BASE_URL: appBaseUrl,
       FHIR_BASE_URLS: ehr.fhirBaseUrl,
-      LOG_LEVEL: 'warn',
     }),
+    { logger },
   );
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -90,6 +93,13 @@ describe('when a clinician launches ldh-cds from the chart and analyzes a study'
 
     const token = await accessTokenOf(appPage);
     expect(token.split('.')).toHaveLength(3);
+    // Every scope the app asks for was granted (a silently narrowed grant would break reads or write-back).
+    const grantedScope = await appPage.evaluate(() => {
+      const key = JSON.parse(sessionStorage.getItem('SMART_KEY') ?? '""') as string;
+      return (JSON.parse(sessionStorage.getItem(key) ?? '{}') as { tokenResponse?: { scope?: string } }).tokenResponse
+        ?.scope;
+    });
+    expect(grantedScope?.split(' ').sort()).toEqual(SMART_SCOPE.split(' ').sort());
     const studies = await searchFhir<{ id?: string }>(`ImagingStudy?patient=Patient/${patientId}`, token);
     expect(studies).toHaveLength(1);
     const studyRef = `ImagingStudy/${studies[0]?.id ?? ''}`;
