@@ -3,6 +3,7 @@
  * generator's tests use it to check that what is drawn matches the ground truth it claims.
  */
 import type { HerniationSide, MsuGrade, MsuZone, PixelBox, PixelPoint } from '../../server/src/inference/findings';
+import { sideOfSpan } from '../../server/src/inference/msu-side';
 
 export interface MsuMeasurement {
   /** Distance from the posterior disc margin to the intra-facet line, perpendicular to the line. */
@@ -23,9 +24,6 @@ export interface MsuClass {
   side: HerniationSide;
 }
 
-/** A centre within this share of the line's length from its midpoint is reported as central. */
-const CENTRAL_TOLERANCE = 0.05;
-
 export function classifyMsu(m: MsuMeasurement): MsuClass {
   const ratio = m.depth / m.marginToLine;
   // "Up to 50 %" and "up to the line" are inclusive (REFERENCE.md §1).
@@ -41,9 +39,8 @@ export function classifyMsu(m: MsuMeasurement): MsuClass {
   // MSU has no "ABC": a herniation reaching the foramen is reported by its lateral pair, BC.
   const zone: MsuZone = inC ? (inB || inA ? 'BC' : 'C') : inA && inB ? 'AB' : inA ? 'A' : 'B';
 
-  const centre = (start + end) / 2;
-  const side: HerniationSide =
-    Math.abs(centre - 0.5) <= CENTRAL_TOLERANCE ? 'central' : centre > 0.5 ? 'left' : 'right';
+  // Positions run from the patient's right facet edge (0) to the left one (1); the midline is at 0.5.
+  const side = sideOfSpan(start, end, 0.5, true);
   return { grade, zone, side };
 }
 

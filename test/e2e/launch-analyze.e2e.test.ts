@@ -15,7 +15,7 @@ import { SMART_SCOPE } from '../../client/src/smart-scope';
 import { startMockEhr } from '../../mock-ehr/src/app';
 import { startAppServer } from '../../server/src/app';
 import { loadConfig } from '../../server/src/config';
-import { findFreePort } from './free-port';
+import { findFreePort } from '../support/free-port';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

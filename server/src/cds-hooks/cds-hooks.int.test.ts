@@ -4,32 +4,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Bundle } from 'fhir/r4';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAppServer, type RunningServer } from '../app';
+import { findFreePort } from '../../../test/support/free-port';
 import { loadConfig } from '../config';
 
 const ISS = 'https://ehr.test';
 let app: RunningServer;
 let serviceUrl: string;
 let privateKey: CryptoKey;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address ? address.port : 0);
-      });
-    });
-  });
-}
 
 beforeAll(async () => {
   const pair = await generateKeyPair('ES384');
@@ -38,7 +25,7 @@ beforeAll(async () => {
   const clientsFile = path.join(dir, 'cds-clients.json');
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'test-key', alg: 'ES384' };
   await writeFile(clientsFile, JSON.stringify({ clients: [{ iss: ISS, jwks: { keys: [jwk] } }] }));
-  const port = await freePort();
+  const port = await findFreePort();
   const config = loadConfig({
     APP_PORT: String(port),
     APP_BASE_URL: `http://127.0.0.1:${port}`,

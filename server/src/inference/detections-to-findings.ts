@@ -5,6 +5,7 @@
  */
 import type { DiscLevel, HerniationSide, LevelFinding, MsuZone, PixelBox, PixelPoint, SliceRef } from './findings';
 import type { ModelManifest } from './manifest';
+import { sideOfSpan } from './msu-side';
 import type { Detection } from './yolo';
 
 export interface LevelSlice {
@@ -29,18 +30,12 @@ export function intraFacetLineOf(detection: Detection, minVisibility = 0.5): [Pi
 }
 
 /**
- * Side of the herniation from its box centre vs the canal midline: the intra-facet line's midpoint when
- * known, else the image's vertical midline. Within 1/8 of the facet distance (5 % of the width without a
- * line) of the midline it is central.
+ * Side of the herniation from its box against the canal midline: the intra-facet line's midpoint when the model
+ * gives the line, else the image's vertical midline (the canal is near the centre of a lumbar axial slice).
  */
 export function sideOf(box: PixelBox, slice: LevelSlice, intraFacetLine?: [PixelPoint, PixelPoint]): HerniationSide {
-  const centreX = (box[0] + box[2]) / 2;
   const midX = intraFacetLine ? (intraFacetLine[0][0] + intraFacetLine[1][0]) / 2 : slice.width / 2;
-  const tolerance = intraFacetLine ? Math.abs(intraFacetLine[1][0] - intraFacetLine[0][0]) / 8 : slice.width * 0.05;
-  const offset = centreX - midX;
-  if (Math.abs(offset) <= tolerance) return 'central';
-  const onImageRight = offset > 0;
-  return onImageRight === slice.patientLeftIsImageRight ? 'left' : 'right';
+  return sideOfSpan(box[0], box[2], midX, slice.patientLeftIsImageRight);
 }
 
 /** Adjacent single zones and the spanning zone they form (REFERENCE.md §1: "written AB (or BC)"). */

@@ -1,0 +1,188 @@
+/**
+ * The analysis path without a browser, against the real mock EHR (SMART, medplum FHIR, DICOMweb) and the real
+ * app server: every seeded study is analyzed through the API and its findings are compared with the synthetic
+ * ground truth; then an order-select for a spine referral gets a card that names those findings, read from the
+ * EHR with the hook's fhirAuthorization (no prefetch).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Bundle } from 'fhir/r4';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SMART_CLIENT_ID, SMART_SCOPE } from '../../client/src/smart-scope';
+import { startMockEhr } from '../../mock-ehr/src/app';
+import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
+import { startAppServer } from '../../server/src/app';
+import { loadConfig } from '../../server/src/config';
+import { levelFindingToReportLine, type Findings } from '../../server/src/inference/findings';
+import { findFreePort } from '../support/free-port';
+import { launchAndAuthorize, type SmartTokenResponse } from '../support/smart-launch';
+
+const CDS_ISSUER = 'https://ehr.integration.test';
+let ehr: Awaited<ReturnType<typeof startMockEhr>>;
+let app: Awaited<ReturnType<typeof startAppServer>>;
+let appBaseUrl: string;
+let dataDir: string;
+let cdsSigningKey: CryptoKey;
+const generatedStudies = new Map<string, GeneratedStudy>();
+
+beforeAll(async () => {
+  const [ehrPort, appPort] = [await findFreePort(), await findFreePort()];
+  appBaseUrl = `http://localhost:${appPort}`;
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'ldh-cds-int-'));
+  const logger = pino({ level: 'warn' });
+  ehr = await startMockEhr({
+    port: ehrPort,
+    publicBaseUrl: `http://localhost:${ehrPort}`,
+    appBaseUrl,
+    dataDir,
+    logger,
+    generateStudy: (options) => {
+      const study = generatePhantomStudy(options);
+      generatedStudies.set(study.studyInstanceUid, study);
+      return study;
+    },
+  });
+  const keys = await generateKeyPair('ES384');
+  cdsSigningKey = keys.privateKey;
+  const cdsClientsFile = path.join(dataDir, 'cds-clients.json');
+  const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'ehr-cds-1', alg: 'ES384' };
+  await writeFile(cdsClientsFile, JSON.stringify({ clients: [{ iss: CDS_ISSUER, jwks: { keys: [jwk] } }] }));
+  app = await startAppServer(
+    loadConfig({
+      APP_PORT: String(appPort),
+      APP_BASE_URL: appBaseUrl,
+      FHIR_BASE_URLS: ehr.fhirBaseUrl,
+      CDS_CLIENTS_FILE: cdsClientsFile,
+    }),
+    { logger },
+  );
+});
+
+afterAll(async () => {
+  await app.close();
+  await ehr.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function tokenFor(patientId: string): Promise<SmartTokenResponse> {
+  return launchAndAuthorize({
+    fhirBaseUrl: ehr.fhirBaseUrl,
+    launch: ehr.createLaunch(patientId),
+    clientId: SMART_CLIENT_ID,
+    redirectUri: `${appBaseUrl}/index.html`,
+    scope: SMART_SCOPE,
+  });
+}
+
+async function analyze(imagingStudyId: string, token: string): Promise<{ findings: Findings }> {
+  const response = await fetch(`${app.url}/api/analyses`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${token}`,
+      'X-FHIR-Server': ehr.fhirBaseUrl,
+      'Content-Type': 'application/json',
+    },
+    body: JSON.stringify({ imagingStudy: `ImagingStudy/${imagingStudyId}` }),
+  });
+  expect(response.status, await response.clone().text()).toBe(201);
+  return (await response.json()) as { findings: Findings };
+}
+
+describe('when every seeded study is analyzed through the API', () => {
+  it('then the MSU findings equal the synthetic ground truth at every level', async () => {
+    expect(ehr.seed.patients.length).toBeGreaterThanOrEqual(6);
+    let herniatedLevels = 0;
+    for (const patient of ehr.seed.patients) {
+      const token = await tokenFor(patient.patientId);
+      const { findings } = await analyze(patient.imagingStudyId, token.access_token);
+      const truth = generatedStudies.get(patient.studyInstanceUid)?.groundTruth;
+      expect(findings.studyInstanceUid).toBe(truth?.studyInstanceUid);
+      expect(findings.model).toEqual({ id: 'msu-ldh-phantom', version: '0.1.0' });
+      const byLevel = (f: Findings | undefined): string[] =>
+        [...(f?.levels ?? [])].sort((a, b) => a.level.localeCompare(b.level)).map(levelFindingToReportLine);
+      expect(byLevel(findings)).toEqual(byLevel(truth));
+      herniatedLevels += truth?.levels.filter((level) => level.herniation).length ?? 0;
+    }
+    // The seeded set must exercise herniations, not only normal spines.
+    expect(herniatedLevels).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('when a spine referral is selected for an analyzed patient', () => {
+  const draftReferral = (patientId: string): Bundle => ({
+    resourceType: 'Bundle',
+    type: 'collection',
+    entry: [
+      {
+        resource: {
+          resourceType: 'ServiceRequest',
+          id: 'referral-draft-1',
+          status: 'draft',
+          intent: 'order',
+          subject: { reference: `Patient/${patientId}` },
+          // SNOMED 308482002 "Referral to neurosurgeon" (REFERENCE.md §5).
+          code: { coding: [{ system: 'http://snomed.info/sct', code: '308482002' }] },
+        },
+      },
+    ],
+  });
+
+  it('then order-select returns a card that names the stored findings, read with fhirAuthorization', async () => {
+    const patient = ehr.seed.patients.find((p) =>
+      generatedStudies.get(p.studyInstanceUid)?.groundTruth.levels.some((level) => level.herniation),
+    );
+    if (!patient) throw new Error('no seeded patient has a herniation');
+    const token = await tokenFor(patient.patientId);
+    const { findings } = await analyze(patient.imagingStudyId, token.access_token);
+
+    const serviceUrl = `${appBaseUrl}/cds-services/ldh-cds-order-select`;
+    const jwt = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES384', kid: 'ehr-cds-1', typ: 'JWT' })
+      .setIssuer(CDS_ISSUER)
+      .setAudience(serviceUrl)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .setJti(randomUUID())
+      .sign(cdsSigningKey);
+    const response = await fetch(`${app.url}/cds-services/ldh-cds-order-select`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${jwt}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        hook: 'order-select',
+        hookInstance: randomUUID(),
+        fhirServer: ehr.fhirBaseUrl,
+        fhirAuthorization: {
+          access_token: token.access_token,
+          token_type: 'Bearer',
+          expires_in: token.expires_in,
+          scope: token.scope,
+          subject: SMART_CLIENT_ID,
+          patient: patient.patientId,
+        },
+        context: {
+          userId: 'Practitioner/synthetic-clinician',
+          patientId: patient.patientId,
+          selections: ['ServiceRequest/referral-draft-1'],
+          draftOrders: draftReferral(patient.patientId),
+        },
+      }),
+    });
+    expect(response.status).toBe(200);
+    const { cards } = (await response.json()) as {
+      cards: { summary: string; detail: string; links: { type: string; url: string }[] }[];
+    };
+    expect(cards).toHaveLength(1);
+    const [card] = cards;
+    expect(card?.summary.length).toBeLessThan(140);
+    for (const level of findings.levels) {
+      if (level.herniation) expect(card?.summary).toContain(`${level.level} ${level.grade}-${level.zone}`);
+      expect(card?.detail).toContain(level.level);
+    }
+    expect(card?.detail).toMatch(/preliminary/i);
+    expect(card?.links).toContainEqual(expect.objectContaining({ type: 'smart', url: `${appBaseUrl}/launch.html` }));
+  });
+});
