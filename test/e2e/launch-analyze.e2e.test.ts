@@ -111,7 +111,10 @@ describe('when a clinician launches ldh-cds from the chart and analyzes a study'
       await expect.poll(() => appPage.getByTestId('analyze-button').isEnabled(), { timeout: 30_000 }).toBe(true);
     };
     await analyze();
-    const levels = await rows.locator('th, td').filter({ hasText: /^L\d-[LS]\d$/ }).allTextContents();
+    const levels = await rows
+      .locator('th, td')
+      .filter({ hasText: /^L\d-[LS]\d$/ })
+      .allTextContents();
     expect(levels).toEqual(['L1-L2', 'L2-L3', 'L3-L4', 'L4-L5', 'L5-S1']);
 
     await mkdir(path.join(repoRoot, 'docs'), { recursive: true });

@@ -165,7 +165,9 @@ const fakeDetector: DetectorSession = {
   // Images arrive bottom-up (L5-S1 first): image 3 is the second slice of L4-L5; its box is on the image right.
   detect: (images) =>
     Promise.resolve(
-      images.map((_, i) => (i === 3 ? [{ box: [3, 1, 4, 2], score: 0.9, classIndex: 0, classScores: [0.9], keypoints: [] }] : [])),
+      images.map((_, i) =>
+        i === 3 ? [{ box: [3, 1, 4, 2], score: 0.9, classIndex: 0, classScores: [0.9], keypoints: [] }] : [],
+      ),
     ),
 };
 
