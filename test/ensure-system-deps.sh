@@ -20,7 +20,13 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
   echo "ensure-system-deps: installing Debian packages: ${missing[*]}"
   apt-get update -qq
+  # Keep packages with daemons (orthanc, redis) from starting system services: tests start their own.
+  created_policy=false
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created_policy=true
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "$created_policy" = true ]; then rm -f /usr/sbin/policy-rc.d; fi
   echo "ensure-system-deps: installed ${missing[*]}"
 else
   echo "ensure-system-deps: the tests need Debian packages that are not installed: ${missing[*]}" >&2
