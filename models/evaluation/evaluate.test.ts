@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import type { Findings, LevelFinding } from '../../server/src/inference/findings';
+import { matchDetections } from './detection';
+import { evaluateTask } from './evaluate';
+
+const normal = (level: LevelFinding['level']): LevelFinding => ({ level, herniation: false, confidence: 0.9 });
+const herniation = (
+  level: LevelFinding['level'],
+  grade: 1 | 2 | 3,
+  zone: 'A' | 'B',
+  box: [number, number, number, number],
+  sop = `key-${level}`,
+): LevelFinding => ({
+  level,
+  herniation: true,
+  grade,
+  zone,
+  side: 'left',
+  confidence: 0.9,
+  keySlice: { sopInstanceUid: sop, frame: 1 },
+  box,
+});
+const study = (levels: LevelFinding[]): Findings => ({
+  studyInstanceUid: '1.2.3',
+  seriesInstanceUid: '1.2.3.4',
+  model: { id: 'm', version: '1' },
+  levels,
+  warnings: [],
+});
+
+describe('evaluateTask', () => {
+  const truth = study([
+    normal('L1-L2'),
+    normal('L2-L3'),
+    herniation('L3-L4', 1, 'A', [0, 0, 10, 10]),
+    herniation('L4-L5', 2, 'A', [0, 0, 10, 10]),
+    herniation('L5-S1', 2, 'B', [0, 0, 10, 10]),
+  ]);
+  const predicted = study([
+    normal('L1-L2'),
+    herniation('L2-L3', 1, 'A', [0, 0, 5, 5]), // false positive
+    herniation('L3-L4', 1, 'A', [0, 0, 10, 8]), // IoU 0.8, right grade and zone
+    herniation('L4-L5', 3, 'A', [0, 0, 10, 10]), // wrong grade, right zone, IoU 1
+    herniation('L5-S1', 2, 'B', [0, 0, 10, 10], 'another-slice'), // right class, other slice
+  ]);
+
+  it('when grading, then only boxes with the true grade on a slice the truth marks count as matches', () => {
+    const report = evaluateTask([{ truth, predicted }], 'grading');
+    expect(report.recall.value).toBeCloseTo(1 / 3, 10);
+    expect(report.meanIoU.value).toBeCloseTo(0.8, 10);
+    // Labels: truth none none 1 2 2 / predicted none 1 1 3 2 → 3 of 5 agree.
+    expect(report.percentAgreement.value).toBeCloseTo(0.6, 10);
+    expect(report.items).toBe(5);
+  });
+
+  it('when localizing, then the zone decides the match: the wrong-grade box now counts', () => {
+    const report = evaluateTask([{ truth, predicted }], 'localization');
+    expect(report.recall.value).toBeCloseTo(2 / 3, 10);
+    expect(report.meanIoU.value).toBeCloseTo(0.9, 10);
+  });
+});
+
+describe('matchDetections', () => {
+  it('when two predictions compete for one truth box, then the higher score is matched first', () => {
+    const report = matchDetections(
+      [{ key: 'k', label: '2', boxes: [{ sopInstanceUid: 's', box: [0, 0, 10, 10] }] }],
+      [
+        { key: 'k', label: '2', sopInstanceUid: 's', box: [0, 0, 10, 6], score: 0.6 },
+        { key: 'k', label: '2', sopInstanceUid: 's', box: [0, 0, 10, 9], score: 0.9 },
+      ],
+    );
+    expect(report.matches).toEqual([{ truthKey: 'k', iou: expect.closeTo(0.9, 10) as number }]);
+  });
+
+  it('when the overlap is below 0.5, then there is no match', () => {
+    const report = matchDetections(
+      [{ key: 'k', label: '2', boxes: [{ sopInstanceUid: 's', box: [0, 0, 10, 10] }] }],
+      [{ key: 'k', label: '2', sopInstanceUid: 's', box: [0, 0, 10, 4], score: 0.9 }],
+    );
+    expect(report.matches).toEqual([]);
+  });
+});
