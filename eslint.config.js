@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'client/dist/', '**/.data/', 'models/training/', 'docs/', 'eslint.config.js'] },
+  { ignores: ['node_modules/', 'client/dist/', '**/.data/', 'docs/', 'eslint.config.js'] },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -1,0 +1,67 @@
+/**
+ * Writes `manifest.json` beside a freshly exported `model.onnx` (ARCHITECTURE.md "Contracts → Model"), from the
+ * training facts `train.py` leaves in `training.json`. Validated against the pipeline's own schema, so a model
+ * that would not load is caught here and not at a clinician's first Analyze.
+ *
+ *   tsx models/training/write-manifest.ts <modelDir> <version>
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { modelManifestSchema, type ModelManifest } from '../../server/src/inference/manifest';
+
+interface TrainingFacts {
+  slices: number;
+  studies?: number;
+  epochs: number;
+  seed: number;
+  parameters: number;
+  device: string;
+  minutes: number;
+}
+
+const GRADES = [1, 2, 3] as const;
+const ZONES = ['A', 'B', 'C'] as const;
+
+export function buildManifest(version: string, facts: TrainingFacts): ModelManifest {
+  return modelManifestSchema.parse({
+    id: 'msu-ldh',
+    version,
+    name: `MSU lumbar disc herniation detector ${version} (synthetic-trained)`,
+    intendedUse:
+      'Demonstration and pipeline testing: grades (MSU 1/2/3) and localizes (zone A/B/C/AB/BC) lumbar disc herniation ' +
+      'on axial T2 MRI. not for clinical use — synthetic-trained demo model. Sites replace it with their own validated model.',
+    file: 'model.onnx',
+    input: {
+      name: 'images',
+      shape: [-1, 1, 256, 256],
+      dtype: 'float32',
+      normalization: { method: 'percentile', lowPercentile: 1, highPercentile: 99 },
+    },
+    output: { name: 'output0', layout: 'yolov8', numClasses: 9, numKeypoints: 2 },
+    // Index = (grade − 1)·3 + zone; spanning herniations score both adjacent zones of their grade (read as AB/BC).
+    classes: GRADES.flatMap((grade, g) =>
+      ZONES.map((zone, z) => ({ index: g * 3 + z, name: `${grade}-${zone}`, grade, zone })),
+    ),
+    thresholds: { confidence: 0.5, iou: 0.45 },
+    trainingData:
+      `Synthetic axial T2 lumbar studies from models/synthetic (${facts.studies ?? '?'} studies, ${facts.slices} slices), ` +
+      `seed ${facts.seed}; ${facts.epochs} epochs on ${facts.device} in ${facts.minutes} min; ` +
+      `${(facts.parameters / 1e6).toFixed(2)} M parameters. No patient data.`,
+  });
+}
+
+async function main(): Promise<void> {
+  const [modelDir, version] = process.argv.slice(2);
+  if (!modelDir || !version) throw new Error('usage: tsx models/training/write-manifest.ts <modelDir> <version>');
+  const facts = JSON.parse(await readFile(path.join(modelDir, 'training.json'), 'utf8')) as TrainingFacts;
+  const manifest = buildManifest(version, facts);
+  await writeFile(path.join(modelDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  console.log(`wrote ${path.join(modelDir, 'manifest.json')}`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  });
+}
