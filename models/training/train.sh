@@ -25,6 +25,8 @@ trap 'rm -rf "$data"' EXIT
 out=models/msu-ldh/$version
 
 echo "generating $studies synthetic training studies (seed $seed)"
-npm run --silent synth -- --dataset --out "$data" --studies "$studies" --seed "$seed"
-/usr/bin/python3 models/training/train.py --data "$data" --out "$out" --epochs "$epochs" --seed "$seed" --version "$version"
+npm run --silent synth -- --dataset --out "$data/dataset" --studies "$studies" --seed "$seed"
+npx tsx models/training/prepare-dataset.ts "$data/dataset" "$data/slices"
+rm -rf "$data/dataset"
+/usr/bin/python3 models/training/train.py --data "$data/slices" --out "$out" --epochs "$epochs" --seed "$seed" --version "$version"
 npx tsx models/training/write-manifest.ts "$out" "$version"
