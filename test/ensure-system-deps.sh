@@ -6,6 +6,14 @@ set -euo pipefail
 # package → a file it provides (what the tests actually call)
 declare -A needed=(
   [chromium]=/usr/bin/chromium
+  [dcmtk]=/usr/bin/dcmdump
+  [libgdcm-tools]=/usr/bin/gdcmconv
+  [dicom3tools]=/usr/bin/dciodvfy
+  [orthanc]=/usr/sbin/Orthanc
+  # The plugin (.so) is not executable: check the folder only this package creates.
+  [orthanc-dicomweb]=/usr/share/doc/orthanc-dicomweb
+  [dcmtk]=/usr/bin/dcmdump
+  [libgdcm-tools]=/usr/bin/gdcmconv
 )
 
 missing=()

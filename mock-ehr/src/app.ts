@@ -9,6 +9,7 @@ import helmet from 'helmet';
 import { pino, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { generatePhantomStudy } from '../../models/synthetic';
+import { createClientAuthenticator } from './auth/client-auth';
 import { DEFAULT_CLIENTS_FILE, loadClients } from './auth/clients';
 import { GrantStore } from './auth/grant-store';
 import { buildOAuthRouter } from './auth/oauth-router';
@@ -20,15 +21,21 @@ import {
   type SmartConfigurationUrls,
 } from './auth/smart-configuration';
 import { TokenIssuer } from './auth/tokens';
-import { buildChartRouter } from './chart/chart-router';
+import { CDS_SIGNING_KEY, CdsHooksClient } from './cds-hooks/cds-client';
+import { buildChartRouter, listPatientChoices } from './chart/chart-router';
+import { buildFaultsRouter } from './chart/faults-page';
+import { buildOrdersRouter } from './chart/orders-router';
 import { DicomStore } from './dicomweb/dicom-store';
 import { buildDicomWebRouter } from './dicomweb/dicomweb-router';
+import { buildUpstreamDicomWebRouter, stowToUpstream } from './dicomweb/upstream-router';
 import { buildCapabilityStatement } from './fhir/capability-statement';
 import { FhirEngine } from './fhir/fhir-engine';
 import { buildFhirRouter } from './fhir/fhir-router';
 import { buildCors } from './http/cors';
 import { buildErrorHandler } from './http/error-handler';
 import { errorPage } from './http/errors';
+import { createFaults, type FaultSwitches } from './http/faults';
+import { Persistence } from './persistence';
 import { seedChart, type SeedResult, type StudyGenerator } from './seed/seed';
 
 export interface MockEhrOptions {
@@ -49,6 +56,19 @@ export interface MockEhrOptions {
   logger?: Logger;
   /** Replaces models/synthetic's generator (tests with custom studies). */
   generateStudy?: StudyGenerator;
+  /** Base URL of the CDS services the chart calls (discovery at `{base}/cds-services`); default appBaseUrl. */
+  cdsServicesBaseUrl?: string;
+  /** Clock for tokens, codes and launches (tests move it to expire things). */
+  now?: () => number;
+  /** Access token lifetime in seconds (default 3600). */
+  accessTokenTtlS?: number;
+  /**
+   * A real PACS's DICOMweb root (DICOMWEB_URL). The seeded studies are stored there with STOW-RS, and the EHR's
+   * `/dicom-web` forwards to it after its own token and patient checks. Default: the built-in store.
+   */
+  dicomWebUpstreamUrl?: string;
+  /** Save FHIR resources and stored instances under dataDir and restore them at start (default false). */
+  persist?: boolean;
 }
 
 export interface MockEhr {
@@ -62,6 +82,10 @@ export interface MockEhr {
   repo: FhirEngine['repo'];
   dicomStore: DicomStore;
   grants: GrantStore;
+  /** Fault injection switches (expired token, FHIR 503, slow DICOMweb). */
+  faults: FaultSwitches;
+  /** Where the CDS Hooks client's public key is published (trust it in the app's CDS_CLIENTS_FILE). */
+  cdsJwksUrl: string;
   /** Registers an EHR launch (as opening a chart does) and returns its launch id. */
   createLaunch(patientId: string): string;
   close(): Promise<void>;
@@ -82,10 +106,21 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
   const appBaseUrl = options.appBaseUrl.replace(/\/+$/, '');
 
   try {
+    const now = options.now ?? Date.now;
     const signingKey = await loadOrCreateSigningKey(options.dataDir, logger);
+    const cdsKey = await loadOrCreateSigningKey(options.dataDir, logger, CDS_SIGNING_KEY);
     const clients = await loadClients(options.clientsFile ?? DEFAULT_CLIENTS_FILE, appBaseUrl);
-    const grants = new GrantStore();
-    const tokens = new TokenIssuer({ key: signingKey, issuer: fhirBaseUrl, fhirBaseUrl });
+    const grants = new GrantStore(now);
+    const tokens = new TokenIssuer({
+      key: signingKey,
+      issuer: fhirBaseUrl,
+      fhirBaseUrl,
+      now,
+      ...(options.accessTokenTtlS !== undefined ? { accessTokenTtlS: options.accessTokenTtlS } : {}),
+    });
+    const faults = createFaults();
+    const cdsJwksUrl = `${url}/cds-hooks/jwks.json`;
+    const cdsClient = new CdsHooksClient({ issuer: url, key: cdsKey, jwksUrl: cdsJwksUrl, now });
     const engine = new FhirEngine();
     const dicomStore = new DicomStore();
     const seed = await seedChart({
@@ -95,6 +130,16 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       patientCount: options.patientCount ?? 6,
       generate: options.generateStudy ?? generatePhantomStudy,
     });
+    if (options.dicomWebUpstreamUrl !== undefined) {
+      for (const study of dicomStore.listStudies()) {
+        const parts = [...study.series.values()].flatMap((series) =>
+          [...series.instances.values()].map((i) => i.part10),
+        );
+        await stowToUpstream(options.dicomWebUpstreamUrl, parts);
+      }
+    }
+    const persistence = options.persist ? new Persistence(options.dataDir, engine, dicomStore, logger) : undefined;
+    await persistence?.restore();
 
     const smartUrls: SmartConfigurationUrls = {
       issuer: fhirBaseUrl,
@@ -102,6 +147,8 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       authorizationEndpoint: `${url}/oauth/authorize`,
       tokenEndpoint: `${url}/oauth/token`,
       jwksUri: `${url}/oauth/jwks`,
+      introspectionEndpoint: `${url}/oauth/introspect`,
+      revocationEndpoint: `${url}/oauth/revoke`,
       dicomWebUrl,
     };
     const scopesSupported = [...new Set([...clients.values()].flatMap((client) => [...client.allowedScopes]))];
@@ -132,11 +179,39 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       helmet({
         crossOriginResourcePolicy: { policy: 'cross-origin' },
         strictTransportSecurity: false,
-        contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+        // frame-src: the chart embeds the app in an iframe ("Open in the chart"), as EHRs do.
+        contentSecurityPolicy: {
+          directives: { upgradeInsecureRequests: null, frameSrc: ["'self'", new URL(appBaseUrl).origin] },
+        },
       }),
     );
+    if (persistence) {
+      app.use((req, res, next) => {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.on('finish', () => {
+            if (res.statusCode < 400) persistence.scheduleSave();
+          });
+        }
+        next();
+      });
+    }
     const cors = buildCors([new URL(appBaseUrl).origin]);
-    app.use('/oauth', cors, buildOAuthRouter({ clients, grants, tokens, signingKey, fhirBaseUrl, logger }));
+    app.use(
+      '/oauth',
+      cors,
+      buildOAuthRouter({
+        clients,
+        clientAuth: createClientAuthenticator({ clients, tokenEndpoint: smartUrls.tokenEndpoint, now }),
+        grants,
+        tokens,
+        signingKey,
+        fhirBaseUrl,
+        practitionerId: seed.practitionerId,
+        listPatients: () => listPatientChoices(engine),
+        smartStyleUrl: `${url}/smart-style.json`,
+        logger,
+      }),
+    );
     app.use(
       '/fhir',
       cors,
@@ -148,12 +223,71 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
           fhirBaseUrl,
           authorizeUrl: smartUrls.authorizationEndpoint,
           tokenUrl: smartUrls.tokenEndpoint,
+          introspectUrl: smartUrls.introspectionEndpoint,
+          revokeUrl: smartUrls.revocationEndpoint,
         }),
         smartConfiguration: buildSmartConfiguration(smartUrls, scopesSupported),
         openIdConfiguration: buildOpenIdConfiguration(smartUrls),
+        faults,
       }),
     );
-    app.use('/dicom-web', cors, buildDicomWebRouter({ store: dicomStore, tokens, dicomWebUrl }));
+    const patientMrn = async (patientId: string) =>
+      (await listPatientChoices(engine)).find((p) => p.id === patientId)?.mrn;
+    app.use(
+      '/dicom-web',
+      cors,
+      options.dicomWebUpstreamUrl !== undefined
+        ? buildUpstreamDicomWebRouter({
+            upstreamUrl: options.dicomWebUpstreamUrl,
+            dicomWebUrl,
+            tokens,
+            faults,
+            patientMrn,
+          })
+        : buildDicomWebRouter({
+            store: dicomStore,
+            tokens,
+            dicomWebUrl,
+            faults,
+            patientMrn,
+            ...(persistence ? { onStored: (instance) => persistence.saveInstance(instance) } : {}),
+          }),
+    );
+    app.get('/cds-hooks/jwks.json', (_req, res) => {
+      // CDS Hooks 2.0 §Trusting CDS Clients: the services fetch our public key from here (jku / configured).
+      res.json({ keys: [cdsKey.publicJwk] });
+    });
+    app.use('/faults', buildFaultsRouter(faults));
+    app.get('/smart-style.json', cors, (_req, res) => {
+      // SMART App Launch 2.x "Styling" (capability context-style): the chart's colours for apps that match them.
+      res.json({
+        color_background: '#f4f6f9',
+        color_error: '#a02020',
+        color_highlight: '#0b5cad',
+        color_modal_backdrop: '',
+        color_success: '#1e7a3c',
+        color_text: '#1d2733',
+        dim_border_radius: '4px',
+        dim_font_size: '15px',
+        dim_spacing_size: '16px',
+        font_family_body: 'system-ui, sans-serif',
+        font_family_heading: 'system-ui, sans-serif',
+      });
+    });
+    app.use(
+      '/',
+      buildOrdersRouter({
+        engine,
+        tokens,
+        cds: cdsClient,
+        cdsServicesBaseUrl: (options.cdsServicesBaseUrl ?? appBaseUrl).replace(/\/+$/, ''),
+        cdsClientId: 'ldh-cds',
+        fhirBaseUrl,
+        practitionerId: seed.practitionerId,
+        createLaunch: (context) => grants.createLaunch(context),
+        logger,
+      }),
+    );
     app.use(
       '/',
       buildChartRouter({
@@ -188,8 +322,13 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       repo: engine.repo,
       dicomStore,
       grants,
+      faults,
+      cdsJwksUrl,
       createLaunch,
-      close: () => closeServer(server),
+      close: async () => {
+        await closeServer(server);
+        await persistence?.flush();
+      },
     };
   } catch (error) {
     await closeServer(server);

@@ -37,6 +37,28 @@ describe('chart UI', () => {
     expect(location?.searchParams.get('code')).toBeTruthy();
   });
 
+  it('when the app is opened inside the chart, then the iframe carries a launch and the CSP allows the app', async () => {
+    const patient = ehr.seed.patients[0];
+    const response = await fetch(`${ehr.url}/chart/${patient?.patientId ?? ''}/embedded`);
+    expect(response.headers.get('content-security-policy')).toContain(`frame-src 'self' ${APP_BASE_URL}`);
+    const page = await response.text();
+    const src = /id="ldh-cds-frame"[^>]*src="([^"]+)"/s.exec(page)?.[1]?.replaceAll('&amp;', '&') ?? '';
+    const launchUrl = new URL(src);
+    expect(launchUrl.searchParams.get('iss')).toBe(ehr.fhirBaseUrl);
+    const { location } = await authorize(ehr, {
+      launch: launchUrl.searchParams.get('launch') ?? '',
+      challenge: pkcePair().challenge,
+    });
+    expect(location?.searchParams.get('code')).toBeTruthy();
+  });
+
+  it('when a chart opens, then it shows the prior report as final and offers a spine referral', async () => {
+    const page = await (await fetch(`${ehr.url}/chart/${ehr.seed.patients[0]?.patientId ?? ''}`)).text();
+    expect(page).toContain('XR lumbar spine, 2 views (prior)');
+    expect(page).toContain('status-final');
+    expect(page).toContain('id="new-referral"');
+  });
+
   it('when a chart id is unknown, then the page is a 404', async () => {
     expect((await fetch(`${ehr.url}/chart/nobody`)).status).toBe(404);
   });

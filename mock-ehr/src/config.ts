@@ -6,6 +6,13 @@
  * - APP_BASE_URL       base URL of the ldh-cds app, for launch links, redirect URIs and CORS (default http://localhost:3000)
  * - MOCK_EHR_DATA_DIR  where the token signing key is kept (default mock-ehr/.data, git-ignored)
  * - MOCK_EHR_PATIENTS  number of synthetic patients to seed (default 6)
+ * - MOCK_EHR_CLIENTS_FILE  SMART client registrations (default smart-config/clients.json)
+ * - MOCK_EHR_PERSIST   true: keep FHIR resources and STOW-RS instances in MOCK_EHR_DATA_DIR across restarts
+ *                      (default false: every start is a fresh synthetic chart)
+ * - DICOMWEB_URL       a real PACS's DICOMweb root (e.g. Orthanc http://127.0.0.1:8042/dicom-web): seeded studies are
+ *                      stored there and /dicom-web forwards to it (default: the built-in in-memory store)
+ * - CDS_SERVICES_URL   base of the CDS Hooks services the chart calls, discovery at {base}/cds-services
+ *                      (default APP_BASE_URL)
  * - LOG_LEVEL          pino level (default info)
  */
 import { z } from 'zod';
@@ -19,6 +26,10 @@ const envSchema = z.object({
   APP_BASE_URL: url.default('http://localhost:3000'),
   MOCK_EHR_DATA_DIR: z.string().min(1).default('mock-ehr/.data'),
   MOCK_EHR_PATIENTS: z.coerce.number().int().min(1).max(100).default(6),
+  MOCK_EHR_CLIENTS_FILE: z.string().min(1).optional(),
+  CDS_SERVICES_URL: url.optional(),
+  DICOMWEB_URL: url.optional(),
+  MOCK_EHR_PERSIST: z.enum(['true', 'false', '1', '0']).default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -30,6 +41,10 @@ export interface MockEhrConfig {
   appBaseUrl: string;
   dataDir: string;
   patientCount: number;
+  clientsFile: string | undefined;
+  cdsServicesBaseUrl: string | undefined;
+  persist: boolean;
+  dicomWebUpstreamUrl: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -44,6 +59,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): MockEhrConfig 
     appBaseUrl: values.APP_BASE_URL,
     dataDir: values.MOCK_EHR_DATA_DIR,
     patientCount: values.MOCK_EHR_PATIENTS,
+    clientsFile: values.MOCK_EHR_CLIENTS_FILE,
+    cdsServicesBaseUrl: values.CDS_SERVICES_URL,
+    dicomWebUpstreamUrl: values.DICOMWEB_URL,
+    persist: values.MOCK_EHR_PERSIST === 'true' || values.MOCK_EHR_PERSIST === '1',
     logLevel: values.LOG_LEVEL,
   };
 }

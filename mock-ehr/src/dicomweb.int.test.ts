@@ -1,5 +1,6 @@
 import { api } from 'dicomweb-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatePhantomStudy } from '../../models/synthetic';
 import type { MockEhr } from './app';
 import { launchAndGetToken, startTestEhr } from './test-support';
 
@@ -139,5 +140,91 @@ describe('DICOMweb with dicomweb-client 0.11.3', () => {
     });
     expect(response.status).toBe(400);
     expect(await response.text()).toContain('Bogus');
+  });
+});
+
+function multipart(parts: Uint8Array[]): { body: Buffer; contentType: string } {
+  const boundary = 'stow-test-boundary';
+  const chunks = parts.flatMap((part) => [
+    Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`),
+    Buffer.from(part),
+    Buffer.from('\r\n'),
+  ]);
+  return {
+    body: Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]),
+    contentType: `multipart/related; type="application/dicom"; boundary=${boundary}`,
+  };
+}
+
+async function stow(bearer: string, parts: Uint8Array[], path = '/studies'): Promise<Response> {
+  const { body, contentType } = multipart(parts);
+  return fetch(`${ehr.dicomWebUrl}${path}`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': contentType, Accept: 'application/dicom+json' },
+    body: new Uint8Array(body),
+  });
+}
+
+describe('STOW-RS and rendered', () => {
+  const phantomFor = (mrn: string, seed: number) =>
+    generatePhantomStudy({ seed, patientId: mrn, patientName: 'Synthetic^Stow', birthDate: '19700101', sex: 'F' });
+
+  it('when the app stores a new study of its patient, then it is 200 with ReferencedSOPSequence and QIDO finds it', async () => {
+    const study = phantomFor(seeded().mrn, 4242);
+    const parts = study.instances.slice(0, 2).map((instance) => instance.part10);
+    const response = await stow(token, parts);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as DicomJson;
+    expect(body['00081199']?.Value).toHaveLength(2);
+    expect(body['00081198']).toBeUndefined();
+    const found = (await (
+      await fetch(`${ehr.dicomWebUrl}/studies?StudyInstanceUID=${study.studyInstanceUid}`, {
+        headers: { Authorization: `Bearer ${token}` },
+      })
+    ).json()) as DicomJson[];
+    expect(found).toHaveLength(1);
+  });
+
+  it('when a part belongs to another patient, then it fails with reason 0124 and the status is 409', async () => {
+    const response = await stow(token, [phantomFor('SYN-NOT-MINE', 77).instances[0]?.part10 ?? new Uint8Array()]);
+    expect(response.status).toBe(409);
+    const body = (await response.json()) as DicomJson;
+    expect(JSON.stringify(body['00081198'])).toContain('"Value":[292]');
+  });
+
+  it('when the instance does not belong to the study in the URL, then it fails with A900', async () => {
+    const part = phantomFor(seeded().mrn, 99).instances[0]?.part10 ?? new Uint8Array();
+    const response = await stow(token, [part], `/studies/${seeded().studyInstanceUid}`);
+    expect(response.status).toBe(409);
+    expect(JSON.stringify(await response.json())).toContain('"Value":[43264]');
+  });
+
+  it('when the token cannot create, then STOW is forbidden', async () => {
+    const readOnly = (await launchAndGetToken(ehr, seeded().patientId, 'launch patient/ImagingStudy.rs')).access_token;
+    const response = await stow(readOnly, [phantomFor(seeded().mrn, 5).instances[0]?.part10 ?? new Uint8Array()]);
+    expect(response.status).toBe(403);
+  });
+
+  it('when a rendered frame is asked for, then it is a PNG of Rows×Columns; JPEG only is 406', async () => {
+    const instances = (await (
+      await fetch(
+        `${ehr.dicomWebUrl}/studies/${seeded().studyInstanceUid}/series/${seeded().seriesInstanceUid}/instances`,
+        {
+          headers: { Authorization: `Bearer ${token}` },
+        },
+      )
+    ).json()) as DicomJson[];
+    const first = instances[0] ?? {};
+    const sop = String(first['00080018']?.Value?.[0]);
+    const url = `${ehr.dicomWebUrl}/studies/${seeded().studyInstanceUid}/series/${seeded().seriesInstanceUid}/instances/${sop}/frames/1/rendered`;
+    const response = await fetch(url, { headers: { Authorization: `Bearer ${token}`, Accept: 'image/png' } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('image/png');
+    const png = Buffer.from(await response.arrayBuffer());
+    expect(png.subarray(1, 4).toString('ascii')).toBe('PNG');
+    expect(png.readUInt32BE(16)).toBe(Number(first['00280011']?.Value?.[0]));
+    expect(png.readUInt32BE(20)).toBe(Number(first['00280010']?.Value?.[0]));
+    const jpeg = await fetch(url, { headers: { Authorization: `Bearer ${token}`, Accept: 'image/jpeg' } });
+    expect(jpeg.status).toBe(406);
   });
 });

@@ -146,7 +146,7 @@ describe('FHIR access', () => {
     ).json()) as Bundle<Observation>;
     expect(observations.entry).toHaveLength(1);
     const reports = (await (
-      await fhir(`/DiagnosticReport?subject=Patient/${patientId}`)
+      await fhir('/DiagnosticReport?identifier=urn:ldh-cds:test|report-1')
     ).json()) as Bundle<DiagnosticReport>;
     expect(reports.entry).toHaveLength(1);
     // The urn:uuid reference inside the transaction was rewritten to the created Observation.

@@ -18,6 +18,10 @@ async function main(): Promise<void> {
     appBaseUrl: config.appBaseUrl,
     dataDir: config.dataDir,
     patientCount: config.patientCount,
+    persist: config.persist,
+    ...(config.dicomWebUpstreamUrl !== undefined ? { dicomWebUpstreamUrl: config.dicomWebUpstreamUrl } : {}),
+    ...(config.clientsFile !== undefined ? { clientsFile: config.clientsFile } : {}),
+    ...(config.cdsServicesBaseUrl !== undefined ? { cdsServicesBaseUrl: config.cdsServicesBaseUrl } : {}),
     logger,
   });
   process.stdout.write(`mock-ehr ready ${ehr.url}\n`);

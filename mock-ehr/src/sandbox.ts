@@ -4,6 +4,7 @@
  * each at the start of its own line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const STARTUP_TIMEOUT_MS = 60_000;
+const DEFAULT_EHR_BASE_URL = 'http://localhost:4000';
 
 function parsePort(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -41,6 +43,22 @@ async function assertPortFree(port: number, variable: string): Promise<void> {
       }),
     );
   });
+}
+
+/**
+ * smart-config/cds-clients.json names the mock EHR at its default URL (http://localhost:4000), which is what the app
+ * server reads when started alone. When the sandbox runs the EHR elsewhere, it writes a copy with the EHR's real
+ * base URL under the git-ignored data directory and points the app's CDS_CLIENTS_FILE at it.
+ */
+async function writeResolvedCdsClients(ehrBaseUrl: string): Promise<string> {
+  const source = path.join(repoRoot, 'smart-config/cds-clients.json');
+  const text = await readFile(source, 'utf8');
+  if (ehrBaseUrl === DEFAULT_EHR_BASE_URL) return source;
+  const dataDir = path.resolve(repoRoot, process.env.MOCK_EHR_DATA_DIR ?? 'mock-ehr/.data');
+  await mkdir(dataDir, { recursive: true });
+  const resolved = path.join(dataDir, 'cds-clients.resolved.json');
+  await writeFile(resolved, text.replaceAll(DEFAULT_EHR_BASE_URL, ehrBaseUrl));
+  return resolved;
 }
 
 const children: ChildProcess[] = [];
@@ -88,6 +106,7 @@ async function main(): Promise<void> {
     EHR_BASE_URL: ehrBaseUrl,
     APP_BASE_URL: appBaseUrl,
     FHIR_BASE_URLS: process.env.FHIR_BASE_URLS ?? `${ehrBaseUrl}/fhir`,
+    CDS_CLIENTS_FILE: process.env.CDS_CLIENTS_FILE ?? (await writeResolvedCdsClients(ehrBaseUrl)),
   };
 
   process.on('SIGINT', () => {

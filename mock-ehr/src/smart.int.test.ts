@@ -37,15 +37,21 @@ describe('SMART discovery', () => {
       jwks_uri: `${ehr.url}/oauth/jwks`,
       authorization_endpoint: `${ehr.url}/oauth/authorize`,
       token_endpoint: `${ehr.url}/oauth/token`,
-      grant_types_supported: expect.arrayContaining(['authorization_code']) as unknown,
+      grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+      token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'],
+      introspection_endpoint: `${ehr.url}/oauth/introspect`,
+      revocation_endpoint: `${ehr.url}/oauth/revoke`,
       code_challenge_methods_supported: ['S256'],
       response_types_supported: ['code'],
     });
     expect(config.capabilities).toEqual(
       expect.arrayContaining([
         'launch-ehr',
+        'launch-standalone',
         'client-public',
+        'client-confidential-asymmetric',
         'context-ehr-patient',
+        'context-standalone-patient',
         'permission-v2',
         'sso-openid-connect',
       ]),
@@ -77,6 +83,8 @@ describe('EHR launch with PKCE', () => {
     });
     expect(token.scope.split(' ')).toEqual(expect.arrayContaining(['launch', 'patient/ImagingStudy.rs']));
     expect(token.refresh_token).toBeTruthy();
+    const style = await fetch((token as unknown as { smart_style_url: string }).smart_style_url);
+    expect(await style.json()).toMatchObject({ color_background: expect.any(String) as unknown });
 
     const jwks = (await (await fetch(`${ehr.url}/oauth/jwks`)).json()) as Parameters<typeof createLocalJWKSet>[0];
     const keySet = createLocalJWKSet(jwks);

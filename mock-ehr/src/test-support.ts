@@ -4,14 +4,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { startMockEhr, type MockEhr } from './app';
+import { startMockEhr, type MockEhr, type MockEhrOptions } from './app';
 
 export const APP_BASE_URL = 'http://localhost:3999';
 export const REDIRECT_URI = `${APP_BASE_URL}/index.html`;
 export const APP_SCOPES =
-  'launch openid fhirUser patient/Patient.r patient/ImagingStudy.rs patient/Endpoint.r patient/Observation.crs patient/DiagnosticReport.crs patient/Provenance.c patient/Device.crs';
+  'launch openid fhirUser online_access patient/Patient.r patient/ImagingStudy.rs patient/Endpoint.r patient/Observation.crs patient/DiagnosticReport.crs patient/Provenance.c patient/Device.crs';
 
-export async function startTestEhr(patientCount = 2): Promise<{ ehr: MockEhr; cleanup: () => Promise<void> }> {
+export async function startTestEhr(
+  patientCount = 2,
+  overrides: Partial<MockEhrOptions> = {},
+): Promise<{ ehr: MockEhr; cleanup: () => Promise<void>; dataDir: string }> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'mock-ehr-test-'));
   const ehr = await startMockEhr({
     port: 0,
@@ -19,9 +22,11 @@ export async function startTestEhr(patientCount = 2): Promise<{ ehr: MockEhr; cl
     dataDir,
     patientCount,
     logger: pino({ level: 'silent' }),
+    ...overrides,
   });
   return {
     ehr,
+    dataDir,
     cleanup: async () => {
       await ehr.close();
       await rm(dataDir, { recursive: true, force: true });
@@ -110,4 +115,24 @@ export async function launchAndGetToken(ehr: MockEhr, patientId: string, scope?:
   const response = await exchangeCode(ehr, code, verifier);
   if (!response.ok) throw new Error(`token exchange failed: ${response.status} ${await response.text()}`);
   return (await response.json()) as TokenResponse;
+}
+
+/** A clock tests can move forward to expire codes and tokens without sleeping. */
+export function testClock(): { now: () => number; advance: (ms: number) => void } {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    advance: (ms) => {
+      offset += ms;
+    },
+  };
+}
+
+export function postForm(url: string, params: Record<string, string>, headers: Record<string, string> = {}) {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(params),
+    redirect: 'manual',
+  });
 }

@@ -94,10 +94,15 @@ export function sliceToPart10(header: SliceHeader, pixels: Uint16Array): Uint8Ar
     // dcmjs cannot infer the VR of multi-VR elements: 16-bit native pixel data is OW (PS3.5 §8.2).
     _vrMap: { PixelData: 'OW' },
   };
+  return writePart10(dataset, MR_IMAGE_STORAGE, instance.sopInstanceUid);
+}
+
+/** File Meta (PS3.10 §7.1) + dataset → explicit VR little endian Part 10 bytes. */
+export function writePart10(dataset: NaturalDataset, sopClassUid: string, sopInstanceUid: string): Uint8Array {
   const meta: NaturalDataset = {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
-    MediaStorageSOPClassUID: MR_IMAGE_STORAGE,
-    MediaStorageSOPInstanceUID: instance.sopInstanceUid,
+    MediaStorageSOPClassUID: sopClassUid,
+    MediaStorageSOPInstanceUID: sopInstanceUid,
     TransferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN,
     ImplementationClassUID: IMPLEMENTATION_CLASS_UID,
     ImplementationVersionName: IMPLEMENTATION_VERSION_NAME,

@@ -9,3 +9,18 @@ export {
 } from './phantom';
 export { PHANTOM_GEOMETRY, PHANTOM_IMAGE_SIZE, PHANTOM_PIXEL_SPACING_MM, type PhantomGeometry } from './anatomy';
 export { classifyMsu, measureBox, type MsuClass, type MsuMeasurement } from './msu-geometry';
+export {
+  generateSyntheticStudy,
+  SYNTHETIC_GROUND_TRUTH_MODEL,
+  type SyntheticStudy,
+  type SyntheticStudyOptions,
+  type SyntheticFindings,
+  type SyntheticLevelFinding,
+  type GeneratedSeries,
+  type SliceBox,
+  type SnrLevel,
+} from './study';
+export { measurePoints } from './msu-geometry';
+export { TRANSFER_SYNTAXES, transcodeAll, isTransferSyntaxName, type TransferSyntaxName } from './transfer-syntax';
+export { writeDatasetStudy, DATASET_CLASSES } from './dataset';
+export type { PlannedHerniation } from './realistic/herniation';

@@ -63,3 +63,35 @@ export function measureBox(
     spanEnd: (box[2] - lx) / width,
   };
 }
+
+/**
+ * Measures herniated pixels against an intra-facet line of any orientation (rotated or tilted slices): depth is
+ * taken perpendicular to the line from the posterior disc margin (a line parallel to it through `marginPoint`),
+ * lateral positions along the line from its patient-right end (`intraFacetLine[0]`, 0) to the patient-left end (1).
+ * Points are pixel centres in the slice's pixel coordinates.
+ */
+export function measurePoints(
+  points: readonly PixelPoint[],
+  marginPoint: PixelPoint,
+  intraFacetLine: readonly [PixelPoint, PixelPoint],
+): MsuMeasurement {
+  const [[rx, ry], [lx, ly]] = intraFacetLine;
+  const length = Math.hypot(lx - rx, ly - ry);
+  const ux = (lx - rx) / length;
+  const uy = (ly - ry) / length;
+  // Unit normal pointing from the disc margin towards the line (posterior).
+  let nx = -uy;
+  let ny = ux;
+  if (nx * (rx - marginPoint[0]) + ny * (ry - marginPoint[1]) < 0) [nx, ny] = [-nx, -ny];
+  const marginToLine = nx * (rx - marginPoint[0]) + ny * (ry - marginPoint[1]);
+  let depth = 0;
+  let spanStart = Infinity;
+  let spanEnd = -Infinity;
+  for (const [x, y] of points) {
+    depth = Math.max(depth, nx * (x - marginPoint[0]) + ny * (y - marginPoint[1]));
+    const along = ((x - rx) * ux + (y - ry) * uy) / length;
+    spanStart = Math.min(spanStart, along);
+    spanEnd = Math.max(spanEnd, along);
+  }
+  return { marginToLine, depth, spanStart, spanEnd };
+}

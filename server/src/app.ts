@@ -14,7 +14,7 @@ import type { AppConfig } from './config';
 import { analysesRouter } from './http/analyses-router';
 import { handleError, handleNotFound } from './http/error-handler';
 import { requestLogger, securityHeaders } from './http/security';
-import { defaultDependencies, type AnalyzeDependencies } from './pipeline/analyze-study';
+import { defaultDependencies, pipelineOptionsFromConfig, type AnalyzeDependencies } from './pipeline/analyze-study';
 
 export interface AppOptions {
   logger?: Logger;
@@ -28,7 +28,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   const deps: AnalyzeDependencies = {
     ...defaultDependencies((message, fields) => {
       logger.info(fields, message);
-    }),
+    }, pipelineOptionsFromConfig(config)),
     ...options.deps,
   };
   const app = express();

@@ -3,6 +3,7 @@
  * there, so a bad value stops the server with a message naming the key instead of failing mid-request.
  */
 import { z } from 'zod';
+import { EXECUTION_PROVIDERS } from './inference/execution-provider';
 
 /** Every key with its default and meaning — the README's configuration table is generated from this list. */
 export const CONFIG_KEYS = [
@@ -30,10 +31,31 @@ export const CONFIG_KEYS = [
     description: 'Trusted CDS Hooks clients (issuers with `jwks_uri` or inline `jwks`).',
   },
   { key: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
+  {
+    key: 'INFERENCE_EP',
+    default: 'auto',
+    description:
+      'onnxruntime execution provider: `auto` (CUDA if its provider is installed, else WebGPU if a GPU adapter can exist, else CPU), `cpu`, `webgpu` or `cuda`.',
+  },
+  { key: 'INFERENCE_BATCH', default: '16', description: 'Slices per inference run (dynamic-batch models).' },
+  { key: 'DICOMWEB_TIMEOUT_MS', default: '30000', description: 'Timeout of one DICOMweb request, ms.' },
+  { key: 'DICOMWEB_CONCURRENCY', default: '6', description: 'DICOMweb requests in flight at once per analysis.' },
+  {
+    key: 'DICOMWEB_RETRIES',
+    default: '3',
+    description: 'Retries of a DICOMweb request after 429, 5xx or a network error (exponential backoff).',
+  },
+  {
+    key: 'MAX_DICOM_FILE_BYTES',
+    default: String(512 * 1024 * 1024),
+    description: 'Largest DICOM file the command line reads; larger files are refused.',
+  },
 ] as const;
 
 type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
 const defaultOf = (key: ConfigKey): string => CONFIG_KEYS.find((entry) => entry.key === key)?.default ?? '';
+
+const positiveInt = (max: number): z.ZodCoercedNumber => z.coerce.number().int().min(1).max(max);
 
 const httpUrl = z
   .url()
@@ -63,6 +85,17 @@ export const configSchema = z.object({
   CLIENT_DIST_DIR: z.string().min(1).default(defaultOf('CLIENT_DIST_DIR')),
   CDS_CLIENTS_FILE: z.string().min(1).default(defaultOf('CDS_CLIENTS_FILE')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  INFERENCE_EP: z.enum(EXECUTION_PROVIDERS).default('auto'),
+  INFERENCE_BATCH: positiveInt(1024).default(Number(defaultOf('INFERENCE_BATCH'))),
+  DICOMWEB_TIMEOUT_MS: positiveInt(600_000).default(Number(defaultOf('DICOMWEB_TIMEOUT_MS'))),
+  DICOMWEB_CONCURRENCY: positiveInt(64).default(Number(defaultOf('DICOMWEB_CONCURRENCY'))),
+  DICOMWEB_RETRIES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10)
+    .default(Number(defaultOf('DICOMWEB_RETRIES'))),
+  MAX_DICOM_FILE_BYTES: positiveInt(2 ** 40).default(Number(defaultOf('MAX_DICOM_FILE_BYTES'))),
 });
 
 export type AppConfig = z.infer<typeof configSchema>;

@@ -13,13 +13,37 @@ export const REFRESH_TTL_MS = 24 * 60 * 60 * 1000;
 export interface LaunchContext {
   patientId: string;
   practitionerId: string;
+  /** CDS Hooks 2.0 Link.appContext, handed to the app in the token response. */
+  appContext?: string;
 }
 
-/** What an authorization code or refresh token stands for. */
-export interface Grant extends LaunchContext {
+/** What an authorization code, refresh token or access token stands for. */
+export interface Grant {
   clientId: string;
   scopes: string[];
+  /** Absent for backend services (client_credentials) and user-only standalone launches. */
+  patientId?: string;
+  /** The signed-in user; absent for backend services. */
+  practitionerId?: string;
+  appContext?: string;
+  /** OpenID Connect `nonce` of the authorize request, echoed in the id_token. */
+  nonce?: string;
 }
+
+/** A standalone authorization in progress: login → patient picker → consent (SMART "Standalone Launch"). */
+export interface PendingAuthorization {
+  clientId: string;
+  redirectUri: string;
+  state: string;
+  codeChallenge: string;
+  scopes: string[];
+  nonce?: string;
+  practitionerId?: string;
+  patientId?: string;
+}
+
+/** Standalone authorizations must be finished within this time. */
+export const PENDING_TTL_MS = 10 * 60 * 1000;
 
 interface StoredCode extends Grant {
   redirectUri: string;
@@ -42,6 +66,7 @@ export class GrantStore {
   private readonly launches = new Map<string, Expiring<LaunchContext>>();
   private readonly codes = new Map<string, StoredCode>();
   private readonly refreshTokens = new Map<string, Expiring<Grant>>();
+  private readonly pending = new Map<string, Expiring<PendingAuthorization>>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -89,10 +114,34 @@ export class GrantStore {
     return entry.value;
   }
 
+  /** RFC 7009: a revoked refresh token is forgotten. Returns whether it existed. */
+  revokeRefreshToken(token: string): boolean {
+    return this.refreshTokens.delete(token);
+  }
+
+  /** Starts a standalone authorization; the returned id travels in the login/picker/consent forms. */
+  createPending(request: PendingAuthorization): string {
+    const id = randomToken();
+    this.pending.set(id, { value: request, expiresAt: this.now() + PENDING_TTL_MS });
+    return id;
+  }
+
+  getPending(id: string | undefined): PendingAuthorization | undefined {
+    const entry = id === undefined ? undefined : this.pending.get(id);
+    if (!entry || entry.expiresAt < this.now()) return undefined;
+    return entry.value;
+  }
+
+  /** The authorization ends (code issued or refused): its id cannot be replayed. */
+  finishPending(id: string): void {
+    this.pending.delete(id);
+  }
+
   /** Tests reset state between cases (SMART launcher v2 practice). */
   clear(): void {
     this.launches.clear();
     this.codes.clear();
     this.refreshTokens.clear();
+    this.pending.clear();
   }
 }

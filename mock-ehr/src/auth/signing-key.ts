@@ -10,6 +10,15 @@ import type { Logger } from 'pino';
 export const SIGNING_ALG = 'ES256';
 const KEY_FILE = 'signing-key.private.jwk.json';
 
+export interface KeySpec {
+  alg: 'ES256' | 'ES384';
+  /** File name inside the data directory. */
+  file: string;
+}
+
+/** The authorization server's token key (ES256). The CDS Hooks client has its own ES384 key (cds-hooks/). */
+export const TOKEN_KEY: KeySpec = { alg: SIGNING_ALG, file: KEY_FILE };
+
 export interface SigningKey {
   kid: string;
   privateKey: CryptoKey;
@@ -18,8 +27,13 @@ export interface SigningKey {
   publicJwk: JWK;
 }
 
-export async function loadOrCreateSigningKey(dataDir: string, logger: Logger): Promise<SigningKey> {
-  const file = path.join(dataDir, KEY_FILE);
+export async function loadOrCreateSigningKey(
+  dataDir: string,
+  logger: Logger,
+  spec: KeySpec = TOKEN_KEY,
+): Promise<SigningKey> {
+  const alg = spec.alg;
+  const file = path.join(dataDir, spec.file);
   let privateJwk: JWK;
   try {
     privateJwk = JSON.parse(await readFile(file, 'utf8')) as JWK;
@@ -27,22 +41,22 @@ export async function loadOrCreateSigningKey(dataDir: string, logger: Logger): P
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new Error(`Cannot read the signing key ${file}: ${(error as Error).message}`);
     }
-    const pair = await generateKeyPair(SIGNING_ALG, { extractable: true });
+    const pair = await generateKeyPair(alg, { extractable: true });
     privateJwk = await exportJWK(pair.privateKey);
     privateJwk.kid = await calculateJwkThumbprint(privateJwk);
-    privateJwk.alg = SIGNING_ALG;
+    privateJwk.alg = alg;
     privateJwk.use = 'sig';
     await mkdir(dataDir, { recursive: true });
     await writeFile(file, JSON.stringify(privateJwk, null, 2), { mode: 0o600 });
-    logger.info({ kid: privateJwk.kid }, 'generated a new token signing key');
+    logger.info({ kid: privateJwk.kid, alg }, 'generated a new signing key');
   }
   const publicJwk: JWK = { ...privateJwk };
   delete publicJwk.d;
   const kid = privateJwk.kid ?? (await calculateJwkThumbprint(publicJwk));
   return {
     kid,
-    privateKey: (await importJWK(privateJwk, SIGNING_ALG)) as CryptoKey,
-    publicKey: (await importJWK(publicJwk, SIGNING_ALG)) as CryptoKey,
-    publicJwk: { ...publicJwk, kid, alg: SIGNING_ALG, use: 'sig' },
+    privateKey: (await importJWK(privateJwk, alg)) as CryptoKey,
+    publicKey: (await importJWK(publicJwk, alg)) as CryptoKey,
+    publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
   };
 }

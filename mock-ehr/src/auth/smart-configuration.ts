@@ -10,13 +10,18 @@ export interface SmartConfigurationUrls {
   authorizationEndpoint: string;
   tokenEndpoint: string;
   jwksUri: string;
+  introspectionEndpoint: string;
+  revocationEndpoint: string;
   dicomWebUrl: string;
 }
 
 export const SMART_CAPABILITIES = [
   'launch-ehr',
+  'launch-standalone',
   'client-public',
+  'client-confidential-asymmetric',
   'context-ehr-patient',
+  'context-standalone-patient',
   'context-banner',
   'context-style',
   'permission-patient',
@@ -37,11 +42,17 @@ export function buildSmartConfiguration(urls: SmartConfigurationUrls, scopesSupp
     // CONDITIONAL (REQUIRED when launch-ehr or launch-standalone is offered).
     authorization_endpoint: urls.authorizationEndpoint,
     // REQUIRED.
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     // REQUIRED.
     token_endpoint: urls.tokenEndpoint,
     // OPTIONAL.
-    token_endpoint_auth_methods_supported: ['none'],
+    token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'],
+    // OPTIONAL (SMART Backend Services: RS384 and ES384 client assertions).
+    token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
+    // RECOMMENDED.
+    introspection_endpoint: urls.introspectionEndpoint,
+    // RECOMMENDED.
+    revocation_endpoint: urls.revocationEndpoint,
     // RECOMMENDED.
     scopes_supported: scopesSupported,
     // RECOMMENDED.

@@ -13,13 +13,14 @@ export interface AccessTokenClaims {
   iss: string;
   /** The FHIR base URL (SMART: `aud` of the authorize request). */
   aud: string;
-  /** The practitioner's FHIR id. */
+  /** The practitioner's FHIR id, or the client id of a backend service. */
   sub: string;
   client_id: string;
   scope: string;
-  patient: string;
-  /** Absolute URL of the Practitioner (SMART `fhirUser`). */
-  fhirUser: string;
+  /** The launch patient; absent for backend services and user-only launches. */
+  patient?: string;
+  /** Absolute URL of the Practitioner (SMART `fhirUser`); absent for backend services. */
+  fhirUser?: string;
   exp: number;
   iat: number;
   jti: string;
@@ -30,55 +31,81 @@ export interface TokenIssuerOptions {
   issuer: string;
   fhirBaseUrl: string;
   now?: () => number;
+  /** Lifetime of access tokens in seconds (default ACCESS_TOKEN_TTL_S). */
+  accessTokenTtlS?: number;
 }
 
 export class TokenIssuer {
   private readonly now: () => number;
+  readonly accessTokenTtlS: number;
+  /** jti → exp (seconds) of revoked access tokens (RFC 7009); pruned once they would have expired anyway. */
+  private readonly revoked = new Map<string, number>();
 
   constructor(private readonly options: TokenIssuerOptions) {
     this.now = options.now ?? Date.now;
+    this.accessTokenTtlS = options.accessTokenTtlS ?? ACCESS_TOKEN_TTL_S;
   }
 
-  fhirUserOf(grant: Grant): string {
-    return `${this.options.fhirBaseUrl}/Practitioner/${grant.practitionerId}`;
+  fhirUserOf(grant: Grant): string | undefined {
+    return grant.practitionerId === undefined
+      ? undefined
+      : `${this.options.fhirBaseUrl}/Practitioner/${grant.practitionerId}`;
   }
 
   async issueAccessToken(grant: Grant): Promise<string> {
     const { key, issuer, fhirBaseUrl } = this.options;
     const iat = Math.floor(this.now() / 1000);
-    return new SignJWT({
-      client_id: grant.clientId,
-      scope: grant.scopes.join(' '),
-      patient: grant.patientId,
-      fhirUser: this.fhirUserOf(grant),
-    })
+    const claims: JWTPayload = { client_id: grant.clientId, scope: grant.scopes.join(' ') };
+    if (grant.patientId !== undefined) claims.patient = grant.patientId;
+    const fhirUser = this.fhirUserOf(grant);
+    if (fhirUser !== undefined) claims.fhirUser = fhirUser;
+    return new SignJWT(claims)
       .setProtectedHeader({ alg: SIGNING_ALG, kid: key.kid, typ: 'at+jwt' })
       .setIssuer(issuer)
       .setAudience(fhirBaseUrl)
-      .setSubject(grant.practitionerId)
+      .setSubject(grant.practitionerId ?? grant.clientId)
       .setIssuedAt(iat)
-      .setExpirationTime(iat + ACCESS_TOKEN_TTL_S)
+      .setExpirationTime(iat + this.accessTokenTtlS)
       .setJti(randomUUID())
       .sign(key.privateKey);
   }
 
-  /** OpenID Connect Core §2: `aud` is the client id; SMART adds `fhirUser`. */
-  async issueIdToken(grant: Grant, nonce?: string): Promise<string> {
+  /** OpenID Connect Core §2: `aud` is the client id; SMART adds `fhirUser`. Needs a signed-in user. */
+  async issueIdToken(grant: Grant): Promise<string | undefined> {
     const { key, issuer } = this.options;
+    const fhirUser = this.fhirUserOf(grant);
+    if (grant.practitionerId === undefined || fhirUser === undefined) return undefined;
     const iat = Math.floor(this.now() / 1000);
-    const claims: JWTPayload = { fhirUser: this.fhirUserOf(grant) };
-    if (nonce !== undefined) claims.nonce = nonce;
+    const claims: JWTPayload = { fhirUser };
+    if (grant.nonce !== undefined) claims.nonce = grant.nonce;
     return new SignJWT(claims)
       .setProtectedHeader({ alg: SIGNING_ALG, kid: key.kid, typ: 'JWT' })
       .setIssuer(issuer)
       .setAudience(grant.clientId)
       .setSubject(grant.practitionerId)
       .setIssuedAt(iat)
-      .setExpirationTime(iat + ACCESS_TOKEN_TTL_S)
+      .setExpirationTime(iat + this.accessTokenTtlS)
       .sign(key.privateKey);
   }
 
-  /** Verifies signature, `iss`, `aud` = FHIR base and `exp`; throws `InvalidAccessTokenError` with the reason. */
+  /** RFC 7009 §2.1: revokes an access token we issued (a token we cannot verify is ignored). */
+  async revokeAccessToken(token: string): Promise<boolean> {
+    try {
+      const { payload } = await jwtVerify(token, this.options.key.publicKey, {
+        algorithms: [SIGNING_ALG],
+        issuer: this.options.issuer,
+        audience: this.options.fhirBaseUrl,
+        currentDate: new Date(this.now()),
+      });
+      if (typeof payload.jti !== 'string') return false;
+      this.revoked.set(payload.jti, payload.exp ?? 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Verifies signature, `iss`, `aud` = FHIR base, `exp` and revocation; throws `InvalidAccessTokenError`. */
   async verifyAccessToken(token: string): Promise<AccessTokenClaims> {
     try {
       const { payload } = await jwtVerify(token, this.options.key.publicKey, {
@@ -88,6 +115,9 @@ export class TokenIssuer {
         currentDate: new Date(this.now()),
       });
       if (!isAccessTokenClaims(payload)) throw new InvalidAccessTokenError('access token lacks SMART claims');
+      const nowS = this.now() / 1000;
+      for (const [jti, exp] of this.revoked) if (exp < nowS) this.revoked.delete(jti);
+      if (this.revoked.has(payload.jti)) throw new InvalidAccessTokenError('access token revoked');
       return payload;
     } catch (error) {
       if (error instanceof InvalidAccessTokenError) throw error;
@@ -108,8 +138,9 @@ function isAccessTokenClaims(payload: JWTPayload): payload is JWTPayload & Acces
   return (
     typeof payload.sub === 'string' &&
     typeof payload.scope === 'string' &&
-    typeof payload.patient === 'string' &&
+    typeof payload.jti === 'string' &&
     typeof payload.client_id === 'string' &&
-    typeof payload.fhirUser === 'string'
+    (payload.patient === undefined || typeof payload.patient === 'string') &&
+    (payload.fhirUser === undefined || typeof payload.fhirUser === 'string')
   );
 }

@@ -4,8 +4,9 @@
  * `#launch-ldh-cds` link is a plain href an e2e test can click (SMART App Launch 2.x, "EHR Launch").
  */
 import { parseSearchRequest } from '@medplum/core';
-import type { DiagnosticReport, HumanName, ImagingStudy, Patient } from '@medplum/fhirtypes';
+import type { DiagnosticReport, HumanName, ImagingStudy, Patient, ServiceRequest } from '@medplum/fhirtypes';
 import type { LaunchContext } from '../auth/grant-store';
+import type { PatientChoice } from '../auth/standalone-pages';
 import type { FhirEngine } from '../fhir/fhir-engine';
 import { errorPage } from '../http/errors';
 import { buildRouter, type Route } from '../http/route-table';
@@ -37,6 +38,14 @@ export function buildChartRouter(options: ChartRouterOptions) {
         res.type('html').send(await renderChart(options, String(req.params.patientId)));
       },
       spec: 'Chart + SMART EHR launch link',
+    },
+    {
+      method: 'get',
+      path: '/chart/:patientId/embedded',
+      handler: async (req, res) => {
+        res.type('html').send(await renderEmbedded(options, String(req.params.patientId)));
+      },
+      spec: 'The app inside the chart (iframe), with its own EHR launch',
     },
   ];
   return buildRouter(routes);
@@ -82,15 +91,14 @@ async function renderChart(options: ChartRouterOptions, patientId: string): Prom
     throw errorPage(404, 'Patient not found', `There is no patient with id "${patientId}" in this EHR.`);
   }
   const subject = `Patient/${patient.id ?? patientId}`;
-  const [studies, reports] = await Promise.all([
+  const [studies, reports, orders] = await Promise.all([
     engine.repo.searchResources<ImagingStudy>(parseSearchRequest(`ImagingStudy?patient=${subject}`)),
     engine.repo.searchResources<DiagnosticReport>(parseSearchRequest(`DiagnosticReport?subject=${subject}`)),
+    engine.repo.searchResources<ServiceRequest>(parseSearchRequest(`ServiceRequest?subject=${subject}`)),
   ]);
+  orders.sort((a, b) => (b.authoredOn ?? '').localeCompare(a.authoredOn ?? ''));
   reports.sort((a, b) => (b.meta?.lastUpdated ?? '').localeCompare(a.meta?.lastUpdated ?? ''));
-  const launchId = options.createLaunch({ patientId, practitionerId: options.practitionerId });
-  const launchUrl = new URL(`${options.appBaseUrl.replace(/\/$/, '')}/launch.html`);
-  launchUrl.searchParams.set('iss', options.fhirBaseUrl);
-  launchUrl.searchParams.set('launch', launchId);
+  const launchUrl = buildLaunchUrl(options, patientId);
 
   return renderPage(
     displayName(patient.name),
@@ -100,11 +108,54 @@ async function renderChart(options: ChartRouterOptions, patientId: string): Prom
         <div><span class="label">Birth date</span>${patient.birthDate}</div>
         <div><span class="label">Sex</span>${patient.gender}</div>
         <div><a id="launch-ldh-cds" class="button" href="${launchUrl.toString()}">Launch ldh-cds</a></div>
+        <div>
+          <a
+            id="launch-ldh-cds-embedded"
+            class="button secondary"
+            href="/chart/${encodeURIComponent(patientId)}/embedded"
+            >Open in the chart</a
+          >
+        </div>
+        <div>
+          <a id="new-referral" class="button secondary" href="/chart/${encodeURIComponent(patientId)}/orders/new"
+            >New spine referral</a
+          >
+        </div>
       </section>
       <h2>Imaging studies</h2>
       ${studies.length === 0 ? html`<p class="muted">No imaging studies.</p>` : studyTable(studies)}
+      <h2>Orders</h2>
+      ${orders.length === 0 ? html`<p class="muted" id="no-orders">No orders.</p>` : orderTable(orders)}
       <h2>Diagnostic reports</h2>
       ${reports.length === 0 ? html`<p class="muted" id="no-reports">No reports yet. Results written by ldh-cds appear here.</p>` : reportTable(reports)}`,
+  );
+}
+
+/** SMART EHR launch: a fresh launch id bound to {patient, signed-in practitioner}, and the app's launch URL. */
+function buildLaunchUrl(options: ChartRouterOptions, patientId: string): URL {
+  const launchId = options.createLaunch({ patientId, practitionerId: options.practitionerId });
+  const launchUrl = new URL(`${options.appBaseUrl.replace(/\/$/, '')}/launch.html`);
+  launchUrl.searchParams.set('iss', options.fhirBaseUrl);
+  launchUrl.searchParams.set('launch', launchId);
+  return launchUrl;
+}
+
+async function renderEmbedded(options: ChartRouterOptions, patientId: string): Promise<string> {
+  let patient: Patient;
+  try {
+    patient = await options.engine.repo.readResource<Patient>('Patient', patientId);
+  } catch {
+    throw errorPage(404, 'Patient not found', `There is no patient with id "${patientId}" in this EHR.`);
+  }
+  return renderPage(
+    displayName(patient.name),
+    html`<p><a href="/chart/${encodeURIComponent(patientId)}">← ${displayName(patient.name)}</a></p>
+      <iframe
+        id="ldh-cds-frame"
+        title="ldh-cds"
+        src="${buildLaunchUrl(options, patientId).toString()}"
+        style="width: 100%; height: 80vh; border: 1px solid #d7dee6; background: #fff"
+      ></iframe>`,
   );
 }
 
@@ -126,6 +177,35 @@ function studyTable(studies: ImagingStudy[]): SafeHtml {
         <th>Procedure</th>
         <th>Modality</th>
         <th>Series / images</th>
+        <th>Status</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${rows}
+    </tbody>
+  </table>`;
+}
+
+function orderTable(orders: ServiceRequest[]): SafeHtml {
+  const rows = orders.map(
+    (order) =>
+      html`<tr data-service-request="${order.id}">
+        <td>${order.authoredOn?.slice(0, 16).replace('T', ' ')}</td>
+        <td>
+          ${
+            order.status === 'draft'
+              ? html`<a href="/orders/${encodeURIComponent(order.id ?? '')}">${order.code?.text}</a>`
+              : order.code?.text
+          }
+        </td>
+        <td><span class="status status-${order.status}">${order.status}</span></td>
+      </tr>`,
+  );
+  return html`<table aria-label="Orders">
+    <thead>
+      <tr>
+        <th>Authored</th>
+        <th>Order</th>
         <th>Status</th>
       </tr>
     </thead>
@@ -170,4 +250,17 @@ function displayName(names: HumanName[] | undefined): string {
 
 function mrnOf(patient: Patient): string {
   return patient.identifier?.find((id) => id.system === MRN_SYSTEM)?.value ?? '';
+}
+
+/** Every patient as the standalone patient picker and DICOMweb access need them (id, name, MRN). */
+export async function listPatientChoices(engine: FhirEngine): Promise<PatientChoice[]> {
+  const patients = await engine.repo.searchResources<Patient>(parseSearchRequest('Patient?_count=1000'));
+  return patients
+    .map((patient) => ({
+      id: patient.id,
+      name: displayName(patient.name),
+      birthDate: patient.birthDate,
+      mrn: mrnOf(patient),
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -50,6 +50,14 @@ const STYLE = `
   .status-preliminary { background: #fff1cc; } .status-final { background: #d9f2e0; } .status-amended { background: #dce9fb; }
   .muted { color: var(--muted); }
   pre.conclusion { margin: 0; white-space: pre-wrap; font: inherit; }
+  .button.secondary { background: #e8eef5; color: var(--ink); border: 1px solid var(--line); }
+  .status-draft { background: #eee; } .status-active { background: #d9f2e0; }
+  .cds-card { background: #fff; border: 1px solid var(--line); border-left: 6px solid #6b8fb8; padding: 10px 14px; margin: 10px 0; }
+  .cds-card.indicator-warning { border-left-color: #d99a00; } .cds-card.indicator-critical { border-left-color: #c0392b; }
+  .cds-card .indicator { text-transform: uppercase; font-size: 11px; color: var(--muted); margin-right: 8px; }
+  .cds-actions { display: flex; gap: 8px; flex-wrap: wrap; align-items: center; }
+  form.inline { display: inline; } .stack label { display: block; margin: 8px 0; }
+  .error, .card-error { color: #a02020; font-weight: 600; }
 `;
 
 export function renderPage(title: string, body: SafeHtml): string {

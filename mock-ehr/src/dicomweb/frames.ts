@@ -31,6 +31,11 @@ const COMPRESSED_MEDIA_TYPES: Record<string, string> = {
   '1.2.840.10008.1.2.4.93': 'image/jpx',
 };
 
+/** Whether frames are stored uncompressed (native), including retired big endian. */
+export function isNativeSyntax(transferSyntaxUid: string): boolean {
+  return NATIVE_LITTLE_ENDIAN.has(transferSyntaxUid) || transferSyntaxUid === EXPLICIT_VR_BIG_ENDIAN;
+}
+
 export interface FramePayload {
   mediaType: string;
   transferSyntaxUid: string;

@@ -7,7 +7,7 @@ import type { HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { hasNonPatientScope, isPermitted, splitScopes, type Permission } from '../auth/scopes';
 import type { AccessTokenClaims } from '../auth/tokens';
-import { badRequest, forbidden } from '../http/errors';
+import { badRequest, buildOutcome, forbidden } from '../http/errors';
 
 export interface Interaction {
   /** `*` for system-level interactions (history of everything). */
@@ -110,10 +110,41 @@ export function assertWritableForPatient(claims: AccessTokenClaims, resource: Re
   }
 }
 
-/** Removes search results that belong to another patient (a searchset keeps only what the token may see). */
+/**
+ * Keeps a patient-level token inside its compartment: search and history results of other patients are removed;
+ * in a batch/transaction response, another patient's resource is replaced by a 403 outcome.
+ */
 export function filterBundleForPatient(claims: AccessTokenClaims, bundle: Bundle): Bundle {
-  if (!isPatientRestricted(claims) || bundle.type !== 'searchset') return bundle;
+  if (!isPatientRestricted(claims)) return bundle;
+  if (bundle.type === 'batch-response' || bundle.type === 'transaction-response') {
+    return {
+      ...bundle,
+      entry: (bundle.entry ?? []).map((item) => {
+        if (!item.resource || isVisibleTo(claims, item.resource)) return item;
+        return {
+          ...(item.fullUrl !== undefined ? { fullUrl: item.fullUrl } : {}),
+          response: {
+            status: '403',
+            outcome: buildOutcome('forbidden', "This resource belongs to another patient than the token's"),
+          },
+        };
+      }),
+    };
+  }
   const entry = (bundle.entry ?? []).filter((item) => !item.resource || isVisibleTo(claims, item.resource));
   const removed = (bundle.entry ?? []).length - entry.length;
   return { ...bundle, entry, ...(bundle.total !== undefined ? { total: bundle.total - removed } : {}) };
+}
+
+/**
+ * Medplum matches reference search parameters only in their full form (ENVIRONMENT.md); clients commonly send a
+ * bare id (`patient=123`, FHIR search.html#reference allows it). Rewrite `patient`/`subject` to `Patient/<id>`.
+ */
+export function normalizeReferenceParams(query: URLSearchParams): URLSearchParams {
+  const out = new URLSearchParams();
+  for (const [key, value] of query) {
+    const bare = (key === 'patient' || key === 'subject') && /^[A-Za-z0-9\-.]{1,64}$/.test(value);
+    out.append(key, bare ? `Patient/${value}` : value);
+  }
+  return out;
 }

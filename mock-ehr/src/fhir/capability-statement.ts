@@ -13,12 +13,15 @@ const RESOURCE_SEARCH_PARAMS: Record<string, string[]> = {
   DiagnosticReport: ['_id', 'identifier', 'patient', 'subject', 'code', 'status'],
   Provenance: ['_id', 'target', 'patient', 'agent'],
   Device: ['_id', 'identifier', 'device-name'],
+  ServiceRequest: ['_id', 'identifier', 'patient', 'subject', 'status', 'code'],
 };
 
 export function buildCapabilityStatement(urls: {
   fhirBaseUrl: string;
   authorizeUrl: string;
   tokenUrl: string;
+  introspectUrl: string;
+  revokeUrl: string;
 }): CapabilityStatement {
   const resource = Object.entries(RESOURCE_SEARCH_PARAMS).map(([type, params]): CapabilityStatementRestResource => ({
     type: type as CapabilityStatementRestResource['type'],
@@ -59,6 +62,8 @@ export function buildCapabilityStatement(urls: {
               extension: [
                 { url: 'authorize', valueUri: urls.authorizeUrl },
                 { url: 'token', valueUri: urls.tokenUrl },
+                { url: 'introspect', valueUri: urls.introspectUrl },
+                { url: 'revoke', valueUri: urls.revokeUrl },
               ],
             },
           ],

@@ -8,13 +8,16 @@ import express, { type Request, type Response } from 'express';
 import type { AccessTokenClaims, TokenIssuer } from '../auth/tokens';
 import { getAccessClaims, requireBearer } from '../http/bearer';
 import { badRequest, forbidden } from '../http/errors';
+import { expiredTokenFault, fhirUnavailableFault, type FaultSwitches } from '../http/faults';
 import { buildRouter, type Route } from '../http/route-table';
 import {
   assertPermitted,
   assertWritableForPatient,
   filterBundleForPatient,
   interactionOf,
+  isPatientRestricted,
   isVisibleTo,
+  normalizeReferenceParams,
 } from './access-control';
 import type { FhirEngine } from './fhir-engine';
 
@@ -27,6 +30,7 @@ export interface FhirRouterOptions {
   capabilityStatement: object;
   smartConfiguration: object;
   openIdConfiguration: object;
+  faults: FaultSwitches;
 }
 
 const SUPPORTED_METHODS = new Set<string>(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -65,7 +69,12 @@ export function buildFhirRouter(options: FhirRouterOptions): express.Router {
     {
       method: 'all',
       path: '/{*path}',
-      before: [requireBearer(options.tokens), parseBody],
+      before: [
+        fhirUnavailableFault(options.faults),
+        expiredTokenFault(options.faults),
+        requireBearer(options.tokens),
+        parseBody,
+      ],
       handler: (req, res) => handleFhirRequest(options, req, res),
       spec: 'FHIR R4 RESTful API: read, vread, search, create (If-None-Exist), update, history, batch/transaction',
     },
@@ -89,16 +98,39 @@ async function handleFhirRequest(options: FhirRouterOptions, req: Request, res: 
     assertWritableForPatient(claims, body);
   }
 
+  // Update and delete by id: the stored resource must be in the token's compartment too, not only the new body.
+  if (interaction !== 'batch' && (interaction.permission === 'u' || interaction.permission === 'd')) {
+    await assertExistingVisible(options, claims, req.path);
+  }
+
   const { status, resource } = await options.engine.handle({
     method: httpMethod,
     path: req.path,
-    query: new URL(req.originalUrl, 'http://localhost').searchParams,
+    query: normalizeReferenceParams(new URL(req.originalUrl, 'http://localhost').searchParams),
     body,
     headers: req.headers,
   });
   const visible = restrictToPatient(claims, resource);
   setResourceHeaders(res, options.fhirBaseUrl, visible, status === 201);
   res.status(status).type(FHIR_JSON).send(JSON.stringify(visible));
+}
+
+async function assertExistingVisible(
+  options: FhirRouterOptions,
+  claims: AccessTokenClaims,
+  path: string,
+): Promise<void> {
+  const [resourceType, id] = path.split('/').filter(Boolean);
+  if (resourceType === undefined || id === undefined || !isPatientRestricted(claims)) return;
+  let existing: Resource;
+  try {
+    existing = await options.engine.repo.readResource(resourceType, id);
+  } catch {
+    return; // update-as-create or 404: the engine answers
+  }
+  if (!isVisibleTo(claims, existing)) {
+    throw forbidden(`${resourceType}/${id} belongs to another patient than the token's`);
+  }
 }
 
 function restrictToPatient(claims: AccessTokenClaims, resource: Resource): Resource {

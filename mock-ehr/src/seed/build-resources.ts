@@ -3,7 +3,7 @@
  * patient a Patient and an ImagingStudy (REFERENCE.md §3: ImagingStudy.endpoint → Endpoint with connectionType
  * dicom-wado-rs and address = DICOMweb base).
  */
-import type { Endpoint, ImagingStudy, Patient, Practitioner } from '@medplum/fhirtypes';
+import type { DiagnosticReport, Endpoint, ImagingStudy, Patient, Practitioner } from '@medplum/fhirtypes';
 
 export const MRN_SYSTEM = 'https://mock-ehr.ldh-cds.example/fhir/sid/mrn';
 export const SYNTHETIC_TAG = {
@@ -14,6 +14,7 @@ export const SYNTHETIC_TAG = {
 export const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 export const CPT = 'http://www.ama-assn.org/go/cpt';
 export const SNOMED = 'http://snomed.info/sct';
+export const LOINC = 'http://loinc.org';
 
 export interface SyntheticPerson {
   id: string;
@@ -152,5 +153,38 @@ export function buildImagingStudy(facts: StudyFacts): ImagingStudy {
         ...(instance.number !== undefined ? { number: instance.number } : {}),
       })),
     })),
+  };
+}
+
+/**
+ * A prior radiology report, as a chart has before anyone runs ldh-cds: final, signed by the practitioner, dated
+ * before the MRI and linked to no ImagingStudy here (the prior images are not in this PACS). Its free-text conclusion
+ * holds no MSU lines, so the app's CDS card does not mistake it for an ldh-cds analysis.
+ */
+export function buildPriorReport(
+  patientId: string,
+  practitionerId: string,
+  issued: string,
+  conclusion: string,
+): DiagnosticReport {
+  return {
+    resourceType: 'DiagnosticReport',
+    id: `${patientId}-prior-xr`,
+    meta: { tag: [SYNTHETIC_TAG] },
+    status: 'final',
+    category: [
+      {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'RAD', display: 'Radiology' }],
+      },
+    ],
+    code: {
+      coding: [{ system: LOINC, code: '18748-4', display: 'Diagnostic imaging study' }],
+      text: 'XR lumbar spine, 2 views (prior)',
+    },
+    subject: { reference: `Patient/${patientId}` },
+    effectiveDateTime: issued,
+    issued,
+    performer: [{ reference: `Practitioner/${practitionerId}` }],
+    conclusion,
   };
 }

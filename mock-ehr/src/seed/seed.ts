@@ -11,6 +11,7 @@ import {
   buildImagingStudy,
   buildPatient,
   buildPractitioner,
+  buildPriorReport,
   type SyntheticPerson,
 } from './build-resources';
 
@@ -18,6 +19,12 @@ export type StudyGenerator = (options: PhantomStudyOptions) => GeneratedStudy;
 
 export const PRACTITIONER_ID = 'synthetic-clinician';
 export const ENDPOINT_ID = 'dicomweb';
+
+const PRIOR_CONCLUSIONS = [
+  'Mild loss of disc height at L4-L5. No fracture or listhesis.',
+  'Degenerative changes of the lower lumbar spine. Alignment preserved.',
+  'Normal lumbar radiographs.',
+];
 
 /** NATO alphabet given names: obviously not people. */
 const GIVEN_NAMES = ['Alpha', 'Bravo', 'Charlie', 'Delta', 'Echo', 'Foxtrot', 'Golf', 'Hotel', 'India', 'Juliett'];
@@ -76,6 +83,14 @@ export async function seedChart(options: {
     await engine.create(buildPatient(person));
     const imagingStudyId = `${person.id}-mr-lspine`;
     await engine.create(buildImagingStudy(studyFacts(imagingStudyId, person.id, study, stored)));
+    // Every other patient has a prior report, two years before the MRI (issue 6: "some prior reports").
+    if (index % 2 === 0) {
+      const mriYear = Number(study.studyDate.slice(0, 4));
+      const issued = `${mriYear - 2}-${study.studyDate.slice(4, 6)}-${study.studyDate.slice(6, 8)}T10:00:00Z`;
+      await engine.create(
+        buildPriorReport(person.id, PRACTITIONER_ID, issued, PRIOR_CONCLUSIONS[index % PRIOR_CONCLUSIONS.length] ?? ''),
+      );
+    }
     patients.push({
       patientId: person.id,
       mrn: person.mrn,

@@ -2,7 +2,7 @@
  * Slice geometry from DICOM JSON (PS3.3 §C.7.6.2 Image Plane module) in the patient coordinate system LPS:
  * +x patient left, +y posterior, +z superior (head).
  */
-import { requireNumbers, type DicomJson } from './dicom-json';
+import { getNumber, requireNumbers, type DicomJson } from './dicom-json';
 
 export type Vec3 = [number, number, number];
 
@@ -63,4 +63,44 @@ export function isAxial(geometry: SliceGeometry, maxTiltDegrees = 45): boolean {
  */
 export function isPatientLeftImageRight(geometry: SliceGeometry): boolean {
   return geometry.rowCosine[0] >= 0;
+}
+
+/** Sagittal = the slice normal within `maxTiltDegrees` of the patient's x axis (left-right). */
+export function isSagittal(geometry: SliceGeometry, maxTiltDegrees = 45): boolean {
+  return Math.abs(geometry.normal[0]) >= Math.cos((maxTiltDegrees * Math.PI) / 180);
+}
+
+const SHARED_FUNCTIONAL_GROUPS = '52009229';
+const PER_FRAME_FUNCTIONAL_GROUPS = '52009230';
+
+/** The attributes nested one level down in a functional group item (PS3.3 §C.7.6.16), flattened. */
+function flattenGroup(item: DicomJson | undefined): DicomJson {
+  const flat: DicomJson = {};
+  for (const element of Object.values(item ?? {})) {
+    for (const nested of element?.Value ?? []) {
+      if (typeof nested === 'object' && nested !== null && !(nested instanceof ArrayBuffer)) {
+        Object.assign(flat, nested as DicomJson);
+      }
+    }
+  }
+  return flat;
+}
+
+/**
+ * Geometry of every frame: single-frame images read the Image Plane module; enhanced multi-frame images
+ * (Enhanced MR, PS3.3 §C.7.6.16) read Plane Position / Plane Orientation / Pixel Measures from the
+ * per-frame functional groups, falling back to the shared ones.
+ */
+export function frameGeometries(meta: DicomJson): SliceGeometry[] {
+  const frames = Math.max(1, getNumber(meta, 'NumberOfFrames') ?? 1);
+  const perFrame = meta[PER_FRAME_FUNCTIONAL_GROUPS]?.Value as DicomJson[] | undefined;
+  const shared = (meta[SHARED_FUNCTIONAL_GROUPS]?.Value as DicomJson[] | undefined)?.[0];
+  if (!perFrame && !shared) {
+    const geometry = sliceGeometry(meta);
+    return Array.from({ length: frames }, () => geometry);
+  }
+  const sharedFlat = flattenGroup(shared);
+  return Array.from({ length: frames }, (_, i) =>
+    sliceGeometry({ ...meta, ...sharedFlat, ...flattenGroup(perFrame?.[i]) }),
+  );
 }

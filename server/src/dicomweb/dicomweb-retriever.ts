@@ -1,7 +1,14 @@
 /**
- * DICOMweb retrieval (PS3.18 QIDO-RS / WADO-RS) through dicomweb-client, with the caller's bearer token.
- * dicomweb-client needs an XMLHttpRequest in Node (xhr2, installed once) and logs failed requests to the
- * console unless `verbose: false`; its errors are mapped to `DicomwebRequestError` with the status kept.
+ * DICOMweb retrieval (PS3.18 QIDO-RS / WADO-RS) through dicomweb-client, made robust for real PACS:
+ * - frames are asked for as stored (`transfer-syntax=*`, PS3.18 §8.7.3.5.2) and decoded by us; when the server
+ *   refuses that (400/406) — or the caller asks — they are asked for in Explicit VR Little Endian, which any
+ *   server must transcode to;
+ * - every request has a timeout, requests share a bounded concurrency, 429/5xx and network errors are retried
+ *   with exponential backoff (honouring Retry-After), and 401/403/404 fail at once with a message that says
+ *   what to fix;
+ * - a bearer token or basic credentials go in the Authorization header.
+ * dicomweb-client needs an XMLHttpRequest in Node (xhr2, installed once) and logs failed requests to the console
+ * unless `verbose: false`; its errors are mapped to `DicomwebRequestError` with the status kept.
  */
 import { api } from 'dicomweb-client';
 import XHR2 from 'xhr2';
@@ -32,6 +39,8 @@ export interface RetrievedFrame {
   contentType: string;
 }
 
+export type FrameTransferSyntax = 'as-stored' | 'explicit-little-endian';
+
 export interface DicomwebRetriever {
   searchForSeries(studyInstanceUid: string): Promise<DicomJsonObject[]>;
   retrieveSeriesMetadata(studyInstanceUid: string, seriesInstanceUid: string): Promise<DicomJsonObject[]>;
@@ -39,16 +48,32 @@ export interface DicomwebRetriever {
     studyInstanceUid: string,
     seriesInstanceUid: string,
     frames: { sopInstanceUid: string; frame: number }[],
+    transferSyntax?: FrameTransferSyntax,
   ): Promise<RetrievedFrame[]>;
 }
 
+export interface DicomwebRetrieverOptions {
+  accessToken?: string;
+  basicAuth?: { username: string; password: string };
+  /** Requests in flight at once (default 6). */
+  concurrency?: number;
+  /** Per-request timeout (default 30 s). */
+  timeoutMs?: number;
+  /** Retries after the first try for 429, 5xx and network errors (default 3). */
+  retries?: number;
+  /** First backoff delay; doubles per retry, with jitter (default 250 ms). */
+  backoffMs?: number;
+}
+
 /** PS3.18 §8.7.3.5.2: application/octet-stream without a transfer-syntax parameter means Explicit VR Little Endian. */
-const DEFAULT_TRANSFER_SYNTAX = '1.2.840.10008.1.2.1';
+export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
+/** PS3.18 Table 8.7.3-5: the media types of compressed frames, for servers that omit the transfer-syntax parameter. */
 const MEDIA_TYPE_TRANSFER_SYNTAX: Record<string, string> = {
   'image/jpeg': '1.2.840.10008.1.2.4.50',
   'image/jls': '1.2.840.10008.1.2.4.80',
   'image/jp2': '1.2.840.10008.1.2.4.90',
   'image/dicom-rle': '1.2.840.10008.1.2.5',
+  'image/x-dicom-rle': '1.2.840.10008.1.2.5',
 };
 
 let xhrInstalled = false;
@@ -65,18 +90,57 @@ interface ClientError {
   status?: number;
   response?: unknown;
   message?: string;
+  request?: { getResponseHeader?: (name: string) => string | null };
 }
 
-function toRequestError(what: string, error: unknown): DicomwebRequestError {
+const STATUS_ADVICE: Record<number, string> = {
+  400: 'the server did not understand the request',
+  401: 'the server did not accept the credentials (missing, expired or wrong access token)',
+  403: 'the credentials are not allowed to read this study',
+  404: 'the study, series or instance does not exist on this server',
+  406: 'the server cannot send the requested representation',
+};
+
+function toRequestError(what: string, error: unknown, timedOut: boolean): DicomwebRequestError {
   const { status, response, message } = (typeof error === 'object' && error !== null ? error : {}) as ClientError;
   let body: unknown = response;
-  if (response instanceof ArrayBuffer) body = new TextDecoder().decode(response);
+  if (response instanceof ArrayBuffer) body = new TextDecoder().decode(response).slice(0, 2000);
   const httpStatus = typeof status === 'number' && status > 0 ? status : undefined;
+  const detail = timedOut
+    ? 'timed out'
+    : httpStatus
+      ? `with HTTP ${httpStatus}${STATUS_ADVICE[httpStatus] ? ` (${STATUS_ADVICE[httpStatus]})` : ''}`
+      : `: ${message ?? 'no response'}`;
   return new DicomwebRequestError(
-    `DICOMweb ${what} failed${httpStatus ? ` with HTTP ${httpStatus}` : `: ${message ?? 'no response'}`}`,
+    `DICOMweb ${what} failed ${detail}`.replace(' failed :', ' failed:'),
     httpStatus,
     body,
   );
+}
+
+const isRetryable = (error: DicomwebRequestError): boolean =>
+  error.status === undefined || error.status === 429 || error.status >= 500;
+
+function retryAfterMs(error: unknown): number | undefined {
+  const header = (error as ClientError).request?.getResponseHeader?.('Retry-After');
+  const seconds = header ? Number(header) : NaN;
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 30_000) : undefined;
+}
+
+/** A counting semaphore: at most `limit` tasks run at once, the rest wait in order. */
+export function createLimiter(limit: number): <R>(task: () => Promise<R>) => Promise<R> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 /** Runs `task` over `items` with at most `limit` in flight, keeping order. */
@@ -97,71 +161,155 @@ export async function mapWithConcurrency<T, R>(
   return results;
 }
 
-export function createDicomwebRetriever(
-  baseUrl: string,
-  accessToken: string,
-  options: { concurrency?: number } = {},
-): DicomwebRetriever {
+type FramePart = ArrayBuffer & { transferSyntaxUID?: string | null; contentType?: string | null };
+
+export function createDicomwebRetriever(baseUrl: string, options: DicomwebRetrieverOptions = {}): DicomwebRetriever {
   installXmlHttpRequest();
+  const headers: Record<string, string> = {};
+  if (options.accessToken) headers.Authorization = `Bearer ${options.accessToken}`;
+  else if (options.basicAuth) {
+    const { username, password } = options.basicAuth;
+    headers.Authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  }
   const client = new api.DICOMwebClient({
     url: baseUrl.replace(/\/+$/, ''),
-    headers: { Authorization: `Bearer ${accessToken}` },
+    headers,
     verbose: false,
     singlepart: false,
   });
-  const concurrency = options.concurrency ?? 6;
+  const limit = createLimiter(options.concurrency ?? 6);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const retries = options.retries ?? 3;
+  const backoffMs = options.backoffMs ?? 250;
 
-  async function call<R>(what: string, run: () => Promise<R> | R): Promise<R> {
-    try {
-      return await run();
-    } catch (error) {
-      throw toRequestError(what, error);
+  /** One request with timeout, limited concurrency and retries; `run` gets a fresh XHR to pass as `instance`. */
+  async function call<R>(what: string, run: (instance: XMLHttpRequest) => Promise<R>): Promise<R> {
+    for (let attempt = 0; ; attempt++) {
+      let timedOut = false;
+      let failure: unknown;
+      const started = Date.now();
+      try {
+        return await limit(async () => {
+          const instance = new XMLHttpRequest();
+          instance.timeout = timeoutMs;
+          const timer = setTimeout(() => {
+            timedOut = true;
+            instance.abort();
+          }, timeoutMs + 100);
+          try {
+            return await run(instance);
+          } finally {
+            clearTimeout(timer);
+          }
+        });
+      } catch (error) {
+        failure = error;
+        // xhr2 ends a timed-out request with status 0, like a network error: tell them apart by the clock.
+        if (Date.now() - started >= timeoutMs) timedOut = true;
+      }
+      const requestError = toRequestError(what, failure, timedOut);
+      if (attempt >= retries || !isRetryable(requestError)) throw requestError;
+      const delay = retryAfterMs(failure) ?? backoffMs * 2 ** attempt * (0.75 + Math.random() * 0.5);
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
+
+  async function retrieveInstanceFrames(
+    studyInstanceUID: string,
+    seriesInstanceUID: string,
+    sopInstanceUid: string,
+    frameNumbers: number[],
+    transferSyntax: FrameTransferSyntax,
+  ): Promise<RetrievedFrame[]> {
+    const mediaTypes =
+      transferSyntax === 'as-stored'
+        ? [{ mediaType: 'application/octet-stream', transferSyntaxUID: '*' }]
+        : [{ mediaType: 'application/octet-stream', transferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN }];
+    const parts = await call(`WADO-RS frames ${frameNumbers.join(',')} of ${sopInstanceUid}`, (instance) => {
+      const result = client.retrieveInstanceFrames({
+        studyInstanceUID,
+        seriesInstanceUID,
+        sopInstanceUID: sopInstanceUid,
+        frameNumbers: frameNumbers.join(','),
+        mediaTypes,
+        request: { instance },
+      } as Parameters<typeof client.retrieveInstanceFrames>[0]) as unknown as Promise<FramePart[]>;
+      return result;
+    });
+    if (parts.length < frameNumbers.length) {
+      throw new DicomwebRequestError(
+        `DICOMweb returned ${parts.length} part(s) for ${frameNumbers.length} frame(s) of ${sopInstanceUid}`,
+        undefined,
+        undefined,
+      );
+    }
+    return frameNumbers.map((frame, i) => {
+      const part = parts[i] as FramePart;
+      const contentType = (part.contentType ?? 'application/octet-stream').toLowerCase();
+      return {
+        sopInstanceUid,
+        frame,
+        bytes: new Uint8Array(part),
+        transferSyntaxUid:
+          part.transferSyntaxUID ?? MEDIA_TYPE_TRANSFER_SYNTAX[contentType] ?? EXPLICIT_VR_LITTLE_ENDIAN,
+        contentType,
+      };
+    });
+  }
+
+  let asStoredRefused = false;
 
   return {
     searchForSeries: (studyInstanceUID) =>
       call(
-        'QIDO-RS series search',
-        () => client.searchForSeries({ studyInstanceUID }) as unknown as Promise<DicomJsonObject[]>,
+        `QIDO-RS series search of study ${studyInstanceUID}`,
+        (instance) =>
+          client.searchForSeries({ studyInstanceUID, request: { instance } } as Parameters<
+            typeof client.searchForSeries
+          >[0]) as unknown as Promise<DicomJsonObject[]>,
       ),
     retrieveSeriesMetadata: (studyInstanceUID, seriesInstanceUID) =>
       call(
-        'WADO-RS series metadata',
-        () =>
-          client.retrieveSeriesMetadata({ studyInstanceUID, seriesInstanceUID, request: {} }) as unknown as Promise<
-            DicomJsonObject[]
-          >,
+        `WADO-RS metadata of series ${seriesInstanceUID}`,
+        (instance) =>
+          client.retrieveSeriesMetadata({
+            studyInstanceUID,
+            seriesInstanceUID,
+            request: { instance },
+          }) as unknown as Promise<DicomJsonObject[]>,
       ),
-    retrieveFrames: (studyInstanceUID, seriesInstanceUID, frames) =>
-      mapWithConcurrency(frames, concurrency, async ({ sopInstanceUid, frame }) => {
-        const parts = (await call(
-          `WADO-RS frame ${frame} of ${sopInstanceUid}`,
-          () =>
-            client.retrieveInstanceFrames({
-              studyInstanceUID,
-              seriesInstanceUID,
-              sopInstanceUID: sopInstanceUid,
-              frameNumbers: String(frame),
-              request: {},
-            }) as unknown as Promise<unknown[]>,
-        )) as (ArrayBuffer & { transferSyntaxUID?: string | null; contentType?: string | null })[];
-        const part = parts[0];
-        if (!part)
+    async retrieveFrames(studyInstanceUID, seriesInstanceUID, frames, transferSyntax = 'as-stored') {
+      // One request per instance (all its wanted frames), in the order asked.
+      const byInstance = new Map<string, number[]>();
+      for (const { sopInstanceUid, frame } of frames) {
+        byInstance.set(sopInstanceUid, [...(byInstance.get(sopInstanceUid) ?? []), frame]);
+      }
+      const groups = [...byInstance.entries()];
+      const fetched = await Promise.all(
+        groups.map(async ([sop, numbers]) => {
+          const wanted = asStoredRefused ? 'explicit-little-endian' : transferSyntax;
+          try {
+            return await retrieveInstanceFrames(studyInstanceUID, seriesInstanceUID, sop, numbers, wanted);
+          } catch (error) {
+            const status = error instanceof DicomwebRequestError ? error.status : undefined;
+            if (wanted !== 'as-stored' || (status !== 406 && status !== 400)) throw error;
+            // The server will not send frames as stored: ask it to transcode (PS3.18 §8.7.3.5.2).
+            asStoredRefused = true;
+            return retrieveInstanceFrames(studyInstanceUID, seriesInstanceUID, sop, numbers, 'explicit-little-endian');
+          }
+        }),
+      );
+      const lookup = new Map(fetched.flat().map((f) => [`${f.sopInstanceUid}\u0000${f.frame}`, f]));
+      return frames.map(({ sopInstanceUid, frame }) => {
+        const found = lookup.get(`${sopInstanceUid}\u0000${frame}`);
+        if (!found)
           throw new DicomwebRequestError(
             `DICOMweb returned no data for frame ${frame} of ${sopInstanceUid}`,
             undefined,
             undefined,
           );
-        const contentType = part.contentType ?? 'application/octet-stream';
-        return {
-          sopInstanceUid,
-          frame,
-          bytes: new Uint8Array(part),
-          transferSyntaxUid:
-            part.transferSyntaxUID ?? MEDIA_TYPE_TRANSFER_SYNTAX[contentType] ?? DEFAULT_TRANSFER_SYNTAX,
-          contentType,
-        };
-      }),
+        return found;
+      });
+    },
   };
 }

@@ -71,31 +71,29 @@ export function decodeYoloOutput(
     );
   }
   const results: Detection[][] = [];
+  const { numClasses, numKeypoints } = layout;
   for (let b = 0; b < batch; b++) {
     const base = b * channels * anchors;
-    const at = (channel: number, anchor: number): number => data[base + channel * anchors + anchor] ?? 0;
     const candidates: Detection[] = [];
     for (let a = 0; a < anchors; a++) {
+      // Best class first, without allocating: most anchors are background and are dropped here.
       let classIndex = 0;
       let score = -Infinity;
-      const classScores: number[] = [];
-      for (let c = 0; c < layout.numClasses; c++) {
-        const s = at(4 + c, a);
-        classScores.push(s);
+      for (let c = 0; c < numClasses; c++) {
+        const s = data[base + (4 + c) * anchors + a] ?? 0;
         if (s > score) {
           score = s;
           classIndex = c;
         }
       }
       if (score < options.scoreThreshold) continue;
-      const cx = at(0, a);
-      const cy = at(1, a);
-      const w = at(2, a);
-      const h = at(3, a);
+      const at = (channel: number): number => data[base + channel * anchors + a] ?? 0;
+      const classScores = Array.from({ length: numClasses }, (_, c) => at(4 + c));
+      const [cx, cy, w, h] = [at(0), at(1), at(2), at(3)];
       const keypoints: Keypoint[] = [];
-      for (let k = 0; k < layout.numKeypoints; k++) {
-        const c = 4 + layout.numClasses + 3 * k;
-        keypoints.push({ point: [at(c, a), at(c + 1, a)], visibility: at(c + 2, a) });
+      for (let k = 0; k < numKeypoints; k++) {
+        const c = 4 + numClasses + 3 * k;
+        keypoints.push({ point: [at(c), at(c + 1)], visibility: at(c + 2) });
       }
       candidates.push({
         box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2],

@@ -4,18 +4,22 @@
  * decoding (DICOM) → detector + MSU rules (inference) → FHIR transaction.
  */
 import type { ImagingStudy } from 'fhir/r4';
-import { decodeFrame, pixelModuleFromMetadata } from '../dicom/decode-frame';
-import { DicomMetadataError, getNumber, requireString, type DicomJson } from '../dicom/dicom-json';
-import { isAxial, isPatientLeftImageRight, sliceGeometry, type SliceGeometry } from '../dicom/geometry';
-import { rankMrSeries } from '../dicom/select-series';
-import { assignLevels, groupIntoStacks } from '../dicom/stacks';
-import { createDicomwebRetriever, type DicomwebRetriever } from '../dicomweb/dicomweb-retriever';
+import type { AppConfig } from '../config';
+import {
+  createDicomwebRetriever,
+  type DicomwebRetriever,
+  type DicomwebRetrieverOptions,
+} from '../dicomweb/dicomweb-retriever';
 import { createFhirClient, type FhirClient } from '../fhir/fhir-client';
 import { writeFindings } from '../fhir/write-findings';
-import { unprocessable } from '../http/http-error';
-import { getDetectorSession, type DetectorSession, type InferenceLog } from '../inference/detector-session';
-import { detectionsToFindings, type LevelDetections, type LevelSlice } from '../inference/detections-to-findings';
+import {
+  getDetectorSession,
+  type DetectorOptions,
+  type DetectorSession,
+  type InferenceLog,
+} from '../inference/detector-session';
 import type { Findings } from '../inference/findings';
+import { analyzeImages, type AnalyzeImagesOptions } from './analyze-images';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
 import { stageErrorToHttpError } from './stage-errors';
 
@@ -43,54 +47,31 @@ export interface AnalyzeDependencies {
   now: () => Date;
 }
 
-export function defaultDependencies(log: InferenceLog): AnalyzeDependencies {
+export interface PipelineOptions {
+  detector?: DetectorOptions;
+  dicomweb?: Omit<DicomwebRetrieverOptions, 'accessToken' | 'basicAuth'>;
+}
+
+/** The pipeline settings of the app's config (INFERENCE_*, DICOMWEB_*). */
+export function pipelineOptionsFromConfig(config: AppConfig): PipelineOptions {
   return {
-    fhirClient: (baseUrl, token) => createFhirClient(baseUrl, token),
-    dicomweb: (baseUrl, token) => createDicomwebRetriever(baseUrl, token),
-    detector: (modelDir) => getDetectorSession(modelDir, log),
-    log,
-    now: () => new Date(),
+    detector: { executionProvider: config.INFERENCE_EP, batchSize: config.INFERENCE_BATCH },
+    dicomweb: {
+      timeoutMs: config.DICOMWEB_TIMEOUT_MS,
+      concurrency: config.DICOMWEB_CONCURRENCY,
+      retries: config.DICOMWEB_RETRIES,
+    },
   };
 }
 
-interface AxialSlice {
-  meta: DicomJson;
-  geometry: SliceGeometry;
-  sopInstanceUid: string;
-}
-
-async function pickAxialSeries(
-  retriever: DicomwebRetriever,
-  studyUid: string,
-  warnings: string[],
-): Promise<{ seriesUid: string; slices: AxialSlice[] }> {
-  const candidates = rankMrSeries(await retriever.searchForSeries(studyUid));
-  if (candidates.length === 0) throw unprocessable(`Study ${studyUid} has no MR series`);
-  const problems: string[] = [];
-  for (const series of candidates) {
-    const seriesUid = requireString(series, 'SeriesInstanceUID');
-    const metadata = await retriever.retrieveSeriesMetadata(studyUid, seriesUid);
-    const slices: AxialSlice[] = [];
-    let skipped = 0;
-    for (const meta of metadata) {
-      try {
-        if ((getNumber(meta, 'NumberOfFrames') ?? 1) > 1)
-          throw new DicomMetadataError('multi-frame (enhanced) MR is not supported yet');
-        const geometry = sliceGeometry(meta);
-        if (isAxial(geometry)) slices.push({ meta, geometry, sopInstanceUid: requireString(meta, 'SOPInstanceUID') });
-      } catch (error) {
-        skipped++;
-        if (problems.length < 3) problems.push((error as Error).message);
-      }
-    }
-    if (slices.length > 0) {
-      if (skipped > 0) warnings.push(`${skipped} instance(s) of series ${seriesUid} skipped: ${problems.join('; ')}`);
-      return { seriesUid, slices };
-    }
-  }
-  throw unprocessable(
-    `No axial MR series found in study ${studyUid}${problems.length > 0 ? `: ${problems.join('; ')}` : ''}`,
-  );
+export function defaultDependencies(log: InferenceLog, options: PipelineOptions = {}): AnalyzeDependencies {
+  return {
+    fhirClient: (baseUrl, token) => createFhirClient(baseUrl, token),
+    dicomweb: (baseUrl, token) => createDicomwebRetriever(baseUrl, { ...options.dicomweb, accessToken: token }),
+    detector: (modelDir) => getDetectorSession(modelDir, log, options.detector),
+    log,
+    now: () => new Date(),
+  };
 }
 
 /** Findings only (no write-back): the pipeline up to inference. */
@@ -98,41 +79,9 @@ export async function analyzeFindings(
   retriever: DicomwebRetriever,
   studyUid: string,
   detector: DetectorSession,
+  options: AnalyzeImagesOptions = {},
 ): Promise<Findings> {
-  const warnings: string[] = [];
-  const { seriesUid, slices } = await pickAxialSeries(retriever, studyUid, warnings);
-  const assigned = assignLevels(groupIntoStacks(slices));
-  warnings.push(...assigned.warnings);
-  const ordered = assigned.stacks.flatMap((stack) => stack.slices);
-  const frames = await retriever.retrieveFrames(
-    studyUid,
-    seriesUid,
-    ordered.map((slice) => ({ sopInstanceUid: slice.sopInstanceUid, frame: 1 })),
-  );
-  const images = frames.map((frame, i) =>
-    decodeFrame(frame.bytes, pixelModuleFromMetadata(ordered[i]?.meta ?? {}), frame.transferSyntaxUid),
-  );
-  const detections = await detector.detect(images);
-  let cursor = 0;
-  const levels: LevelDetections[] = assigned.stacks.map((stack) => {
-    const levelSlices: LevelSlice[] = stack.slices.map((slice, i) => ({
-      ref: { sopInstanceUid: slice.sopInstanceUid, frame: 1 },
-      width: images[cursor + i]?.width ?? 0,
-      height: images[cursor + i]?.height ?? 0,
-      patientLeftIsImageRight: isPatientLeftImageRight(slice.geometry),
-    }));
-    const levelDetections = detections.slice(cursor, cursor + stack.slices.length);
-    cursor += stack.slices.length;
-    return { level: stack.level, slices: levelSlices, detections: levelDetections };
-  });
-  const levelFindings = detectionsToFindings(levels, detector.manifest);
-  return {
-    studyInstanceUid: studyUid,
-    seriesInstanceUid: seriesUid,
-    model: { id: detector.manifest.id, version: detector.manifest.version },
-    levels: levelFindings.sort((a, b) => a.level.localeCompare(b.level)),
-    warnings,
-  };
+  return (await analyzeImages(retriever, studyUid, detector, options)).findings;
 }
 
 export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDependencies): Promise<AnalyzeResult> {

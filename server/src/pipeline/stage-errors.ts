@@ -4,6 +4,8 @@
  */
 import { DicomMetadataError } from '../dicom/dicom-json';
 import { UnsupportedImageError } from '../dicom/decode-frame';
+import { DicomFileError } from '../dicom/part10';
+import { SeriesSelectionError } from '../dicom/select-series';
 import { LevelAssignmentError } from '../dicom/stacks';
 import { DicomwebRequestError } from '../dicomweb/dicomweb-retriever';
 import { FhirRequestError } from '../fhir/fhir-client';
@@ -17,7 +19,9 @@ export function stageErrorToHttpError(error: unknown): unknown {
   if (
     error instanceof DicomMetadataError ||
     error instanceof UnsupportedImageError ||
-    error instanceof LevelAssignmentError
+    error instanceof LevelAssignmentError ||
+    error instanceof SeriesSelectionError ||
+    error instanceof DicomFileError
   ) {
     return unprocessable(error.message);
   }

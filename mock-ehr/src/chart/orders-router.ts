@@ -1,0 +1,422 @@
+/**
+ * Order entry for a spine referral with CDS Hooks (CDS Hooks 2.0 order-select and order-sign): the clinician picks
+ * a referral, the EHR stores a draft ServiceRequest and calls every discovered `order-select` service with the
+ * draft, its JWT and the prefetch; the cards are shown with the order. Signing calls `order-sign`; when cards come
+ * back the clinician sees them and confirms. Suggestions change the draft; every decision is posted as feedback.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bundle, Patient, Resource, ServiceRequest } from '@medplum/fhirtypes';
+import express from 'express';
+import type { Logger } from 'pino';
+import type { LaunchContext } from '../auth/grant-store';
+import type { TokenIssuer } from '../auth/tokens';
+import { buildPrefetch } from '../cds-hooks/prefetch';
+import { CdsCallError, type CdsCard, type CdsHooksClient, type HookRequest } from '../cds-hooks/cds-client';
+import type { FhirEngine } from '../fhir/fhir-engine';
+import { errorPage } from '../http/errors';
+import { buildRouter, type Route } from '../http/route-table';
+import { SNOMED } from '../seed/build-resources';
+import { renderCards, type RenderedCard } from './cards-view';
+import { html, renderPage } from './html';
+
+/** Spine referral codes (REFERENCE.md §5, SNOMED CT; the app's CDS services trigger on these). */
+export const SPINE_REFERRALS = [
+  { code: '308481009', display: 'Referral to orthopedic surgeon' },
+  { code: '308482002', display: 'Referral to neurosurgeon' },
+  { code: '306265007', display: 'Referral to pain management service' },
+  { code: '308447003', display: 'Referral to physiotherapist' },
+] as const;
+
+/** The scopes of the fhirAuthorization handed to CDS services: read the patient's chart, nothing else. */
+const CDS_FHIR_SCOPES = [
+  'patient/Patient.rs',
+  'patient/DiagnosticReport.rs',
+  'patient/Observation.rs',
+  'patient/ImagingStudy.rs',
+];
+
+export interface OrdersRouterOptions {
+  engine: FhirEngine;
+  tokens: TokenIssuer;
+  cds: CdsHooksClient;
+  /** Base URL of the CDS services (discovery at `{base}/cds-services`). */
+  cdsServicesBaseUrl: string;
+  /** client_id named as `fhirAuthorization.subject`. */
+  cdsClientId: string;
+  fhirBaseUrl: string;
+  practitionerId: string;
+  createLaunch: (context: LaunchContext) => string;
+  logger: Logger;
+}
+
+interface OrderSession {
+  patientId: string;
+  stage: 'order-select' | 'order-sign';
+  cards: RenderedCard[];
+  errors: string[];
+}
+
+export function buildOrdersRouter(options: OrdersRouterOptions) {
+  const sessions = new Map<string, OrderSession>();
+  const form = express.urlencoded({ extended: false, limit: '16kb' });
+  const session = (orderId: string): OrderSession => {
+    const found = sessions.get(orderId);
+    if (!found) throw errorPage(404, 'Order not found', `There is no order entry session for "${orderId}".`);
+    return found;
+  };
+  const routes: Route[] = [
+    {
+      method: 'get',
+      path: '/chart/:patientId/orders/new',
+      handler: async (req, res) => {
+        const patient = await readPatient(options, String(req.params.patientId));
+        res.type('html').send(renderNewOrder(patient));
+      },
+      spec: 'Order entry form: spine referral',
+    },
+    {
+      method: 'post',
+      path: '/chart/:patientId/orders',
+      before: [form],
+      handler: async (req, res) => {
+        const patient = await readPatient(options, String(req.params.patientId));
+        const body = req.body as Record<string, string | undefined>;
+        const referral = SPINE_REFERRALS.find((item) => item.code === body.code);
+        if (!referral) throw errorPage(400, 'Unknown referral', 'Choose one of the listed referrals.');
+        const draft = await options.engine.create<ServiceRequest>(
+          buildDraftReferral(patient.id ?? '', options.practitionerId, referral, body.reason),
+        );
+        const result = await callHooks(
+          options,
+          'order-select',
+          patient.id ?? '',
+          [draft],
+          [`ServiceRequest/${draft.id}`],
+        );
+        sessions.set(draft.id, { patientId: patient.id ?? '', stage: 'order-select', ...result });
+        res.redirect(303, `/orders/${encodeURIComponent(draft.id)}`);
+      },
+      spec: 'Create the draft ServiceRequest, call order-select (CDS Hooks 2.0)',
+    },
+    {
+      method: 'get',
+      path: '/orders/:orderId',
+      handler: async (req, res) => {
+        const orderId = String(req.params.orderId);
+        const current = session(orderId);
+        const order = await readOrder(options, orderId);
+        const patient = await readPatient(options, current.patientId);
+        res.type('html').send(renderOrder(patient, order, current));
+      },
+      spec: 'The draft order with its cards',
+    },
+    {
+      method: 'post',
+      path: '/orders/:orderId/sign',
+      before: [form],
+      handler: async (req, res) => {
+        const orderId = String(req.params.orderId);
+        const current = session(orderId);
+        const confirmed = (req.body as Record<string, string | undefined>).confirm === '1';
+        if (!confirmed) {
+          const order = await readOrder(options, orderId);
+          const result = await callHooks(options, 'order-sign', current.patientId, [order], undefined);
+          if (result.cards.length > 0 || result.errors.length > 0) {
+            sessions.set(orderId, { patientId: current.patientId, stage: 'order-sign', ...result });
+            res.redirect(303, `/orders/${encodeURIComponent(orderId)}`);
+            return;
+          }
+        }
+        const order = await readOrder(options, orderId);
+        await options.engine.repo.updateResource<ServiceRequest>({ ...order, status: 'active' });
+        res.redirect(303, `/chart/${encodeURIComponent(current.patientId)}`);
+      },
+      spec: 'Sign: order-sign hook, then activate the ServiceRequest',
+    },
+    {
+      method: 'post',
+      path: '/orders/:orderId/cards/:cardId/accept',
+      before: [form],
+      handler: async (req, res) => {
+        const orderId = String(req.params.orderId);
+        const current = session(orderId);
+        const item = findCard(current, String(req.params.cardId));
+        const suggestionId = (req.body as Record<string, string | undefined>).suggestion;
+        const index = (item.card.suggestions ?? []).findIndex(
+          (suggestion, i) => (suggestion.uuid ?? String(i)) === suggestionId,
+        );
+        const suggestion = item.card.suggestions?.[index];
+        if (!suggestion) throw errorPage(400, 'Unknown suggestion', 'The card has no such suggestion.');
+        await applyActions(options, current.patientId, suggestion.actions ?? []);
+        item.outcome = 'accepted';
+        await sendFeedback(options, item, {
+          card: item.card.uuid,
+          outcome: 'accepted',
+          acceptedSuggestions: suggestion.uuid ? [{ id: suggestion.uuid }] : [],
+          outcomeTimestamp: new Date().toISOString(),
+        });
+        res.redirect(
+          303,
+          (await orderExists(options, orderId))
+            ? `/orders/${encodeURIComponent(orderId)}`
+            : `/chart/${encodeURIComponent(current.patientId)}`,
+        );
+      },
+      spec: 'Apply a suggestion to the draft; feedback "accepted"',
+    },
+    {
+      method: 'post',
+      path: '/orders/:orderId/cards/:cardId/override',
+      before: [form],
+      handler: async (req, res) => {
+        const orderId = String(req.params.orderId);
+        const item = findCard(session(orderId), String(req.params.cardId));
+        const code = (req.body as Record<string, string | undefined>).reason;
+        const reason = (item.card.overrideReasons ?? []).find((r) => r.code === code);
+        item.outcome = 'overridden';
+        await sendFeedback(options, item, {
+          card: item.card.uuid,
+          outcome: 'overridden',
+          ...(reason ? { overrideReason: { reason } } : {}),
+          outcomeTimestamp: new Date().toISOString(),
+        });
+        res.redirect(303, `/orders/${encodeURIComponent(orderId)}`);
+      },
+      spec: 'Dismiss a card (with an override reason when offered); feedback "overridden"',
+    },
+    {
+      method: 'get',
+      path: '/orders/:orderId/cards/:cardId/links/:index',
+      handler: (req, res) => {
+        const current = session(String(req.params.orderId));
+        const item = findCard(current, String(req.params.cardId));
+        const link = item.card.links?.[Number(req.params.index)];
+        if (!link) throw errorPage(404, 'Unknown link', 'The card has no such link.');
+        if (link.type !== 'smart') {
+          res.redirect(302, link.url);
+          return;
+        }
+        // CDS Hooks 2.0 Link type "smart": the EHR launches the app (SMART EHR launch) in the patient's context,
+        // passing the card's appContext through the launch to the token response.
+        const launch = options.createLaunch({
+          patientId: current.patientId,
+          practitionerId: options.practitionerId,
+          ...(link.appContext !== undefined ? { appContext: link.appContext } : {}),
+        });
+        const target = new URL(link.url);
+        target.searchParams.set('iss', options.fhirBaseUrl);
+        target.searchParams.set('launch', launch);
+        res.redirect(302, target.toString());
+      },
+      spec: 'SMART link of a card → EHR launch of the app',
+    },
+  ];
+  return buildRouter(routes);
+}
+
+function findCard(session: OrderSession, cardId: string): RenderedCard {
+  const item = session.cards.find((candidate) => candidate.card.uuid === cardId);
+  if (!item) throw errorPage(404, 'Unknown card', 'This card is no longer shown.');
+  return item;
+}
+
+async function readPatient(options: OrdersRouterOptions, patientId: string): Promise<Patient> {
+  try {
+    return await options.engine.repo.readResource<Patient>('Patient', patientId);
+  } catch {
+    throw errorPage(404, 'Patient not found', `There is no patient with id "${patientId}" in this EHR.`);
+  }
+}
+
+async function readOrder(options: OrdersRouterOptions, orderId: string): Promise<ServiceRequest> {
+  try {
+    return await options.engine.repo.readResource<ServiceRequest>('ServiceRequest', orderId);
+  } catch {
+    throw errorPage(404, 'Order not found', `There is no order "${orderId}".`);
+  }
+}
+
+async function orderExists(options: OrdersRouterOptions, orderId: string): Promise<boolean> {
+  try {
+    await options.engine.repo.readResource('ServiceRequest', orderId);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function buildDraftReferral(
+  patientId: string,
+  practitionerId: string,
+  referral: { code: string; display: string },
+  reason: string | undefined,
+): ServiceRequest {
+  return {
+    resourceType: 'ServiceRequest',
+    status: 'draft',
+    intent: 'order',
+    priority: 'routine',
+    category: [{ coding: [{ system: SNOMED, code: '3457005', display: 'Patient referral' }] }],
+    code: { coding: [{ system: SNOMED, code: referral.code, display: referral.display }], text: referral.display },
+    subject: { reference: `Patient/${patientId}` },
+    requester: { reference: `Practitioner/${practitionerId}` },
+    authoredOn: new Date().toISOString(),
+    ...(reason?.trim() ? { reasonCode: [{ text: reason.trim() }] } : {}),
+  };
+}
+
+/** Calls every discovered service for `hook`; a failing service becomes a message, never a broken chart. */
+async function callHooks(
+  options: OrdersRouterOptions,
+  hook: 'order-select' | 'order-sign',
+  patientId: string,
+  drafts: ServiceRequest[],
+  selections: string[] | undefined,
+): Promise<{ cards: RenderedCard[]; errors: string[] }> {
+  const cards: RenderedCard[] = [];
+  const errors: string[] = [];
+  let services;
+  try {
+    services = (await options.cds.discover(options.cdsServicesBaseUrl)).filter((service) => service.hook === hook);
+  } catch (error) {
+    options.logger.warn({ err: error }, 'CDS discovery failed');
+    return { cards, errors: [`Decision support unavailable: ${(error as Error).message}`] };
+  }
+  const draftOrders: Bundle = {
+    resourceType: 'Bundle',
+    type: 'collection',
+    entry: drafts.map((resource) => ({ resource })),
+  };
+  const userId = `Practitioner/${options.practitionerId}`;
+  const context: Record<string, unknown> = {
+    userId,
+    patientId,
+    draftOrders,
+    ...(selections ? { selections } : {}),
+  };
+  const scope = CDS_FHIR_SCOPES.join(' ');
+  const accessToken = await options.tokens.issueAccessToken({
+    clientId: options.cdsClientId,
+    scopes: CDS_FHIR_SCOPES,
+    patientId,
+    practitionerId: options.practitionerId,
+  });
+  for (const service of services) {
+    const request: HookRequest = {
+      hook,
+      hookInstance: randomUUID(),
+      fhirServer: options.fhirBaseUrl,
+      fhirAuthorization: {
+        access_token: accessToken,
+        token_type: 'Bearer',
+        expires_in: options.tokens.accessTokenTtlS,
+        scope,
+        subject: options.cdsClientId,
+        patient: patientId,
+      },
+      context,
+      prefetch: await buildPrefetch(options.engine, service.prefetch, context, userId),
+    };
+    try {
+      const answered = await options.cds.call(options.cdsServicesBaseUrl, service.id, request);
+      for (const card of answered) cards.push({ serviceId: service.id, card: withUuid(card) });
+    } catch (error) {
+      const detail = error instanceof CdsCallError ? `${error.message} ${error.body.slice(0, 200)}` : String(error);
+      options.logger.warn({ service: service.id, hook }, `CDS call failed: ${detail}`);
+      errors.push(`${service.title ?? service.id}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return { cards, errors };
+}
+
+function withUuid(card: CdsCard): CdsCard & { uuid: string } {
+  return { ...card, uuid: card.uuid ?? randomUUID() };
+}
+
+/** Suggestion actions (CDS Hooks 2.0 §Action): create/update a resource, delete by reference. */
+async function applyActions(
+  options: OrdersRouterOptions,
+  patientId: string,
+  actions: NonNullable<CdsCard['suggestions']>[number]['actions'] & object,
+): Promise<void> {
+  for (const action of actions) {
+    if (action.type === 'delete') {
+      for (const reference of action.resourceId ?? []) {
+        const [type, id] = reference.split('/');
+        if (type && id) await options.engine.repo.deleteResource(type, id);
+      }
+      continue;
+    }
+    const resource = action.resource as Resource | undefined;
+    if (!resource) continue;
+    const subject = (resource as { subject?: { reference?: string } }).subject?.reference;
+    if (subject !== undefined && subject !== `Patient/${patientId}`) {
+      throw errorPage(400, 'Suggestion refused', 'A suggestion may only change orders of the patient in the chart.');
+    }
+    if (action.type === 'create') await options.engine.create({ ...resource, id: undefined });
+    else await options.engine.repo.updateResource(resource);
+  }
+}
+
+async function sendFeedback(
+  options: OrdersRouterOptions,
+  item: RenderedCard,
+  feedback: Parameters<CdsHooksClient['feedback']>[2][number],
+): Promise<void> {
+  try {
+    await options.cds.feedback(options.cdsServicesBaseUrl, item.serviceId, [feedback]);
+  } catch (error) {
+    options.logger.warn({ service: item.serviceId }, `CDS feedback failed: ${(error as Error).message}`);
+  }
+}
+
+function renderNewOrder(patient: Patient): string {
+  return renderPage(
+    'New referral',
+    html`<h1>New spine referral for ${nameOf(patient)}</h1>
+      <form method="post" action="/chart/${encodeURIComponent(patient.id ?? '')}/orders" class="stack">
+        <fieldset>
+          <legend>Referral</legend>
+          ${SPINE_REFERRALS.map(
+            (referral, index) =>
+              html`<label
+                  ><input type="radio" name="code" value="${referral.code}" ${index === 0 ? html`checked` : html``} />
+                  ${referral.display} <span class="muted">(SNOMED ${referral.code})</span></label
+                ><br />`,
+          )}
+        </fieldset>
+        <label>Reason <input name="reason" value="Low back pain radiating to the leg" /></label>
+        <button class="button" type="submit" id="select-order">Select order</button>
+      </form>`,
+  );
+}
+
+function renderOrder(patient: Patient, order: ServiceRequest, session: OrderSession): string {
+  const signing = session.stage === 'order-sign';
+  return renderPage(
+    'Order',
+    html`<h1>${order.code?.text ?? 'Order'} — ${nameOf(patient)}</h1>
+      <p>
+        Status: <span class="status status-${order.status}" id="order-status">${order.status}</span>
+        · Authored ${order.authoredOn?.slice(0, 16).replace('T', ' ')}
+      </p>
+      <h2>Decision support (${session.stage})</h2>
+      ${renderCards(order.id ?? '', session.cards, session.errors)}
+      ${
+        order.status === 'draft'
+          ? html`<form method="post" action="/orders/${encodeURIComponent(order.id ?? '')}/sign">
+              ${signing ? html`<input type="hidden" name="confirm" value="1" />` : html``}
+              <button class="button" type="submit" id="sign-order">
+                ${signing ? 'Confirm and sign' : 'Sign order'}
+              </button>
+            </form>`
+          : html``
+      }
+      <p><a href="/chart/${encodeURIComponent(patient.id ?? '')}">Back to the chart</a></p>`,
+  );
+}
+
+function nameOf(patient: Patient): string {
+  const name = patient.name?.[0];
+  return name?.text ?? [...(name?.given ?? []), name?.family ?? ''].join(' ').trim();
+}

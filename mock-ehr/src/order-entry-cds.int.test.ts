@@ -1,0 +1,237 @@
+/**
+ * The chart's CDS Hooks client against a CDS service written in the test: it checks the EHR's ES384 JWT against
+ * the published JWKS, records every call, and answers with a card that uses every feature the chart renders
+ * (markdown detail, indicator, absolute and SMART links, a suggestion, override reasons).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Bundle, Patient, ServiceRequest } from '@medplum/fhirtypes';
+import express from 'express';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { MockEhr } from './app';
+import { authorize, exchangeCode, pkcePair, postForm, startTestEhr } from './test-support';
+
+interface Recorded {
+  path: string;
+  body: Record<string, unknown>;
+  audience: string;
+  alg: string;
+}
+
+let ehr: MockEhr;
+let cleanup: () => Promise<void>;
+let cds: Server;
+let cdsBase: string;
+const calls: Recorded[] = [];
+const SUGGESTION = 'suggest-neurosurgery';
+
+const card = () => ({
+  uuid: randomUUID(),
+  summary: 'L4-L5 MSU 2-AB left: consider neurosurgery',
+  indicator: 'warning',
+  detail:
+    '**AI-generated, preliminary**\n\n- L4-L5: MSU 2-AB (left)\n- L5-S1: no herniation\n\n<script>alert(1)</script>',
+  source: { label: 'Test CDS', url: 'https://cds.example/about' },
+  links: [
+    { label: 'Guideline', url: 'https://guidelines.example/ldh', type: 'absolute' },
+    {
+      label: 'Open ldh-cds',
+      url: 'http://localhost:3999/launch.html',
+      type: 'smart',
+      appContext: '{"imagingStudy":"ImagingStudy/x"}',
+    },
+  ],
+  suggestions: [
+    {
+      label: 'Refer to neurosurgery instead',
+      uuid: SUGGESTION,
+      actions: [{ type: 'update', description: 'change the referral', resource: 'DRAFT' }],
+    },
+  ],
+  selectionBehavior: 'at-most-one',
+  overrideReasons: [
+    { code: 'patient-preference', system: 'https://cds.example/reasons', display: 'Patient preference' },
+  ],
+});
+
+beforeAll(async () => {
+  // The service starts first (the EHR needs its URL); it learns the EHR's JWKS URL once the EHR is up.
+  const trusted: { keys?: JWTVerifyGetKey } = {};
+  const service = express();
+  service.use(express.json({ limit: '5mb' }));
+  service.get('/cds-services', (_req, res) => {
+    res.json({
+      services: [
+        {
+          hook: 'order-select',
+          id: 'spine-select',
+          description: 'test',
+          prefetch: { patient: 'Patient/{{context.patientId}}' },
+        },
+        { hook: 'order-sign', id: 'spine-sign', description: 'test' },
+        { hook: 'patient-view', id: 'ignored', description: 'test' },
+      ],
+    });
+  });
+  service.post(/^\/cds-services\/.*/, async (req, res) => {
+    const jwt = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1] ?? '';
+    const audience = `${cdsBase}${req.path}`;
+    try {
+      if (!trusted.keys) throw new Error('EHR not started');
+      await jwtVerify(jwt, trusted.keys, {
+        issuer: ehr.url,
+        audience,
+        algorithms: ['ES384'],
+        requiredClaims: ['jti', 'exp', 'iat'],
+      });
+    } catch {
+      res.status(401).json({});
+      return;
+    }
+    calls.push({
+      path: req.path,
+      body: req.body as Record<string, unknown>,
+      audience,
+      alg: decodeProtectedHeader(jwt).alg ?? '',
+    });
+    if (req.path.endsWith('/feedback')) {
+      res.json({});
+      return;
+    }
+    const body = req.body as { context: { draftOrders: Bundle<ServiceRequest> } };
+    const draft = body.context.draftOrders.entry?.[0]?.resource;
+    const answer = card();
+    const action = answer.suggestions[0]?.actions[0];
+    if (action && draft) {
+      Object.assign(action, {
+        resource: {
+          ...draft,
+          code: { coding: [{ system: 'http://snomed.info/sct', code: '308482002' }], text: 'Referral to neurosurgeon' },
+        },
+      });
+    }
+    res.json({ cards: [answer] });
+  });
+  cds = await new Promise<Server>((resolve) => {
+    const server = service.listen(0, '127.0.0.1', () => {
+      resolve(server);
+    });
+  });
+  cdsBase = `http://127.0.0.1:${(cds.address() as AddressInfo).port}`;
+  ({ ehr, cleanup } = await startTestEhr(2, { cdsServicesBaseUrl: cdsBase }));
+  trusted.keys = createRemoteJWKSet(new URL(ehr.cdsJwksUrl));
+});
+afterAll(async () => {
+  await cleanup();
+  await new Promise((resolve) => cds.close(resolve));
+});
+beforeEach(() => {
+  calls.length = 0;
+});
+
+const patientId = (): string => ehr.seed.patients[0]?.patientId ?? '';
+
+async function selectOrder(): Promise<{ orderUrl: string; page: string }> {
+  const created = await postForm(`${ehr.url}/chart/${patientId()}/orders`, { code: '308481009', reason: 'sciatica' });
+  expect(created.status).toBe(303);
+  const orderUrl = new URL(created.headers.get('location') ?? '', ehr.url).toString();
+  return { orderUrl, page: await (await fetch(orderUrl)).text() };
+}
+
+describe('order entry with CDS Hooks', () => {
+  it('when a spine referral is selected, then order-select gets a signed call with context and prefetch, and the card renders', async () => {
+    const { page } = await selectOrder();
+    const [call] = calls;
+    expect(calls).toHaveLength(1);
+    expect(call?.path).toBe('/cds-services/spine-select');
+    expect(call?.alg).toBe('ES384');
+    const body = call?.body as {
+      hook: string;
+      context: { patientId: string; userId: string; selections: string[]; draftOrders: Bundle<ServiceRequest> };
+      prefetch: { patient: Patient };
+      fhirServer: string;
+      fhirAuthorization: { access_token: string; patient: string };
+    };
+    expect(body.hook).toBe('order-select');
+    expect(body.context.patientId).toBe(patientId());
+    expect(body.context.userId).toBe(`Practitioner/${ehr.seed.practitionerId}`);
+    const draft = body.context.draftOrders.entry?.[0]?.resource;
+    expect(draft).toMatchObject({ status: 'draft', code: { coding: [{ code: '308481009' }] } });
+    expect(body.context.selections).toEqual([`ServiceRequest/${draft?.id ?? ''}`]);
+    expect(body.prefetch.patient.id).toBe(patientId());
+    expect(body.fhirServer).toBe(ehr.fhirBaseUrl);
+    // The fhirAuthorization token really reads this patient's chart.
+    const read = await fetch(`${ehr.fhirBaseUrl}/Patient/${patientId()}`, {
+      headers: { Authorization: `Bearer ${body.fhirAuthorization.access_token}` },
+    });
+    expect(read.status).toBe(200);
+
+    expect(page).toContain('L4-L5 MSU 2-AB left: consider neurosurgery');
+    expect(page).toContain('data-indicator="warning"');
+    expect(page).toContain('<strong>AI-generated, preliminary</strong>');
+    expect(page).toContain('<li>L4-L5: MSU 2-AB (left)</li>');
+    expect(page).not.toContain('<script>alert');
+    expect(page).toContain('href="https://guidelines.example/ldh"');
+    expect(page).toContain('Refer to neurosurgery instead');
+    expect(page).toContain('Patient preference');
+  });
+
+  it('when the card’s SMART link is followed, then the app is launched for the patient with the card’s appContext', async () => {
+    const { page } = await selectOrder();
+    const href =
+      /class="button cds-link cds-link-smart" href="([^"]+)"/.exec(page)?.[1]?.replaceAll('&amp;', '&') ?? '';
+    const redirect = await fetch(new URL(href, ehr.url), { redirect: 'manual' });
+    expect(redirect.status).toBe(302);
+    const launchUrl = new URL(redirect.headers.get('location') ?? '');
+    expect(`${launchUrl.origin}${launchUrl.pathname}`).toBe('http://localhost:3999/launch.html');
+    expect(launchUrl.searchParams.get('iss')).toBe(ehr.fhirBaseUrl);
+    const { verifier, challenge } = pkcePair();
+    const { location } = await authorize(ehr, { launch: launchUrl.searchParams.get('launch') ?? '', challenge });
+    const token = (await (await exchangeCode(ehr, location?.searchParams.get('code') ?? '', verifier)).json()) as {
+      patient: string;
+      appContext: string;
+    };
+    expect(token.patient).toBe(patientId());
+    expect(token.appContext).toBe('{"imagingStudy":"ImagingStudy/x"}');
+  });
+
+  it('when the suggestion is accepted, then the draft changes and accepted feedback is posted', async () => {
+    const { orderUrl, page } = await selectOrder();
+    const cardUuid = /data-card-uuid="([^"]+)"/.exec(page)?.[1] ?? '';
+    const accepted = await postForm(`${orderUrl}/cards/${cardUuid}/accept`, { suggestion: SUGGESTION });
+    expect(accepted.status).toBe(303);
+    const orderId = orderUrl.split('/orders/')[1] ?? '';
+    const order = await ehr.repo.readResource<ServiceRequest>('ServiceRequest', orderId);
+    expect(order.code?.coding?.[0]?.code).toBe('308482002');
+    const feedback = calls.find((call) => call.path.endsWith('/feedback'));
+    expect(feedback?.path).toBe('/cds-services/spine-select/feedback');
+    expect(feedback?.body).toMatchObject({
+      feedback: [{ card: cardUuid, outcome: 'accepted', acceptedSuggestions: [{ id: SUGGESTION }] }],
+    });
+  });
+
+  it('when the card is dismissed with a reason, then overridden feedback carries the reason', async () => {
+    const { orderUrl, page } = await selectOrder();
+    const cardUuid = /data-card-uuid="([^"]+)"/.exec(page)?.[1] ?? '';
+    await postForm(`${orderUrl}/cards/${cardUuid}/override`, { reason: 'patient-preference' });
+    expect(calls.at(-1)?.body).toMatchObject({
+      feedback: [{ card: cardUuid, outcome: 'overridden', overrideReason: { reason: { code: 'patient-preference' } } }],
+    });
+  });
+
+  it('when the order is signed, then order-sign is called, its cards shown, and confirming activates the order', async () => {
+    const { orderUrl } = await selectOrder();
+    const signed = await postForm(`${orderUrl}/sign`, {});
+    expect(signed.status).toBe(303);
+    expect(calls.at(-1)?.path).toBe('/cds-services/spine-sign');
+    const page = await (await fetch(orderUrl)).text();
+    expect(page).toContain('Confirm and sign');
+    const confirmed = await postForm(`${orderUrl}/sign`, { confirm: '1' });
+    expect(confirmed.headers.get('location')).toBe(`/chart/${patientId()}`);
+    const orderId = orderUrl.split('/orders/')[1] ?? '';
+    expect((await ehr.repo.readResource<ServiceRequest>('ServiceRequest', orderId)).status).toBe('active');
+    expect(await (await fetch(`${ehr.url}/chart/${patientId()}`)).text()).toContain('status-active');
+  });
+});

@@ -1,0 +1,170 @@
+/**
+ * `npm run bench -- [--studies N] [--size 256|512] [--ep auto|cpu|webgpu|cuda] [--syntax UID] [--batch N]`
+ *
+ * Analyzes N synthetic phantom studies through a real DICOMweb server: an Orthanc started here
+ * (Debian orthanc + orthanc-dicomweb, loopback, temporary storage) — and prints per stage (QIDO, metadata,
+ * retrieve, decode, preprocess, inference, postprocess) the median and p95 in ms per study, end-to-end latency,
+ * studies/min, slices/s, RSS along the run and peak, and the execution provider. `--size 512` upsamples the
+ * 256² phantom to 512² (the clinical matrix); `--syntax` stores the studies transcoded (DCMTK/GDCM).
+ * The first two studies warm up (WASM codecs, onnxruntime) and are not counted.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { generatePhantomStudy, type GeneratedStudy } from '../../../models/synthetic';
+import { startOrthanc } from '../../../test/support/orthanc';
+import { transcodePart10, type TranscodableSyntax } from '../../../test/support/transcode';
+import { loadConfig } from '../config';
+import { createDicomwebRetriever } from '../dicomweb/dicomweb-retriever';
+import { createDetectorSession } from '../inference/detector-session';
+import { EXECUTION_PROVIDERS, type ExecutionProviderSetting } from '../inference/execution-provider';
+import { levelFindingToReportLine } from '../inference/findings';
+import { analyzeImages, type PipelineStage } from '../pipeline/analyze-images';
+
+const require = createRequire(import.meta.url);
+interface DcmjsDict {
+  dict: Record<string, { vr: string; Value?: unknown[] }>;
+  write(): ArrayBuffer;
+}
+const dcmjs = require('dcmjs') as {
+  data: { DicomMessage: { readFile(buffer: ArrayBuffer): DcmjsDict } };
+};
+
+const STAGES: PipelineStage[] = ['qido', 'metadata', 'retrieve', 'decode', 'preprocess', 'inference', 'postprocess'];
+
+/** Doubles a 16-bit phantom slice to 2× its matrix (nearest neighbour), halving PixelSpacing. */
+function upsample(part10: Uint8Array, factor: number): Uint8Array {
+  if (factor === 1) return part10;
+  const file = dcmjs.data.DicomMessage.readFile(part10.slice().buffer);
+  const rows = Number(file.dict['00280010']?.Value?.[0]);
+  const columns = Number(file.dict['00280011']?.Value?.[0]);
+  const source = new Uint16Array(file.dict['7FE00010']?.Value?.[0] as ArrayBuffer);
+  const out = new Uint16Array(rows * columns * factor * factor);
+  for (let y = 0; y < rows * factor; y++) {
+    for (let x = 0; x < columns * factor; x++) {
+      out[y * columns * factor + x] = source[Math.floor(y / factor) * columns + Math.floor(x / factor)] ?? 0;
+    }
+  }
+  const spacing = (file.dict['00280030']?.Value ?? []).map((v) => Number(v) / factor);
+  file.dict['00280010'] = { vr: 'US', Value: [rows * factor] };
+  file.dict['00280011'] = { vr: 'US', Value: [columns * factor] };
+  file.dict['00280030'] = { vr: 'DS', Value: spacing };
+  file.dict['7FE00010'] = { vr: 'OW', Value: [out.buffer] };
+  return new Uint8Array(file.write());
+}
+
+const quantile = (values: number[], q: number): number => {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
+};
+const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      studies: { type: 'string', default: '20' },
+      size: { type: 'string', default: '256' },
+      ep: { type: 'string' },
+      syntax: { type: 'string' },
+      model: { type: 'string' },
+      batch: { type: 'string' },
+    },
+  });
+  const config = loadConfig();
+  const count = Number(values.studies);
+  const size = Number(values.size);
+  const ep = (values.ep ?? config.INFERENCE_EP) as ExecutionProviderSetting;
+  if (!Number.isInteger(count) || count < 1) throw new Error('--studies must be a positive integer');
+  if (size !== 256 && size !== 512) throw new Error('--size must be 256 or 512');
+  if (!EXECUTION_PROVIDERS.includes(ep)) throw new Error(`--ep must be one of ${EXECUTION_PROVIDERS.join(', ')}`);
+  const warmup = 2;
+  const total = count + warmup;
+
+  const detector = await createDetectorSession(values.model ?? config.MODEL_DIR, undefined, {
+    executionProvider: ep,
+    batchSize: values.batch ? Number(values.batch) : config.INFERENCE_BATCH,
+  });
+
+  // Only UIDs and ground truth stay in memory; pixels live on the server (so RSS measures the pipeline).
+  const studies: Pick<GeneratedStudy, 'studyInstanceUid' | 'groundTruth'>[] = [];
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ldh-bench-'));
+  const orthanc = await startOrthanc({ dir });
+  const close = async (): Promise<void> => {
+    await orthanc.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  const uploadStart = performance.now();
+  for (let i = 0; i < total; i++) {
+    const study = generatePhantomStudy({ seed: 1000 + i, patientId: `BENCH-${i}` });
+    studies.push({ studyInstanceUid: study.studyInstanceUid, groundTruth: study.groundTruth });
+    for (const instance of study.instances) {
+      let bytes = upsample(instance.part10, size / 256);
+      if (values.syntax) bytes = transcodePart10(bytes, values.syntax as TranscodableSyntax);
+      await orthanc.upload(bytes);
+    }
+  }
+  console.log(
+    `Orthanc ${orthanc.dicomWebUrl}: stored ${total} studies (${size}², ${values.syntax ?? 'explicit VR little endian'}) in ${Math.round(performance.now() - uploadStart)} ms`,
+  );
+  const retriever = createDicomwebRetriever(orthanc.dicomWebUrl, {
+    concurrency: config.DICOMWEB_CONCURRENCY,
+  });
+
+  const perStage = new Map<PipelineStage, number[]>(STAGES.map((s) => [s, []]));
+  const latencies: number[] = [];
+  const rss: number[] = [];
+  let slices = 0;
+  let correct = 0;
+  let measuredMs = 0;
+  try {
+    for (const [i, study] of studies.entries()) {
+      const stageMs = new Map<PipelineStage, number>();
+      const start = performance.now();
+      const analysis = await analyzeImages(retriever, study.studyInstanceUid, detector, {
+        onStage: (stage, ms) => stageMs.set(stage, (stageMs.get(stage) ?? 0) + ms),
+      });
+      const elapsed = performance.now() - start;
+      rss.push(process.memoryUsage().rss);
+      if (i < warmup) continue;
+      measuredMs += elapsed;
+      latencies.push(elapsed);
+      slices += analysis.slices;
+      for (const stage of STAGES) perStage.get(stage)?.push(stageMs.get(stage) ?? 0);
+      const lines = analysis.findings.levels.map(levelFindingToReportLine).join('|');
+      if (lines === study.groundTruth.levels.map(levelFindingToReportLine).join('|')) correct++;
+    }
+  } finally {
+    await close();
+  }
+
+  const row = (name: string, values: number[]): string =>
+    `${name.padEnd(22)} ${quantile(values, 0.5).toFixed(1).padStart(9)} ${quantile(values, 0.95).toFixed(1).padStart(9)}`;
+  const notInference = latencies.map((l, i) => l - (perStage.get('inference')?.[i] ?? 0));
+  console.log(
+    `\nldh-cds bench: ${count} studies (+${warmup} warm-up), ${slices / count} slices of ${size}×${size} each, model ${detector.manifest.id} ${detector.manifest.version} (input ${detector.manifest.input.shape.slice(2).join('×')}), execution provider ${detector.executionProvider}, batch ${detector.batchSize ?? '?'}, ${os.cpus().length} CPU(s)`,
+  );
+  console.log(`${'stage (ms per study)'.padEnd(22)} ${'median'.padStart(9)} ${'p95'.padStart(9)}`);
+  for (const stage of STAGES) console.log(row(stage, perStage.get(stage) ?? []));
+  console.log(row('end to end', latencies));
+  console.log(row('all but inference', notInference));
+  const inference = perStage.get('inference') ?? [];
+  const perSlice = inference.reduce((a, b) => a + b, 0) / slices;
+  console.log(`inference per slice: ${perSlice.toFixed(2)} ms`);
+  console.log(
+    `throughput: ${((count / measuredMs) * 60_000).toFixed(1)} studies/min, ${((slices / measuredMs) * 1000).toFixed(1)} slices/s (one study at a time)`,
+  );
+  const at = (i: number): string => mb(rss[Math.min(rss.length - 1, i)] ?? 0);
+  console.log(
+    `RSS after study ${warmup + 1}: ${at(warmup)}, after ${Math.round(total / 2)}: ${at(Math.round(total / 2) - 1)}, after ${total}: ${at(total - 1)}; peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`,
+  );
+  console.log(`findings equal to ground truth: ${correct}/${count}`);
+  await detector.release?.();
+}
+
+main().catch((error: unknown) => {
+  console.error(`error: ${((error as Error).message.split('\n')[0] ?? '').slice(0, 500)}`);
+  process.exitCode = 1;
+});
