@@ -8,7 +8,7 @@ import express from 'express';
 import helmet from 'helmet';
 import { pino, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { generatePhantomStudy } from '../../models/synthetic';
+import { generatePhantomStudy, type TransferSyntaxName } from '../../models/synthetic';
 import { createClientAuthenticator } from './auth/client-auth';
 import { DEFAULT_CLIENTS_FILE, loadClients } from './auth/clients';
 import { GrantStore } from './auth/grant-store';
@@ -62,6 +62,8 @@ export interface MockEhrOptions {
   now?: () => number;
   /** Access token lifetime in seconds (default 3600). */
   accessTokenTtlS?: number;
+  /** Seeded studies cycle through these transfer syntaxes (needs DCMTK and GDCM); default explicit VR LE. */
+  transferSyntaxes?: readonly TransferSyntaxName[];
   /**
    * A real PACS's DICOMweb root (DICOMWEB_URL). The seeded studies are stored there with STOW-RS, and the EHR's
    * `/dicom-web` forwards to it after its own token and patient checks. Default: the built-in store.
@@ -129,6 +131,10 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       dicomWebUrl,
       patientCount: options.patientCount ?? 6,
       generate: options.generateStudy ?? generatePhantomStudy,
+      ...(options.transferSyntaxes ? { transferSyntaxes: options.transferSyntaxes } : {}),
+      onTranscodeFailure: (syntax, error) => {
+        logger.warn({ syntax }, `seed study kept in explicit VR little endian: ${error.message}`);
+      },
     });
     if (options.dicomWebUpstreamUrl !== undefined) {
       for (const study of dicomStore.listStudies()) {

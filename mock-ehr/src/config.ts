@@ -11,11 +11,25 @@
  *                      (default false: every start is a fresh synthetic chart)
  * - DICOMWEB_URL       a real PACS's DICOMweb root (e.g. Orthanc http://127.0.0.1:8042/dicom-web): seeded studies are
  *                      stored there and /dicom-web forwards to it (default: the built-in in-memory store)
+ * - MOCK_EHR_TRANSFER_SYNTAXES  comma-separated syntaxes the seeded studies cycle through (names of
+ *                      models/synthetic TRANSFER_SYNTAXES, e.g. explicit-le,jpeg-ls,rle,jpeg2000; needs DCMTK and GDCM;
+ *                      default: a mix of six; "explicit-le" alone skips transcoding)
  * - CDS_SERVICES_URL   base of the CDS Hooks services the chart calls, discovery at {base}/cds-services
  *                      (default APP_BASE_URL)
  * - LOG_LEVEL          pino level (default info)
  */
 import { z } from 'zod';
+import { isTransferSyntaxName, type TransferSyntaxName } from '../../models/synthetic';
+
+/** The sandbox serves its studies in a mix of transfer syntaxes, as a real PACS does (REFERENCE.md §6). */
+const DEFAULT_SEED_SYNTAXES: TransferSyntaxName[] = [
+  'explicit-le',
+  'jpeg-ls',
+  'rle',
+  'jpeg2000',
+  'implicit-le',
+  'jpeg-lossless',
+];
 
 const url = z.url({ protocol: /^https?$/ }).transform((value) => value.replace(/\/+$/, ''));
 
@@ -29,6 +43,21 @@ const envSchema = z.object({
   MOCK_EHR_CLIENTS_FILE: z.string().min(1).optional(),
   CDS_SERVICES_URL: url.optional(),
   DICOMWEB_URL: url.optional(),
+  MOCK_EHR_TRANSFER_SYNTAXES: z
+    .string()
+    .default(DEFAULT_SEED_SYNTAXES.join(','))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z
+        .array(z.string().refine(isTransferSyntaxName, { error: 'unknown transfer syntax name' }))
+        .min(1)
+        .transform((names) => names.filter(isTransferSyntaxName)),
+    ),
   MOCK_EHR_PERSIST: z.enum(['true', 'false', '1', '0']).default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -45,6 +74,7 @@ export interface MockEhrConfig {
   cdsServicesBaseUrl: string | undefined;
   persist: boolean;
   dicomWebUpstreamUrl: string | undefined;
+  transferSyntaxes: TransferSyntaxName[];
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -62,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): MockEhrConfig 
     clientsFile: values.MOCK_EHR_CLIENTS_FILE,
     cdsServicesBaseUrl: values.CDS_SERVICES_URL,
     dicomWebUpstreamUrl: values.DICOMWEB_URL,
+    transferSyntaxes: values.MOCK_EHR_TRANSFER_SYNTAXES,
     persist: values.MOCK_EHR_PERSIST === 'true' || values.MOCK_EHR_PERSIST === '1',
     logLevel: values.LOG_LEVEL,
   };

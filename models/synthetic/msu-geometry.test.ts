@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyMsu, measureBox } from './msu-geometry';
+import { classifyMsu, measureBox, measurePoints } from './msu-geometry';
 
 const base = { marginToLine: 20, spanStart: 0.35, spanEnd: 0.65 };
 
@@ -52,5 +52,41 @@ describe('measureBox', () => {
       [140, 120],
     ]);
     expect(m).toEqual({ marginToLine: 20, depth: 16, spanStart: 0.25, spanEnd: 0.5 });
+  });
+});
+
+describe('measurePoints', () => {
+  // Intra-facet line 20 px wide, 10 px behind the disc margin point (100, 100); patient right end first.
+  const line: [[number, number], [number, number]] = [
+    [90, 110],
+    [110, 110],
+  ];
+  it('when the line is horizontal, then depth is measured from the margin and positions run right → left facet', () => {
+    const m = measurePoints(
+      [
+        [101, 104],
+        [106, 108],
+      ],
+      [100, 100],
+      line,
+    );
+    expect(m).toEqual({ marginToLine: 10, depth: 8, spanStart: 0.55, spanEnd: 0.8 });
+    expect(classifyMsu(m)).toEqual({ grade: 2, zone: 'AB', side: 'left' });
+  });
+
+  it('when the slice is rotated by 30°, then the measurement and the class are unchanged', () => {
+    const angle = Math.PI / 6;
+    const rotate = ([x, y]: [number, number]): [number, number] => [
+      100 + (x - 100) * Math.cos(angle) - (y - 100) * Math.sin(angle),
+      100 + (x - 100) * Math.sin(angle) + (y - 100) * Math.cos(angle),
+    ];
+    const m = measurePoints([rotate([101, 104]), rotate([106, 108])], rotate([100, 100]), [
+      rotate(line[0]),
+      rotate(line[1]),
+    ]);
+    expect(m.marginToLine).toBeCloseTo(10, 9);
+    expect(m.depth).toBeCloseTo(8, 9);
+    expect(m.spanStart).toBeCloseTo(0.55, 9);
+    expect(m.spanEnd).toBeCloseTo(0.8, 9);
   });
 });

@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
-from dataset import SliceDataset, collate
+from dataset import SliceDataset, augment_batch, collate
 from msu_detector import NUM_CLASSES, STRIDE, ExportWrapper, MsuDetector, cell_centres
 
 CENTRE_RADIUS = 2.5  # cells: positives are cells within this distance of a box centre and inside the box
@@ -103,16 +103,17 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=20241126)
     parser.add_argument("--version", default="1.0.0")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (1 is faster on a busy machine)")
     args = parser.parse_args()
 
     set_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
-        torch.set_num_threads(2)
+        torch.set_num_threads(args.threads)
     files = sorted(args.data.rglob("*.npy"))
     if not files:
         raise SystemExit(f"No training slices (*.npy + *.json) under {args.data}: run `npm run synth -- --dataset` first")
-    dataset = SliceDataset(files, args.size, train=True, seed=args.seed)
+    dataset = SliceDataset(files, args.size)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch, shuffle=True, collate_fn=collate, num_workers=0,
         generator=torch.Generator().manual_seed(args.seed),
@@ -125,10 +126,11 @@ def main() -> None:
     print(f"training on {len(files)} slices, {parameters / 1e6:.2f} M parameters, {device}, {args.epochs} epochs")
     started = time.time()
     for epoch in range(args.epochs):
-        dataset.epoch = epoch
         model.train()
         totals = np.zeros(4)
-        for images, samples in loader:
+        for step, (images, samples) in enumerate(loader):
+            # Augmentation is seeded per (seed, epoch, step): the same run gives the same model.
+            images, samples = augment_batch(images, samples, np.random.default_rng([args.seed, epoch, step]))
             images = images.to(device)
             loss, parts = compute_loss(model(images), samples, device)
             optimizer.zero_grad(set_to_none=True)

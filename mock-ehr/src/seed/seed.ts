@@ -2,7 +2,12 @@
  * Seeds the chart at start: synthetic patients, each with one phantom lumbar MRI study (models/synthetic) whose
  * Part 10 files go to the DICOMweb store and whose ImagingStudy points at the DICOMweb Endpoint.
  */
-import type { GeneratedStudy, PhantomStudyOptions } from '../../../models/synthetic';
+import {
+  transcodeAll,
+  type GeneratedStudy,
+  type PhantomStudyOptions,
+  type TransferSyntaxName,
+} from '../../../models/synthetic';
 import type { DicomJsonDataset } from '../dicomweb/dcmjs';
 import { firstNumber, firstString, TAG, type DicomStore, type StoredInstance } from '../dicomweb/dicom-store';
 import type { FhirEngine } from '../fhir/fhir-engine';
@@ -65,6 +70,10 @@ export async function seedChart(options: {
   dicomWebUrl: string;
   patientCount: number;
   generate: StudyGenerator;
+  /** Patient i's study is stored in `transferSyntaxes[i % n]` (DCMTK/GDCM encoders); default as generated. */
+  transferSyntaxes?: readonly TransferSyntaxName[];
+  /** Told when an encoder is missing or fails; that study stays as generated. */
+  onTranscodeFailure?: (syntax: TransferSyntaxName, error: Error) => void;
 }): Promise<SeedResult> {
   const { engine, store } = options;
   await engine.create(buildPractitioner(PRACTITIONER_ID));
@@ -79,7 +88,16 @@ export async function seedChart(options: {
       birthDate: person.birthDate.replaceAll('-', ''),
       sex: person.sex,
     });
-    const stored = study.instances.map((instance) => store.add(instance.part10));
+    const syntax = options.transferSyntaxes?.[index % options.transferSyntaxes.length];
+    let files = study.instances.map((instance) => instance.part10);
+    if (syntax !== undefined) {
+      try {
+        files = await transcodeAll(files, syntax);
+      } catch (error) {
+        options.onTranscodeFailure?.(syntax, error as Error);
+      }
+    }
+    const stored = files.map((part10) => store.add(part10));
     await engine.create(buildPatient(person));
     const imagingStudyId = `${person.id}-mr-lspine`;
     await engine.create(buildImagingStudy(studyFacts(imagingStudyId, person.id, study, stored)));
