@@ -228,3 +228,32 @@ describe('STOW-RS and rendered', () => {
     expect(jpeg.status).toBe(406);
   });
 });
+
+describe('seeded transfer syntaxes', () => {
+  it('when the seed asks for RLE, then frames come back as stored RLE and the application/octet-stream ask is 406', async () => {
+    const rle = await startTestEhr(1, { transferSyntaxes: ['rle'] });
+    try {
+      const patient = rle.ehr.seed.patients[0];
+      const bearer = (await launchAndGetToken(rle.ehr, patient?.patientId ?? '')).access_token;
+      const series = `${rle.ehr.dicomWebUrl}/studies/${patient?.studyInstanceUid}/series/${patient?.seriesInstanceUid}`;
+      const instances = (await (
+        await fetch(`${series}/instances`, { headers: { Authorization: `Bearer ${bearer}` } })
+      ).json()) as DicomJson[];
+      const frameUrl = `${series}/instances/${String(instances[0]?.['00080018']?.Value?.[0])}/frames/1`;
+      const asStored = await fetch(frameUrl, {
+        headers: {
+          Authorization: `Bearer ${bearer}`,
+          Accept: 'multipart/related; type="image/x-dicom-rle"; transfer-syntax=*',
+        },
+      });
+      expect(asStored.status).toBe(200);
+      expect(asStored.headers.get('content-type')).toContain('transfer-syntax=1.2.840.10008.1.2.5');
+      const decoded = await fetch(frameUrl, {
+        headers: { Authorization: `Bearer ${bearer}`, Accept: 'multipart/related; type="application/octet-stream"' },
+      });
+      expect(decoded.status).toBe(406);
+    } finally {
+      await rle.cleanup();
+    }
+  });
+});

@@ -23,7 +23,7 @@ export interface StudyPair {
 
 /** Ground truth may carry the herniation's box on every slice where it shows (the generator writes them). */
 interface TruthSliceBoxes {
-  sliceBoxes?: { sopInstanceUid: string; box: PixelBox }[];
+  herniationSlices?: { sopInstanceUid: string; box: PixelBox }[];
 }
 
 function labelOf(finding: LevelFinding | undefined, task: Task): string {
@@ -54,7 +54,7 @@ export function evaluateTask(pairs: readonly StudyPair[], task: Task): TaskRepor
       truthLabels.push(labelOf(truthLevel, task));
       predictedLabels.push(labelOf(predictedLevel, task));
       if (truthLevel.herniation) {
-        const extra = (truthLevel as LevelFinding & TruthSliceBoxes).sliceBoxes;
+        const extra = (truthLevel as LevelFinding & TruthSliceBoxes).herniationSlices;
         truthBoxes.push({
           key,
           label: labelOf(truthLevel, task),

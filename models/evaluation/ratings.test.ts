@@ -13,13 +13,9 @@ describe('ratings CSV', () => {
   });
 
   it('when computed, then AC1, kappa and agreement equal the textbook example (20/5/10/15)', () => {
-    const a = [...Array(25).fill('yes'), ...Array(25).fill('no')] as string[];
-    const b = [
-      ...Array(20).fill('yes'),
-      ...Array(5).fill('no'),
-      ...Array(10).fill('yes'),
-      ...Array(15).fill('no'),
-    ] as string[];
+    const repeat = (label: string, count: number): string[] => Array.from({ length: count }, () => label);
+    const a = [...repeat('yes', 25), ...repeat('no', 25)];
+    const b = [...repeat('yes', 20), ...repeat('no', 5), ...repeat('yes', 10), ...repeat('no', 15)];
     const report = ratingsReport(a, b);
     expect(report.items).toBe(50);
     expect(report.kappa.value).toBeCloseTo(0.4, 10);

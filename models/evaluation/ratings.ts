@@ -26,12 +26,12 @@ export function parseRatingsCsv(text: string): { raterA: string[]; raterB: strin
   if (rows.length === 0) throw new Error('Ratings CSV is empty');
   const [first, ...rest] = rows;
   const labels = new Set(rest.flat());
-  const hasHeader = first !== undefined && rest.length > 0 && !labels.has(first[0]) && !labels.has(first[1]);
-  const data = hasHeader ? rest : rows;
+  const header = first && rest.length > 0 && !labels.has(first[0]) && !labels.has(first[1]) ? first : undefined;
+  const data = header ? rest : rows;
   return {
     raterA: data.map((row) => row[0]),
     raterB: data.map((row) => row[1]),
-    ...(hasHeader && first ? { header: first } : {}),
+    ...(header ? { header } : {}),
   };
 }
 
