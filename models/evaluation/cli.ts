@@ -93,7 +93,10 @@ async function evaluateFolder(dataDir: string, modelDir: string, jsonFile: strin
     truths.set(truth.studyInstanceUid, truth);
   }
   const folder = await loadDicomFolder(dataDir, { maxFileBytes: config.MAX_DICOM_FILE_BYTES });
-  for (const problem of folder.problems) console.error(`skipped ${problem.file}: ${problem.reason}`);
+  // ground-truth.json and the generator's fhir.json sit beside the DICOM files by design.
+  for (const problem of folder.problems.filter((p) => !p.file.endsWith('.json'))) {
+    console.error(`skipped ${problem.file}: ${problem.reason}`);
+  }
   const detector = await createDetectorSession(modelDir, undefined, {
     executionProvider: config.INFERENCE_EP,
     batchSize: config.INFERENCE_BATCH,

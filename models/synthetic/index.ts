@@ -8,7 +8,7 @@ export {
   type PhantomStudyOptions,
 } from './phantom';
 export { PHANTOM_GEOMETRY, PHANTOM_IMAGE_SIZE, PHANTOM_PIXEL_SPACING_MM, type PhantomGeometry } from './anatomy';
-export { classifyMsu, measureBox, type MsuClass, type MsuMeasurement } from './msu-geometry';
+export { classifyMsu, measureBox, type MsuClass, type MsuMeasurement } from '../../server/src/inference/msu-geometry';
 export {
   generateSyntheticStudy,
   SYNTHETIC_GROUND_TRUTH_MODEL,
@@ -20,7 +20,7 @@ export {
   type SliceBox,
   type SnrLevel,
 } from './study';
-export { measurePoints } from './msu-geometry';
+export { measurePoints } from '../../server/src/inference/msu-geometry';
 export { TRANSFER_SYNTAXES, transcodeAll, isTransferSyntaxName, type TransferSyntaxName } from './transfer-syntax';
 export { writeDatasetStudy, DATASET_CLASSES } from './dataset';
 export type { PlannedHerniation } from './realistic/herniation';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DISC_LEVELS, type HerniationLevelFinding } from '../../server/src/inference/findings';
 import { PHANTOM_GEOMETRY, PHANTOM_IMAGE_SIZE } from './anatomy';
 import { readPart10, type NaturalDataset } from './dcmjs';
-import { classifyMsu, measureBox } from './msu-geometry';
+import { classifyMsu, measureBox } from '../../server/src/inference/msu-geometry';
 import { generatePhantomStudy, type GeneratedStudy } from './phantom';
 
 function pixelsOf(dataset: NaturalDataset): Uint16Array {

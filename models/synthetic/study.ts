@@ -17,7 +17,7 @@ import {
 } from '../../server/src/inference/findings';
 import { MR_IMAGE_STORAGE } from './dicom-writer';
 import { buildStudyResources } from './fhir';
-import { classifyMsu, measurePoints, type MsuMeasurement } from './msu-geometry';
+import { classifyMsu, measurePoints, type MsuMeasurement } from '../../server/src/inference/msu-geometry';
 import { mrSliceToPart10, type MrAcquisitionHeader, type MrSliceSpec } from './mr-writer';
 import type { GeneratedInstance } from './phantom';
 import { createRng, deterministicUid, type Rng } from './prng';

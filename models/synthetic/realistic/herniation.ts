@@ -5,7 +5,7 @@
  * still measured from the drawn pixels, never copied from the plan.
  */
 import type { DiscLevel, HerniationSide, MsuGrade, MsuZone } from '../../../server/src/inference/findings';
-import { classifyMsu, type MsuClass } from '../msu-geometry';
+import { classifyMsu, type MsuClass } from '../../../server/src/inference/msu-geometry';
 import type { Rng } from '../prng';
 import type { HerniationGeometry, LevelAnatomy } from './anatomy';
 

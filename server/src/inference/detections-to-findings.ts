@@ -23,10 +23,19 @@ export interface LevelDetections {
   detections: Detection[][];
 }
 
-/** Keypoints 0 and 1 are the medial facet edges when the model predicts them (manifest numKeypoints ≥ 2). */
-export function intraFacetLineOf(detection: Detection, minVisibility = 0.5): [PixelPoint, PixelPoint] | undefined {
+/**
+ * Keypoints 0 and 1 are the medial facet edges when the model predicts them (manifest numKeypoints ≥ 2). The line
+ * is returned patient-right end first, as the ground truth writes it, whatever the image orientation.
+ */
+export function intraFacetLineOf(
+  detection: Detection,
+  slice?: LevelSlice,
+  minVisibility = 0.5,
+): [PixelPoint, PixelPoint] | undefined {
   const [a, b] = detection.keypoints;
-  return a && b && a.visibility >= minVisibility && b.visibility >= minVisibility ? [a.point, b.point] : undefined;
+  if (!a || !b || a.visibility < minVisibility || b.visibility < minVisibility) return undefined;
+  const [imageLeft, imageRight] = a.point[0] <= b.point[0] ? [a.point, b.point] : [b.point, a.point];
+  return slice && !slice.patientLeftIsImageRight ? [imageRight, imageLeft] : [imageLeft, imageRight];
 }
 
 /**
@@ -88,7 +97,7 @@ export function detectionsToLevelFinding(input: LevelDetections, manifest: Model
   const msuClass = manifest.classes.find((c) => c.index === detection.classIndex);
   if (!msuClass)
     throw new Error(`Model predicted class ${detection.classIndex}, which the manifest's class table does not list`);
-  const intraFacetLine = intraFacetLineOf(detection);
+  const intraFacetLine = intraFacetLineOf(detection, slice);
   return {
     level: input.level,
     herniation: true,

@@ -26,6 +26,7 @@ import type { DicomwebRetriever } from '../dicomweb/dicomweb-retriever';
 import type { DetectorSession, InferenceStage } from '../inference/detector-session';
 import { detectionsToFindings, type LevelDetections, type LevelSlice } from '../inference/detections-to-findings';
 import { DISC_LEVELS, type Findings, type SliceRef } from '../inference/findings';
+import { geometryDisagreements } from '../inference/geometry-check';
 
 /** Anything that answers the three DICOMweb questions the pipeline asks. */
 export type StudySource = DicomwebRetriever;
@@ -195,6 +196,7 @@ export async function analyzeImages(
   const levelFindings = detectionsToFindings(levels, detector.manifest).sort(
     (a, b) => DISC_LEVELS.indexOf(a.level) - DISC_LEVELS.indexOf(b.level),
   );
+  warnings.push(...geometryDisagreements(levelFindings));
   const keySlices: KeySliceImage[] = [];
   if (options.keepKeySlices) {
     for (const finding of levelFindings) {

@@ -1,9 +1,10 @@
 /**
- * MSU classification (REFERENCE.md §1, Mysliwiec et al. 2010) from measured geometry, as a pure function: the
- * generator's tests use it to check that what is drawn matches the ground truth it claims.
+ * MSU classification (REFERENCE.md §1, Mysliwiec et al. 2010) from measured geometry, as a pure function, in one
+ * place: the synthetic generator derives its ground truth with it, and the pipeline checks the model's classifier
+ * against the geometry of its own box and facet points (geometry-check.ts).
  */
-import type { HerniationSide, MsuGrade, MsuZone, PixelBox, PixelPoint } from '../../server/src/inference/findings';
-import { sideOfSpan } from '../../server/src/inference/msu-side';
+import type { HerniationSide, MsuGrade, MsuZone, PixelBox, PixelPoint } from './findings';
+import { sideOfSpan } from './msu-side';
 
 export interface MsuMeasurement {
   /** Distance from the posterior disc margin to the intra-facet line, perpendicular to the line. */
