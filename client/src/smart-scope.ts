@@ -11,6 +11,9 @@ export const SMART_SCOPE = [
   'launch',
   'openid',
   'fhirUser',
+  // A refresh token for the session's lifetime (SMART App Launch 2.x "online_access"): the panel stays usable
+  // past the access token's expiry while the clinician keeps the chart open.
+  'online_access',
   'patient/Patient.rs',
   'patient/ImagingStudy.rs',
   'patient/Endpoint.rs',

@@ -152,7 +152,9 @@ describe('when MODEL_DIR points at a site model in the plain 9-class YOLOv8 layo
         (DETECTION.cx + DETECTION.w / 2) * scale,
         (DETECTION.cy + DETECTION.h / 2) * scale,
       ];
-      level.box.forEach((value, i) => expect(value).toBeCloseTo(expected[i] ?? Number.NaN, 3));
+      level.box.forEach((value, i) => {
+        expect(value).toBeCloseTo(expected[i] ?? Number.NaN, 3);
+      });
     }
   });
 });
