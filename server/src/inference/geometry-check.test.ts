@@ -29,7 +29,8 @@ describe('geometricMsuClass', () => {
   });
 
   it('when there is no intra-facet line, then there is nothing to measure', () => {
-    const { intraFacetLine: _omitted, ...withoutLine } = finding({});
+    const withoutLine = finding({});
+    delete withoutLine.intraFacetLine;
     expect(geometricMsuClass(withoutLine)).toBeUndefined();
   });
 });
