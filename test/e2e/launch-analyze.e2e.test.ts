@@ -3,53 +3,28 @@
  * CDS panel → Analyze → findings table, then the FHIR server holds exactly one DiagnosticReport with five
  * result Observations for the study — also after a second Analyze.
  */
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bundle, DiagnosticReport, Observation } from 'fhir/r4';
-import { pino } from 'pino';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMART_SCOPE } from '../../client/src/smart-scope';
-import { startMockEhr } from '../../mock-ehr/src/app';
-import { startAppServer } from '../../server/src/app';
-import { loadConfig } from '../../server/src/config';
-import { findFreePort } from '../support/free-port';
+import { launchChromium, startSandbox, type Sandbox } from '../support/sandbox';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 let browser: Browser;
-let ehr: Awaited<ReturnType<typeof startMockEhr>>;
-let app: Awaited<ReturnType<typeof startAppServer>>;
-let dataDir: string;
+let sandbox: Sandbox;
 
 beforeAll(async () => {
-  const [ehrPort, appPort] = [await findFreePort(), await findFreePort()];
-  const ehrBaseUrl = `http://localhost:${ehrPort}`;
-  const appBaseUrl = `http://localhost:${appPort}`;
-  dataDir = await mkdtemp(path.join(os.tmpdir(), 'ldh-cds-e2e-'));
-  const logger = pino({ level: 'warn' });
-  ehr = await startMockEhr({ port: ehrPort, publicBaseUrl: ehrBaseUrl, appBaseUrl, dataDir, logger });
-  app = await startAppServer(
-    loadConfig({
-      APP_PORT: String(appPort),
-      APP_BASE_URL: appBaseUrl,
-      FHIR_BASE_URLS: ehr.fhirBaseUrl,
-    }),
-    { logger },
-  );
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
-  });
+  sandbox = await startSandbox();
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser.close();
-  await app.close();
-  await ehr.close();
-  await rm(dataDir, { recursive: true, force: true });
+  await sandbox.close();
 });
 
 /** The SMART access token fhirclient keeps in sessionStorage after the launch. */
@@ -62,7 +37,7 @@ async function accessTokenOf(page: Page): Promise<string> {
 }
 
 async function searchFhir<T>(query: string, token: string): Promise<T[]> {
-  const response = await fetch(`${ehr.fhirBaseUrl}/${query}`, {
+  const response = await fetch(`${sandbox.ehr.fhirBaseUrl}/${query}`, {
     headers: { Authorization: `Bearer ${token}`, Accept: 'application/fhir+json' },
   });
   expect(response.status).toBe(200);
@@ -73,7 +48,7 @@ async function searchFhir<T>(query: string, token: string): Promise<T[]> {
 describe('when a clinician launches ldh-cds from the chart and analyzes a study', () => {
   it('then the panel shows five levels and the EHR holds one report with five results, even after a second run', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    await page.goto(`${ehr.url}/`);
+    await page.goto(`${sandbox.ehr.url}/`);
     await page.locator('a[href^="/chart/"]').first().click();
     const patientId = page.url().split('/chart/')[1] ?? '';
     expect(patientId).not.toBe('');

@@ -5,67 +5,40 @@
  * EHR with the hook's fhirAuthorization (no prefetch).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { Bundle } from 'fhir/r4';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMART_CLIENT_ID, SMART_SCOPE } from '../../client/src/smart-scope';
-import { startMockEhr } from '../../mock-ehr/src/app';
 import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
-import { startAppServer } from '../../server/src/app';
-import { loadConfig } from '../../server/src/config';
 import { levelFindingToReportLine, type Findings } from '../../server/src/inference/findings';
-import { findFreePort } from '../support/free-port';
+import { startSandbox, type Sandbox } from '../support/sandbox';
 import { launchAndAuthorize, type SmartTokenResponse } from '../support/smart-launch';
 
 const CDS_ISSUER = 'https://ehr.integration.test';
-let ehr: Awaited<ReturnType<typeof startMockEhr>>;
-let app: Awaited<ReturnType<typeof startAppServer>>;
+let sandbox: Sandbox;
+let ehr: Sandbox['ehr'];
+let app: Sandbox['app'];
 let appBaseUrl: string;
-let dataDir: string;
 let cdsSigningKey: CryptoKey;
 const generatedStudies = new Map<string, GeneratedStudy>();
 
 beforeAll(async () => {
-  const [ehrPort, appPort] = [await findFreePort(), await findFreePort()];
-  appBaseUrl = `http://localhost:${appPort}`;
-  dataDir = await mkdtemp(path.join(os.tmpdir(), 'ldh-cds-int-'));
-  const logger = pino({ level: 'warn' });
-  ehr = await startMockEhr({
-    port: ehrPort,
-    publicBaseUrl: `http://localhost:${ehrPort}`,
-    appBaseUrl,
-    dataDir,
-    logger,
+  const keys = await generateKeyPair('ES384');
+  cdsSigningKey = keys.privateKey;
+  const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'ehr-cds-1', alg: 'ES384' };
+  sandbox = await startSandbox({
     generateStudy: (options) => {
       const study = generatePhantomStudy(options);
       generatedStudies.set(study.studyInstanceUid, study);
       return study;
     },
+    cdsClients: [{ iss: CDS_ISSUER, jwks: { keys: [jwk] } }],
   });
-  const keys = await generateKeyPair('ES384');
-  cdsSigningKey = keys.privateKey;
-  const cdsClientsFile = path.join(dataDir, 'cds-clients.json');
-  const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'ehr-cds-1', alg: 'ES384' };
-  await writeFile(cdsClientsFile, JSON.stringify({ clients: [{ iss: CDS_ISSUER, jwks: { keys: [jwk] } }] }));
-  app = await startAppServer(
-    loadConfig({
-      APP_PORT: String(appPort),
-      APP_BASE_URL: appBaseUrl,
-      FHIR_BASE_URLS: ehr.fhirBaseUrl,
-      CDS_CLIENTS_FILE: cdsClientsFile,
-    }),
-    { logger },
-  );
+  ({ ehr, app, appBaseUrl } = sandbox);
 });
 
 afterAll(async () => {
-  await app.close();
-  await ehr.close();
-  await rm(dataDir, { recursive: true, force: true });
+  await sandbox.close();
 });
 
 async function tokenFor(patientId: string): Promise<SmartTokenResponse> {

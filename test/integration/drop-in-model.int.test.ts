@@ -4,19 +4,15 @@
  * (grade × zone, no keypoints) with its own input size, tensor names and normalization; the app server is pointed
  * at it with MODEL_DIR and analyzes a study from the mock EHR through the real API.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMART_CLIENT_ID, SMART_SCOPE } from '../../client/src/smart-scope';
-import { startMockEhr } from '../../mock-ehr/src/app';
 import { GraphBuilder } from '../../models/tiny/graph-builder';
-import { startAppServer } from '../../server/src/app';
-import { loadConfig } from '../../server/src/config';
 import type { Findings } from '../../server/src/inference/findings';
 import type { ModelManifest } from '../../server/src/inference/manifest';
-import { findFreePort } from '../support/free-port';
+import { startSandbox, type Sandbox } from '../support/sandbox';
 import { launchAndAuthorize } from '../support/smart-launch';
 
 const INPUT_SIZE = 320;
@@ -78,46 +74,23 @@ const manifest: ModelManifest = {
 };
 
 let dir: string;
-let ehr: Awaited<ReturnType<typeof startMockEhr>>;
-let app: Awaited<ReturnType<typeof startAppServer>>;
-let appBaseUrl: string;
+let sandbox: Sandbox;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'ldh-cds-drop-in-'));
-  const modelDir = path.join(dir, 'model');
-  await mkdir(modelDir);
-  await writeFile(path.join(modelDir, 'detector.onnx'), buildSiteModel());
-  await writeFile(path.join(modelDir, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  const [ehrPort, appPort] = [await findFreePort(), await findFreePort()];
-  appBaseUrl = `http://localhost:${appPort}`;
-  const logger = pino({ level: 'warn' });
-  ehr = await startMockEhr({
-    port: ehrPort,
-    publicBaseUrl: `http://localhost:${ehrPort}`,
-    appBaseUrl,
-    dataDir: dir,
-    patientCount: 1,
-    logger,
-  });
-  app = await startAppServer(
-    loadConfig({
-      APP_PORT: String(appPort),
-      APP_BASE_URL: appBaseUrl,
-      FHIR_BASE_URLS: ehr.fhirBaseUrl,
-      MODEL_DIR: modelDir,
-    }),
-    { logger },
-  );
+  await writeFile(path.join(dir, 'detector.onnx'), buildSiteModel());
+  await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  sandbox = await startSandbox({ patientCount: 1, appEnv: { MODEL_DIR: dir } });
 });
 
 afterAll(async () => {
-  await app.close();
-  await ehr.close();
+  await sandbox.close();
   await rm(dir, { recursive: true, force: true });
 });
 
 describe('when MODEL_DIR points at a site model in the plain 9-class YOLOv8 layout', () => {
   it('then the unchanged pipeline runs it and maps its class and box back to the slice', async () => {
+    const { ehr, app, appBaseUrl } = sandbox;
     const [patient] = ehr.seed.patients;
     if (!patient) throw new Error('no seeded patient');
     const token = await launchAndAuthorize({

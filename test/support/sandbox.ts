@@ -1,0 +1,77 @@
+/**
+ * The mock EHR and the app server side by side on free loopback ports, as `npm start` runs them, for integration
+ * and end-to-end tests; and the headless Debian Chromium those tests drive.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { chromium, type Browser } from 'playwright-core';
+import { startMockEhr, type MockEhrOptions } from '../../mock-ehr/src/app';
+import { startAppServer } from '../../server/src/app';
+import { loadConfig } from '../../server/src/config';
+import { findFreePort } from './free-port';
+
+export interface Sandbox {
+  ehr: Awaited<ReturnType<typeof startMockEhr>>;
+  app: Awaited<ReturnType<typeof startAppServer>>;
+  appBaseUrl: string;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export interface SandboxOptions {
+  patientCount?: number;
+  generateStudy?: MockEhrOptions['generateStudy'];
+  /** App server settings beyond the URLs (e.g. MODEL_DIR). */
+  appEnv?: Record<string, string>;
+  /** Trusted CDS Hooks clients; 'ehr' = the mock EHR itself, by the JWKS it publishes. */
+  cdsClients?: 'ehr' | { iss: string; jwks?: unknown; jwks_uri?: string }[];
+}
+
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  // Both must know each other's URL before either starts (redirect URIs, trusted FHIR servers): pick ports first.
+  const [ehrPort, appPort] = [await findFreePort(), await findFreePort()];
+  const appBaseUrl = `http://localhost:${appPort}`;
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ldh-cds-sandbox-'));
+  const logger = pino({ level: 'warn' });
+  const ehr = await startMockEhr({
+    port: ehrPort,
+    publicBaseUrl: `http://localhost:${ehrPort}`,
+    appBaseUrl,
+    dataDir,
+    logger,
+    ...(options.patientCount ? { patientCount: options.patientCount } : {}),
+    ...(options.generateStudy ? { generateStudy: options.generateStudy } : {}),
+  });
+  const appEnv: Record<string, string> = {
+    APP_PORT: String(appPort),
+    APP_BASE_URL: appBaseUrl,
+    FHIR_BASE_URLS: ehr.fhirBaseUrl,
+    ...options.appEnv,
+  };
+  if (options.cdsClients) {
+    const clients = options.cdsClients === 'ehr' ? [{ iss: ehr.url, jwks_uri: ehr.cdsJwksUrl }] : options.cdsClients;
+    appEnv.CDS_CLIENTS_FILE = path.join(dataDir, 'cds-clients.json');
+    await writeFile(appEnv.CDS_CLIENTS_FILE, JSON.stringify({ clients }));
+  }
+  const app = await startAppServer(loadConfig(appEnv), { logger });
+  return {
+    ehr,
+    app,
+    appBaseUrl,
+    dataDir,
+    close: async () => {
+      await app.close();
+      await ehr.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
+  });
+}
