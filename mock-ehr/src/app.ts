@@ -8,7 +8,7 @@ import express from 'express';
 import helmet from 'helmet';
 import { pino, type Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { generatePhantomStudy, type TransferSyntaxName } from '../../models/synthetic';
+import { generateSyntheticStudy, type TransferSyntaxName } from '../../models/synthetic';
 import { createClientAuthenticator } from './auth/client-auth';
 import { DEFAULT_CLIENTS_FILE, loadClients } from './auth/clients';
 import { GrantStore } from './auth/grant-store';
@@ -130,7 +130,7 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       store: dicomStore,
       dicomWebUrl,
       patientCount: options.patientCount ?? 6,
-      generate: options.generateStudy ?? generatePhantomStudy,
+      generate: options.generateStudy ?? generateSyntheticStudy,
       ...(options.transferSyntaxes ? { transferSyntaxes: options.transferSyntaxes } : {}),
       onTranscodeFailure: (syntax, error) => {
         logger.warn({ syntax }, `seed study kept in explicit VR little endian: ${error.message}`);

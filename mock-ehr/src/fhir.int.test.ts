@@ -68,7 +68,8 @@ describe('FHIR access', () => {
       ]) as unknown,
       procedureCode: [{ coding: [expect.objectContaining({ code: '72148' })] }],
     });
-    expect(study?.series?.[0]?.instance?.length).toBe(study?.numberOfInstances);
+    const instances = (study?.series ?? []).reduce((sum, series) => sum + (series.instance?.length ?? 0), 0);
+    expect(instances).toBe(study?.numberOfInstances);
 
     const endpointRef = study?.endpoint?.[0]?.reference ?? '';
     const endpoint = (await (await fhir(`/${endpointRef}`)).json()) as Endpoint;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePhantomStudy } from '../synthetic';
+import { TINY_MODEL_DIR } from '../tiny/tiny-model';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -39,7 +40,7 @@ afterAll(async () => {
 const evalCli = (args: string[]) =>
   run(process.execPath, [path.join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), 'models/evaluation/cli.ts', ...args], {
     cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: 'silent' },
+    env: { ...process.env, LOG_LEVEL: 'silent', MODEL_DIR: TINY_MODEL_DIR },
   });
 
 describe('npm run eval', () => {

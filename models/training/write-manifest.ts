@@ -42,7 +42,9 @@ export function buildManifest(version: string, facts: TrainingFacts): ModelManif
     classes: GRADES.flatMap((grade, g) =>
       ZONES.map((zone, z) => ({ index: g * 3 + z, name: `${grade}-${zone}`, grade, zone })),
     ),
-    thresholds: { confidence: 0.5, iou: 0.45 },
+    // Focal-loss training leaves positives' scores lower than plain BCE: 0.25 is where internal-set sensitivity and
+    // specificity balance (measured with npm run eval; see MODEL_CARD.md).
+    thresholds: { confidence: 0.25, iou: 0.45 },
     trainingData:
       `Synthetic axial T2 lumbar studies from models/synthetic (${facts.studies ?? '?'} studies, ${facts.slices} slices), ` +
       `seed ${facts.seed}; ${facts.epochs} epochs on ${facts.device} in ${facts.minutes} min; ` +

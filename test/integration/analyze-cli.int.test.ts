@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
 import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
 import { levelFindingToReportLine, type Findings } from '../../server/src/inference/findings';
 import { transcodeMany, type TranscodableSyntax } from '../support/transcode';
@@ -25,7 +26,10 @@ const studies: GeneratedStudy[] = [];
 const layouts: (TranscodableSyntax | undefined)[] = [undefined, '1.2.840.10008.1.2.5', '1.2.840.10008.1.2.4.90'];
 
 async function analyze(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return run(TSX, [CLI, ...args], { env: { ...process.env, INFERENCE_EP: 'cpu' }, maxBuffer: 10_000_000 }).then(
+  return run(TSX, [CLI, ...args], {
+    env: { ...process.env, INFERENCE_EP: 'cpu', MODEL_DIR: TINY_MODEL_DIR },
+    maxBuffer: 10_000_000,
+  }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (error: unknown) => error as { code: number; stdout: string; stderr: string },
   );

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMART_CLIENT_ID, SMART_SCOPE } from '../../client/src/smart-scope';
 import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
 import { levelFindingToReportLine, type Findings } from '../../server/src/inference/findings';
+import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
 import { startSandbox, type Sandbox } from '../support/sandbox';
 import { launchAndAuthorize, type SmartTokenResponse } from '../support/smart-launch';
 
@@ -33,6 +34,8 @@ beforeAll(async () => {
       return study;
     },
     cdsClients: [{ iss: CDS_ISSUER, jwks: { keys: [jwk] } }],
+    // The phantom detector finds the phantom's herniations exactly, so findings can equal the ground truth.
+    appEnv: { MODEL_DIR: TINY_MODEL_DIR },
   });
   ({ ehr, app, appBaseUrl } = sandbox);
 });

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
 import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
 import { createDicomwebRetriever, DicomwebRequestError } from '../../server/src/dicomweb/dicomweb-retriever';
 import { createDetectorSession, type DetectorSession } from '../../server/src/inference/detector-session';
@@ -90,7 +91,7 @@ describe('when an imaging team runs the command line against the PACS', () => {
         study?.studyInstanceUid ?? '',
         '--json',
       ],
-      { env: { ...process.env, DICOMWEB_TOKEN: TOKEN, INFERENCE_EP: 'cpu' } },
+      { env: { ...process.env, DICOMWEB_TOKEN: TOKEN, INFERENCE_EP: 'cpu', MODEL_DIR: TINY_MODEL_DIR } },
     );
     expect(reportLines(JSON.parse(stdout) as Findings)).toEqual(reportLines(study?.groundTruth));
   });
