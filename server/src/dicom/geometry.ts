@@ -17,6 +17,8 @@ export interface SliceGeometry {
   position: Vec3;
   /** [row spacing, column spacing] mm (PixelSpacing order). */
   pixelSpacing: [number, number];
+  /** Centre of the image in patient coordinates, mm, when Rows and Columns are known. */
+  centre?: Vec3;
 }
 
 export const dot = (a: Vec3, b: Vec3): number => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
@@ -43,12 +45,25 @@ export function sliceGeometry(meta: DicomJson): SliceGeometry {
   const spacing = requireNumbers(meta, 'PixelSpacing', 2) as [number, number];
   const rowCosine = normalize([r0, r1, r2]);
   const columnCosine = normalize([c0, c1, c2]);
+  const rows = getNumber(meta, 'Rows');
+  const columns = getNumber(meta, 'Columns');
+  // Along a row the column index grows (PixelSpacing[1] apart); down a column the row index (PixelSpacing[0]).
+  const centre: Vec3 | undefined =
+    rows && columns
+      ? ([0, 1, 2].map(
+          (axis) =>
+            (position[axis] ?? 0) +
+            (rowCosine[axis] ?? 0) * spacing[1] * ((columns - 1) / 2) +
+            (columnCosine[axis] ?? 0) * spacing[0] * ((rows - 1) / 2),
+        ) as Vec3)
+      : undefined;
   return {
     rowCosine,
     columnCosine,
     normal: normalize(cross(rowCosine, columnCosine)),
     position,
     pixelSpacing: spacing,
+    ...(centre ? { centre } : {}),
   };
 }
 

@@ -18,7 +18,50 @@ function lumbarSeries(): ReturnType<typeof slice>[] {
   return [0, 1, 2, 3, 4].flatMap((disc) => [0, 4, 8].map((dz) => slice(disc * 35 + dz, disc * 3, `disc${disc}-${dz}`)));
 }
 
+/**
+ * A 256 × 256 slice (1 mm pixels) whose image centre is at `centre`, tilted about x. ImagePositionPatient names the
+ * top-left corner, 127.5 mm from the centre along both in-plane axes — tens of mm off in z when tilted.
+ */
+function centredSlice(centre: Vec3, tiltDegrees: number, name: string): { name: string; geometry: SliceGeometry } {
+  const t = (tiltDegrees * Math.PI) / 180;
+  const rowCosine: Vec3 = [1, 0, 0];
+  const columnCosine: Vec3 = [0, Math.cos(t), -Math.sin(t)];
+  const half = 127.5;
+  const position = [0, 1, 2].map(
+    (i) => (centre[i] ?? 0) - (rowCosine[i] ?? 0) * half - (columnCosine[i] ?? 0) * half,
+  ) as Vec3;
+  return {
+    name,
+    geometry: {
+      rowCosine,
+      columnCosine,
+      normal: normalize([0, Math.sin(t), Math.cos(t)]),
+      position,
+      pixelSpacing: [1, 1],
+      centre,
+    },
+  };
+}
+
 describe('groupIntoStacks', () => {
+  it('when stacks are tilted along lordotic discs so their corners interleave in z, then each disc is still one stack in order', () => {
+    const tilts = [-12, 8, -6, 10, -14];
+    const series = tilts.flatMap((tilt, disc) => {
+      const t = (tilt * Math.PI) / 180;
+      return [-4, 0, 4].map((d) =>
+        centredSlice(
+          [0, d * Math.sin(t), disc * 35 + d * Math.cos(t)],
+          tilt,
+          `disc${disc}${d > 0 ? '+' : d < 0 ? '-' : '0'}`,
+        ),
+      );
+    });
+    const stacks = groupIntoStacks([...series].reverse());
+    expect(stacks.map((stack) => stack.slices.map((s) => s.name))).toEqual(
+      [0, 1, 2, 3, 4].map((disc) => [`disc${disc}-`, `disc${disc}0`, `disc${disc}+`]),
+    );
+  });
+
   it('when slices come in shuffled, then gaps along the normal split them into stacks ordered inferior → superior', () => {
     const stacks = groupIntoStacks([...lumbarSeries()].reverse());
     expect(stacks).toHaveLength(5);

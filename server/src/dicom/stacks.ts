@@ -4,7 +4,7 @@
  * stack, or by a change of angle.
  */
 import { DISC_LEVELS, type DiscLevel } from '../inference/findings';
-import { dot, normalize, type SliceGeometry, type Vec3 } from './geometry';
+import { dot, type SliceGeometry, type Vec3 } from './geometry';
 
 export interface PositionedSlice {
   geometry: SliceGeometry;
@@ -32,45 +32,55 @@ export interface StackingOptions {
 
 const angleDegrees = (a: Vec3, b: Vec3): number => (Math.acos(Math.min(1, Math.abs(dot(a, b)))) * 180) / Math.PI;
 
+/**
+ * Stacks are found in two steps, because lumbar axial stacks are tilted along each disc: slices are first grouped
+ * by orientation (normals within `maxAngleDegrees`), then each group is ordered by its plane offset along its own
+ * normal (n·P is the same for every point P of a plane, so the corner that ImagePositionPatient names does not
+ * matter) and split where the gap exceeds `gapFactor` × the typical in-stack spacing. Stacks are ordered by the
+ * height of their image centres (+z superior), so "lowest" means most inferior.
+ */
 export function groupIntoStacks<T extends PositionedSlice>(slices: T[], options: StackingOptions = {}): Stack<T>[] {
   if (slices.length === 0) return [];
   const gapFactor = options.gapFactor ?? 2;
   const maxAngle = options.maxAngleDegrees ?? 3;
-  // Order along the mean normal, oriented toward +z (superior), so "lowest" means most inferior.
-  const sum = slices.reduce<Vec3>(
-    (acc, s) => [acc[0] + s.geometry.normal[0], acc[1] + s.geometry.normal[1], acc[2] + s.geometry.normal[2]],
-    [0, 0, 0],
-  );
-  const axis = normalize(sum[2] < 0 ? [-sum[0], -sum[1], -sum[2]] : sum);
-  const ordered = slices
-    .map((slice) => ({ slice, along: dot(slice.geometry.position, axis) }))
-    .sort((a, b) => a.along - b.along);
-  const gaps = ordered.slice(1).map((entry, i) => entry.along - (ordered[i]?.along ?? entry.along));
-  const sortedGaps = [...gaps].sort((a, b) => a - b);
-  // The median gap is the in-stack spacing as long as most slices sit inside stacks (≥ 2 slices per stack).
-  const medianGap = sortedGaps[Math.floor((sortedGaps.length - 1) / 2)] ?? 0;
-  const stacks: T[][] = [];
-  let current: T[] = [];
-  ordered.forEach((entry, i) => {
-    const previous = ordered[i - 1];
-    const gap = gaps[i - 1] ?? 0;
-    const breaks =
-      previous !== undefined &&
-      ((medianGap > 0 && gap > gapFactor * medianGap) ||
-        angleDegrees(previous.slice.geometry.normal, entry.slice.geometry.normal) > maxAngle);
-    if (breaks && current.length > 0) {
-      stacks.push(current);
-      current = [];
-    }
-    current.push(entry.slice);
+  const orientations: { normal: Vec3; members: T[] }[] = [];
+  for (const slice of slices) {
+    const normal = slice.geometry.normal;
+    const group = orientations.find((candidate) => angleDegrees(candidate.normal, normal) <= maxAngle);
+    if (group) group.members.push(slice);
+    else orientations.push({ normal, members: [slice] });
+  }
+  const ordered = orientations.map(({ normal, members }) => {
+    const axis = normal[2] < 0 ? ([-normal[0], -normal[1], -normal[2]] as Vec3) : normal;
+    const along = members
+      .map((slice) => ({ slice, offset: dot(slice.geometry.position, axis) }))
+      .sort((x, y) => x.offset - y.offset);
+    return { along, gaps: along.slice(1).map((entry, i) => entry.offset - (along[i]?.offset ?? entry.offset)) };
   });
-  if (current.length > 0) stacks.push(current);
+  // The typical in-stack spacing: the median of all gaps inside orientation groups, most of which are in-stack
+  // (≥ 2 slices per stack); a group of two slices from neighbouring discs is still split against it.
+  const allGaps = ordered.flatMap((group) => group.gaps).sort((x, y) => x - y);
+  const spacing = allGaps[Math.floor((allGaps.length - 1) / 2)] ?? 0;
+  const stacks: T[][] = [];
+  for (const { along, gaps } of ordered) {
+    let current: T[] = [];
+    along.forEach((entry, i) => {
+      const gap = i > 0 ? (gaps[i - 1] ?? 0) : 0;
+      if (i > 0 && spacing > 0 && gap > gapFactor * spacing && current.length > 0) {
+        stacks.push(current);
+        current = [];
+      }
+      current.push(entry.slice);
+    });
+    if (current.length > 0) stacks.push(current);
+  }
+  const heightOf = (slice: T): number => (slice.geometry.centre ?? slice.geometry.position)[2];
   return stacks
     .map((stackSlices) => ({
       slices: stackSlices,
-      centreZ: stackSlices.reduce((acc, s) => acc + s.geometry.position[2], 0) / stackSlices.length,
+      centreZ: stackSlices.reduce((acc, s) => acc + heightOf(s), 0) / stackSlices.length,
     }))
-    .sort((a, b) => a.centreZ - b.centreZ);
+    .sort((x, y) => x.centreZ - y.centreZ);
 }
 
 export interface LevelStack<T extends PositionedSlice> extends Stack<T> {
