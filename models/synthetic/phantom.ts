@@ -20,7 +20,7 @@ import {
 import { PHANTOM_GEOMETRY, PHANTOM_IMAGE_SIZE, PHANTOM_PIXEL_SPACING_MM } from './anatomy';
 import { sliceToPart10 } from './dicom-writer';
 import { herniationShape, neighbourShape, type HerniationShape, type PhantomHerniation } from './herniation-shape';
-import { createRng, deterministicUid, type Rng } from './prng';
+import { createRng, deterministicUid, pickWeighted, type Rng } from './prng';
 import { renderSlice, type SliceKind } from './render';
 
 export type { PhantomHerniation } from './herniation-shape';
@@ -106,31 +106,19 @@ const GRADE_WEIGHTS: [MsuGrade, number][] = [
   [3, 0.25],
 ];
 
-function weighted<T>(rng: Rng, items: [T, number][]): T {
-  const total = items.reduce((sum, [, weight]) => sum + weight, 0);
-  let draw = rng.next() * total;
-  for (const [item, weight] of items) {
-    draw -= weight;
-    if (draw < 0) return item;
-  }
-  const last = items[items.length - 1];
-  if (!last) throw new Error('weighted() needs a non-empty list');
-  return last[0];
-}
-
 export function defaultHerniations(rng: Rng): Partial<Record<DiscLevel, PhantomHerniation>> {
-  const count = weighted<number>(rng, [
+  const count = pickWeighted<number>(rng, [
     [0, 0.25],
     [1, 0.45],
     [2, 0.3],
   ]);
   const herniations: Partial<Record<DiscLevel, PhantomHerniation>> = {};
   while (Object.keys(herniations).length < count) {
-    const level = weighted(rng, LEVEL_WEIGHTS);
+    const level = pickWeighted(rng, LEVEL_WEIGHTS);
     if (herniations[level]) continue;
-    const zone = weighted(rng, ZONE_WEIGHTS);
+    const zone = pickWeighted(rng, ZONE_WEIGHTS);
     const side: HerniationSide = zone === 'A' && rng.next() < 0.4 ? 'central' : rng.pick(['left', 'right'] as const);
-    herniations[level] = { grade: weighted(rng, GRADE_WEIGHTS), zone, side };
+    herniations[level] = { grade: pickWeighted(rng, GRADE_WEIGHTS), zone, side };
   }
   return herniations;
 }

@@ -57,3 +57,16 @@ export function deterministicUid(...parts: (string | number)[]): string {
   const digest = createHash('sha256').update(parts.join('\u0000')).digest();
   return `2.25.${BigInt(`0x${digest.subarray(0, 16).toString('hex')}`).toString(10)}`;
 }
+
+/** Draws one item with probability proportional to its weight. */
+export function pickWeighted<T>(rng: Rng, items: [T, number][]): T {
+  const total = items.reduce((sum, [, weight]) => sum + weight, 0);
+  let draw = rng.next() * total;
+  for (const [item, weight] of items) {
+    draw -= weight;
+    if (draw < 0) return item;
+  }
+  const last = items[items.length - 1];
+  if (!last) throw new Error('pickWeighted() needs a non-empty list');
+  return last[0];
+}

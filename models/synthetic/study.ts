@@ -19,7 +19,7 @@ import { MR_IMAGE_STORAGE } from './dicom-writer';
 import { buildStudyResources } from './fhir';
 import { classifyMsu, measurePoints, type MsuMeasurement } from '../../server/src/inference/msu-geometry';
 import { mrSliceToPart10, type MrAcquisitionHeader, type MrSliceSpec } from './mr-writer';
-import type { GeneratedInstance } from './phantom';
+import type { GeneratedInstance, GeneratedStudy } from './phantom';
 import { createRng, deterministicUid, type Rng } from './prng';
 import { sampleLevel, samplePatient, type FieldStrength, type LevelAnatomy } from './realistic/anatomy';
 import { add, planeToFrame, rotatedFrame, scale, type Frame, type PlaneToFrame, type Vec3 } from './realistic/frame';
@@ -95,16 +95,11 @@ export interface GeneratedSeries {
   instances: GeneratedInstance[];
 }
 
-export interface SyntheticStudy {
-  studyInstanceUid: string;
-  /** The axial T2 series the ground truth refers to. */
-  seriesInstanceUid: string;
-  studyDate: string;
-  studyDescription: string;
-  seriesDescription: string;
-  patient: { id: string; name: string; birthDate: string; sex: 'M' | 'F' };
-  /** Every instance of the study: the axial series, then the sagittal one. */
-  instances: GeneratedInstance[];
+/**
+ * A superset of the phantom's GeneratedStudy, so the mock EHR seeds either: `seriesInstanceUid` is the axial T2
+ * series the ground truth refers to; `instances` holds the axial series, then the sagittal one.
+ */
+export interface SyntheticStudy extends GeneratedStudy {
   series: GeneratedSeries[];
   /** Axial pixels before encoding, for training sets and contact sheets (same order as the axial series). */
   axialPixels: { sopInstanceUid: string; level: DiscLevel; pixels: Uint16Array; rows: number; columns: number }[];

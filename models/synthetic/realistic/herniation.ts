@@ -6,7 +6,7 @@
  */
 import type { DiscLevel, HerniationSide, MsuGrade, MsuZone } from '../../../server/src/inference/findings';
 import { classifyMsu, type MsuClass } from '../../../server/src/inference/msu-geometry';
-import type { Rng } from '../prng';
+import { pickWeighted, type Rng } from '../prng';
 import type { HerniationGeometry, LevelAnatomy } from './anatomy';
 
 export const MARGIN_MM = 0.9;
@@ -117,16 +117,4 @@ export function sampleCaseMix(rng: Rng): Partial<Record<DiscLevel, PlannedHernia
     plan[level] = { grade, zone, side };
   }
   return plan;
-}
-
-export function pickWeighted<T>(rng: Rng, items: [T, number][]): T {
-  const total = items.reduce((sum, [, weight]) => sum + weight, 0);
-  let draw = rng.next() * total;
-  for (const [item, weight] of items) {
-    draw -= weight;
-    if (draw < 0) return item;
-  }
-  const last = items[items.length - 1];
-  if (!last) throw new Error('pickWeighted() needs a non-empty list');
-  return last[0];
 }
