@@ -18,6 +18,7 @@ export const TRANSCODINGS = {
   '1.2.840.10008.1.2.2': ['dcmconv', ['+tb']],
   '1.2.840.10008.1.2.5': ['dcmcrle', []],
   '1.2.840.10008.1.2.4.50': ['dcmcjpeg', ['+eb']],
+  '1.2.840.10008.1.2.4.51': ['dcmcjpeg', ['+ee']],
   '1.2.840.10008.1.2.4.57': ['dcmcjpeg', ['+el']],
   '1.2.840.10008.1.2.4.70': ['dcmcjpeg', ['+e1']],
   '1.2.840.10008.1.2.4.80': ['dcmcjpls', []],
@@ -36,6 +37,20 @@ export const LOSSLESS_TRANSCODINGS: TranscodableSyntax[] = [
   '1.2.840.10008.1.2.4.80',
   '1.2.840.10008.1.2.4.90',
 ];
+
+/** Decompresses to Explicit VR Little Endian with DCMTK's own decoders (dcmdjpeg), as an independent reference. */
+export function decompressWithDcmtk(part10: Uint8Array): Uint8Array {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ldh-transcode-'));
+  try {
+    const input = path.join(dir, 'in.dcm');
+    const output = path.join(dir, 'out.dcm');
+    writeFileSync(input, part10);
+    execFileSync('dcmdjpeg', [input, output], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return new Uint8Array(readFileSync(output));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** Returns the Part 10 bytes re-encoded in `syntax`. Throws with the tool's message when it refuses. */
 export function transcodePart10(part10: Uint8Array, syntax: TranscodableSyntax): Uint8Array {

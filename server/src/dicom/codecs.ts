@@ -1,7 +1,8 @@
 /**
  * The compressed-pixel codecs (PS3.5 §8.2, Annex A.4), each a maintained library: CharLS (JPEG-LS), OpenJPEG
- * (JPEG 2000), libjpeg-turbo (8-bit JPEG baseline/extended) — all WebAssembly builds from Cornerstone — and
- * jpeg-lossless-decoder-js (JPEG lossless, process 14). RLE Lossless (PS3.5 Annex G) is a byte-oriented
+ * (JPEG 2000), libjpeg-turbo (8-bit JPEG baseline/extended) — all WebAssembly builds from Cornerstone —,
+ * dcmjs-codecs' WebAssembly build of the 12-bit IJG libjpeg (JPEG Extended, process 4, which libjpeg-turbo's 8-bit
+ * build cannot read) and jpeg-lossless-decoder-js (JPEG lossless, process 14). RLE Lossless (PS3.5 Annex G) is a byte-oriented
  * PackBits scheme, small enough to decode here.
  *
  * Every decoder returns the frame's samples as little-endian bytes (1, 2 or 4 per sample) for the caller to
@@ -93,9 +94,18 @@ export const decodeJpegLs = (bytes: Uint8Array): Promise<CodecOutput> =>
 export const decodeJpeg2000 = (bytes: Uint8Array): Promise<CodecOutput> =>
   decodeWithWasm('@cornerstonejs/codec-openjpeg/decodewasmjs', 'J2KDecoder', bytes, 'JPEG 2000 (OpenJPEG)');
 
-/** The JPEG frame header (SOFn marker and sample precision, ITU T.81 §B.2.2), or undefined when none is found. */
-export function jpegFrameHeader(bytes: Uint8Array): { marker: number; precision: number } | undefined {
-  for (let i = 2; i + 4 < bytes.length;) {
+/** The JPEG frame header: SOFn marker, sample precision P, lines Y, samples per line X and component count Nf (ITU
+ * T.81 §B.2.2), or undefined when none is found. */
+export interface JpegFrameHeader {
+  marker: number;
+  precision: number;
+  height: number;
+  width: number;
+  components: number;
+}
+
+export function jpegFrameHeader(bytes: Uint8Array): JpegFrameHeader | undefined {
+  for (let i = 2; i + 9 < bytes.length;) {
     if (bytes[i] !== 0xff) return undefined;
     const marker = bytes[i + 1] ?? 0;
     if (marker === 0xff) {
@@ -104,20 +114,72 @@ export function jpegFrameHeader(bytes: Uint8Array): { marker: number; precision:
     }
     const length = ((bytes[i + 2] ?? 0) << 8) | (bytes[i + 3] ?? 0);
     const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isSof) return { marker, precision: bytes[i + 4] ?? 0 };
+    if (isSof) {
+      return {
+        marker,
+        precision: bytes[i + 4] ?? 0,
+        height: ((bytes[i + 5] ?? 0) << 8) | (bytes[i + 6] ?? 0),
+        width: ((bytes[i + 7] ?? 0) << 8) | (bytes[i + 8] ?? 0),
+        components: bytes[i + 9] ?? 1,
+      };
+    }
     i += 2 + length;
   }
   return undefined;
 }
 
 export async function decodeJpegBaseline(bytes: Uint8Array): Promise<CodecOutput> {
-  const precision = jpegFrameHeader(bytes)?.precision;
-  if (precision !== undefined && precision > 8) {
-    throw new CodecError(
-      `${precision}-bit lossy JPEG (JPEG Extended) needs a 12-bit JPEG codec, which is not installed; ask the PACS for the study uncompressed or lossless`,
-    );
-  }
+  const header = jpegFrameHeader(bytes);
+  if (header && header.precision > 8) return decodeJpeg12(bytes, header);
   return decodeWithWasm('@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs', 'JPEGDecoder', bytes, 'JPEG baseline');
+}
+
+interface NativeCodecsApi {
+  NativeCodecs: {
+    initializeAsync(options?: { logCodecsInfo?: boolean; logCodecsTrace?: boolean }): Promise<void>;
+    decodeJpeg(context: unknown, parameters?: { convertColorspaceToRgb?: boolean }): { getDecodedBuffer(): Uint8Array };
+  };
+  Context: new (attrs: Record<string, unknown>) => unknown;
+}
+
+let nativeCodecs: Promise<NativeCodecsApi> | undefined;
+function loadNativeCodecs(): Promise<NativeCodecsApi> {
+  nativeCodecs ??= (async () => {
+    const api = require('dcmjs-codecs') as NativeCodecsApi;
+    await api.NativeCodecs.initializeAsync({ logCodecsInfo: false, logCodecsTrace: false });
+    return api;
+  })();
+  return nativeCodecs;
+}
+
+/**
+ * 12-bit lossy JPEG (JPEG Extended, process 2 & 4, PS3.5 §A.4.1): the 12-bit IJG libjpeg in dcmjs-codecs' WebAssembly. The
+ * codestream's own frame header gives the size; samples come back as 16-bit little-endian.
+ */
+async function decodeJpeg12(bytes: Uint8Array, header: JpegFrameHeader): Promise<CodecOutput> {
+  const { NativeCodecs, Context } = await loadNativeCodecs();
+  const { precision, width, height, components } = header;
+  const context = new Context({
+    width,
+    height,
+    bitsAllocated: 16,
+    bitsStored: precision,
+    samplesPerPixel: components,
+    pixelRepresentation: 0,
+    planarConfiguration: 0,
+    photometricInterpretation: components === 1 ? 'MONOCHROME2' : 'YBR_FULL_422',
+    encodedBuffer: bytes,
+  });
+  let samples: Uint8Array;
+  try {
+    samples = NativeCodecs.decodeJpeg(context, { convertColorspaceToRgb: false }).getDecodedBuffer().slice();
+  } catch (error) {
+    throw new CodecError(`${precision}-bit JPEG codestream is corrupt (${describeWasmError(error)})`);
+  }
+  const expected = width * height * components * 2;
+  if (samples.byteLength !== expected)
+    throw new CodecError(`${precision}-bit JPEG decoded to ${samples.byteLength} bytes, expected ${expected}`);
+  return { width, height, components, bytesPerSample: 2, samples };
 }
 
 export function decodeJpegLossless(bytes: Uint8Array, bitsAllocated: number): CodecOutput {

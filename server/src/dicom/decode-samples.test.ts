@@ -5,12 +5,14 @@
  * runs on dicomweb-client's bundled test files instead, and says so. Lossless DCMTK/GDCM transcodes of a
  * phantom slice decode to exactly the original pixels.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { generatePhantomStudy } from '../../../models/synthetic';
-import { LOSSLESS_TRANSCODINGS, transcodePart10 } from '../../../test/support/transcode';
+import { decompressWithDcmtk, LOSSLESS_TRANSCODINGS, transcodePart10 } from '../../../test/support/transcode';
 import { decodeFrame, pixelModuleFromMetadata, transferSyntaxName } from './decode-frame';
 import { readPart10, readPart10File } from './part10';
 
@@ -28,7 +30,6 @@ const EXPECTED_REFUSALS: Record<string, RegExp> = {
   'ExplVR_BigEnd.dcm': /colour image.*SamplesPerPixel \(0028,0002\) = 3/,
   'SC_rgb_jpeg_dcmtk.dcm': /colour image/,
   'SC_rgb_rle_2frame.dcm': /colour image/,
-  'JPEG-lossy.dcm': /12-bit lossy JPEG/,
   'liver_1frame.dcm': /BitsAllocated \(0028,0100\) = 1/,
   'no_meta.dcm': /not a DICOM Part 10 file/,
   'US-PAL-8-10x-echo.dcm': /colour image|PALETTE COLOR/,
@@ -77,6 +78,26 @@ describe(`when every sample in ${path.relative(repoRoot, sampleDir)} is decoded`
     },
   );
 
+  it.runIf(sampleDir === sharedSamples)(
+    "then the 12-bit lossy JPEG sample decodes as GDCM's decoder reads it",
+    async () => {
+      const rawFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'ldh-gdcm-')), 'raw.dcm');
+      execFileSync('gdcmconv', ['--raw', path.join(sampleDir, 'JPEG-lossy.dcm'), rawFile]);
+      const raw = await readPart10File(rawFile);
+      const gdcm = await decodeFrame(
+        raw.frames[0] ?? new Uint8Array(),
+        pixelModuleFromMetadata(raw.dataset),
+        raw.transferSyntaxUid,
+      );
+      const ours = (await decodeAll('JPEG-lossy.dcm')).frames[0] ?? new Float32Array();
+      let maxDifference = 0;
+      for (let i = 0; i < ours.length; i++)
+        maxDifference = Math.max(maxDifference, Math.abs((ours[i] ?? 0) - (gdcm.pixels[i] ?? 0)));
+      expect(ours.length).toBe(gdcm.pixels.length);
+      expect(maxDifference).toBeLessThanOrEqual(1);
+    },
+  );
+
   it.runIf(sampleDir === sharedSamples)('then a multi-frame file gives every frame', async () => {
     const { frames } = await decodeAll('rtdose.dcm');
     expect(frames).toHaveLength(15);
@@ -101,6 +122,42 @@ describe('when a phantom MR slice is transcoded losslessly with DCMTK/GDCM', () 
       decodeFrame(transcoded.frames[0] ?? new Uint8Array(), pixel, transcoded.transferSyntaxUid),
     ]);
     expect(b.pixels).toEqual(a.pixels);
+  });
+});
+
+describe('when a phantom MR slice is compressed as 12-bit lossy JPEG (JPEG Extended, process 4)', () => {
+  const slice = generatePhantomStudy({ seed: 7, patientId: 'decode-test' }).instances[4];
+  if (!slice) throw new Error('phantom study has no slice 5');
+
+  it("then it decodes to DCMTK's own decode of the same codestream, and close to the original", async () => {
+    const compressed = readPart10(transcodePart10(slice.part10, '1.2.840.10008.1.2.4.51'));
+    expect(compressed.transferSyntaxUid).toBe('1.2.840.10008.1.2.4.51');
+    const byDcmtk = readPart10(decompressWithDcmtk(transcodePart10(slice.part10, '1.2.840.10008.1.2.4.51')));
+    const decode = (object: typeof compressed) =>
+      decodeFrame(
+        object.frames[0] ?? new Uint8Array(),
+        pixelModuleFromMetadata(object.dataset),
+        object.transferSyntaxUid,
+      );
+    const [ours, dcmtk, original] = await Promise.all([
+      decode(compressed),
+      decode(byDcmtk),
+      decode(readPart10(slice.part10)),
+    ]);
+    expect(ours.width).toBe(original.width);
+    let maxFromDcmtk = 0;
+    let sumFromOriginal = 0;
+    let range = 0;
+    for (let i = 0; i < ours.pixels.length; i++) {
+      maxFromDcmtk = Math.max(maxFromDcmtk, Math.abs((ours.pixels[i] ?? 0) - (dcmtk.pixels[i] ?? 0)));
+      sumFromOriginal += Math.abs((ours.pixels[i] ?? 0) - (original.pixels[i] ?? 0));
+      range = Math.max(range, original.pixels[i] ?? 0);
+    }
+    // Both are IJG 12-bit decoders: the same codestream gives the same samples (±1 for IDCT rounding).
+    expect(maxFromDcmtk).toBeLessThanOrEqual(1);
+    // Lossy, but near: mean error under 1 % of the image's range, and the image is not blank.
+    expect(range).toBeGreaterThan(1000);
+    expect(sumFromOriginal / ours.pixels.length).toBeLessThan(range * 0.01);
   });
 });
 

@@ -165,7 +165,7 @@ export async function analyzeImages(
       try {
         image = await decodeFrame(frame.bytes, pixel, frame.transferSyntaxUid);
       } catch (error) {
-        // A stored syntax we cannot decode (e.g. 12-bit lossy JPEG): ask the server to transcode this frame.
+        // A stored syntax we cannot decode (e.g. JPEG XL, HTJ2K): ask the server to transcode this frame.
         if (!(error instanceof UnsupportedImageError) || NATIVE_TRANSFER_SYNTAXES.includes(frame.transferSyntaxUid))
           throw error;
         const [again] = await source.retrieveFrames(studyUid, seriesUid, [frame], 'explicit-little-endian');
