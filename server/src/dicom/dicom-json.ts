@@ -28,6 +28,7 @@ export const TAGS = {
   InstanceNumber: '00200013',
   ImagePositionPatient: '00200032',
   ImageOrientationPatient: '00200037',
+  FrameOfReferenceUID: '00200052',
   TransferSyntaxUID: '00020010',
   SamplesPerPixel: '00280002',
   PhotometricInterpretation: '00280004',

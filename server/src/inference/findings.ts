@@ -4,6 +4,13 @@
  * directly. Field names are fixed; extra fields are allowed.
  */
 
+/** How disc levels were assigned to the axial stacks: on the sagittal series, or by counting from the lowest stack. */
+export interface LevelAssignment {
+  method: 'sagittal-cross-reference' | 'counted-from-lowest-stack';
+  /** One sentence for the clinician. */
+  description: string;
+}
+
 export const DISC_LEVELS = ['L1-L2', 'L2-L3', 'L3-L4', 'L4-L5', 'L5-S1'] as const;
 export type DiscLevel = (typeof DISC_LEVELS)[number];
 
@@ -55,6 +62,8 @@ export interface Findings {
   seriesInstanceUid: string;
   model: ModelRef;
   levels: LevelFinding[];
+  /** How the disc levels were assigned (an extra field of ours; the contract allows extras). */
+  levelAssignment?: LevelAssignment;
   warnings: string[];
 }
 

@@ -11,7 +11,7 @@ import {
   UnsupportedImageError,
   type DecodedFrame,
 } from '../dicom/decode-frame';
-import { requireString, type DicomJson } from '../dicom/dicom-json';
+import { getString, requireString, type DicomJson } from '../dicom/dicom-json';
 import { frameGeometries, isAxial, isPatientLeftImageRight, type SliceGeometry } from '../dicom/geometry';
 import {
   decideSeries,
@@ -21,12 +21,13 @@ import {
   seriesFacts,
   SeriesSelectionError,
 } from '../dicom/select-series';
-import { assignLevels, groupIntoStacks } from '../dicom/stacks';
-import type { DicomwebRetriever } from '../dicomweb/dicomweb-retriever';
+import { groupIntoStacks } from '../dicom/stacks';
+import type { DicomwebRetriever, RetrievedFrame } from '../dicomweb/dicomweb-retriever';
 import type { DetectorSession, InferenceStage } from '../inference/detector-session';
 import { detectionsToFindings, type LevelDetections, type LevelSlice } from '../inference/detections-to-findings';
 import { DISC_LEVELS, type Findings, type SliceRef } from '../inference/findings';
 import { geometryDisagreements } from '../inference/geometry-check';
+import { assignStudyLevels, chooseSagittalSeries } from './level-assignment';
 
 /** Anything that answers the three DICOMweb questions the pipeline asks. */
 export type StudySource = DicomwebRetriever;
@@ -77,7 +78,7 @@ async function selectAxialSeries(
   studyUid: string,
   warnings: string[],
   onStage: AnalyzeImagesOptions['onStage'],
-): Promise<{ seriesUid: string; slices: AxialSlice[] }> {
+): Promise<{ seriesUid: string; slices: AxialSlice[]; sagittal: ReturnType<typeof chooseSagittalSeries> }> {
   const allSeries = await timed('qido', onStage, () => source.searchForSeries(studyUid));
   const candidates = allSeries.filter(isCandidateSeries);
   const metadata = await timed('metadata', onStage, () =>
@@ -94,15 +95,16 @@ async function selectAxialSeries(
       `The analyzed ${describeSeries(best.facts)} is not recognisably T2-weighted (${best.facts.weighting}: ${best.facts.weightingEvidence}); the model expects axial T2.`,
     );
   }
-  const sagittal = facts.find((f) => f.modality === 'MR' && f.sagittalImages > 0);
-  if (sagittal) {
-    // Cross-referencing axial stacks on the sagittal needs vertebra labels we do not detect yet: say so.
-    warnings.push(
-      `The study has a sagittal ${describeSeries(sagittal)}; disc levels were not cross-referenced on it — compare the key slices with it.`,
-    );
-  }
   const seriesUid = best.facts.seriesInstanceUid;
   const instances = metadata[candidates.findIndex((s) => requireString(s, 'SeriesInstanceUID') === seriesUid)] ?? [];
+  const sagittal = chooseSagittalSeries(
+    facts.flatMap((f, i) =>
+      f.seriesInstanceUid === seriesUid
+        ? []
+        : [{ facts: f, instances: metadata[candidates.indexOf(allSeries[i] ?? {})] ?? [] }],
+    ),
+    instances.map((meta) => getString(meta, 'FrameOfReferenceUID')).find(Boolean),
+  );
   const slices: AxialSlice[] = [];
   const problems: string[] = [];
   let skipped = 0;
@@ -118,7 +120,29 @@ async function selectAxialSeries(
     }
   }
   if (skipped > 0) warnings.push(`${skipped} instance(s) of the analyzed series were skipped: ${problems.join('; ')}`);
-  return { seriesUid, slices };
+  return { seriesUid, slices, sagittal };
+}
+
+/** Decodes a frame as retrieved; a stored syntax we cannot decode (e.g. JPEG XL, HTJ2K) is asked for again uncompressed. */
+async function decodeOrTranscode(
+  source: StudySource,
+  studyUid: string,
+  seriesUid: string,
+  frame: RetrievedFrame,
+  meta: DicomJson,
+  warnings: string[],
+): Promise<DecodedFrame> {
+  const pixel = pixelModuleFromMetadata(meta);
+  try {
+    return await decodeFrame(frame.bytes, pixel, frame.transferSyntaxUid);
+  } catch (error) {
+    if (!(error instanceof UnsupportedImageError) || NATIVE_TRANSFER_SYNTAXES.includes(frame.transferSyntaxUid))
+      throw error;
+    const [again] = await source.retrieveFrames(studyUid, seriesUid, [frame], 'explicit-little-endian');
+    if (!again || again.transferSyntaxUid === frame.transferSyntaxUid) throw error;
+    warnings.push(`Frame ${frame.frame} of ${frame.sopInstanceUid} was re-requested uncompressed: ${error.message}`);
+    return decodeFrame(again.bytes, pixel, again.transferSyntaxUid);
+  }
 }
 
 async function mapBounded<T, R>(
@@ -147,8 +171,24 @@ export async function analyzeImages(
 ): Promise<ImageAnalysis> {
   const { onStage } = options;
   const warnings: string[] = [];
-  const { seriesUid, slices } = await selectAxialSeries(source, studyUid, warnings, onStage);
-  const assigned = assignLevels(groupIntoStacks(slices));
+  const { seriesUid, slices, sagittal } = await selectAxialSeries(source, studyUid, warnings, onStage);
+  const assigned = await assignStudyLevels(groupIntoStacks(slices), sagittal, async (sagittalFrames) => {
+    const sagittalUid = sagittal && !('unusable' in sagittal) ? sagittal.facts.seriesInstanceUid : '';
+    const retrieved = await timed('retrieve', onStage, () =>
+      source.retrieveFrames(
+        studyUid,
+        sagittalUid,
+        sagittalFrames.map(({ sopInstanceUid, frame }) => ({ sopInstanceUid, frame })),
+      ),
+    );
+    return timed('decode', onStage, () =>
+      Promise.all(
+        retrieved.map((frame, i) =>
+          decodeOrTranscode(source, studyUid, sagittalUid, frame, sagittalFrames[i]?.meta ?? {}, warnings),
+        ),
+      ),
+    );
+  });
   warnings.push(...assigned.warnings);
   const ordered = assigned.stacks.flatMap((stack) => stack.slices);
   const frames = await timed('retrieve', onStage, () =>
@@ -160,21 +200,7 @@ export async function analyzeImages(
   );
   const images = await timed('decode', onStage, () =>
     mapBounded(frames, options.decodeConcurrency ?? 4, async (frame, i) => {
-      const pixel = pixelModuleFromMetadata(ordered[i]?.meta ?? {});
-      let image: DecodedFrame;
-      try {
-        image = await decodeFrame(frame.bytes, pixel, frame.transferSyntaxUid);
-      } catch (error) {
-        // A stored syntax we cannot decode (e.g. JPEG XL, HTJ2K): ask the server to transcode this frame.
-        if (!(error instanceof UnsupportedImageError) || NATIVE_TRANSFER_SYNTAXES.includes(frame.transferSyntaxUid))
-          throw error;
-        const [again] = await source.retrieveFrames(studyUid, seriesUid, [frame], 'explicit-little-endian');
-        if (!again || again.transferSyntaxUid === frame.transferSyntaxUid) throw error;
-        warnings.push(
-          `Frame ${frame.frame} of ${frame.sopInstanceUid} was re-requested uncompressed: ${error.message}`,
-        );
-        image = await decodeFrame(again.bytes, pixel, again.transferSyntaxUid);
-      }
+      const image = await decodeOrTranscode(source, studyUid, seriesUid, frame, ordered[i]?.meta ?? {}, warnings);
       frames[i] = { ...frame, bytes: new Uint8Array(0) };
       return image;
     }),
@@ -213,6 +239,7 @@ export async function analyzeImages(
       seriesInstanceUid: seriesUid,
       model: { id: detector.manifest.id, version: detector.manifest.version },
       levels: levelFindings,
+      levelAssignment: assigned.assignment,
       warnings,
     },
     keySlices,
