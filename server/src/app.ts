@@ -14,7 +14,12 @@ import type { AppConfig } from './config';
 import { analysesRouter } from './http/analyses-router';
 import { handleError, handleNotFound } from './http/error-handler';
 import { requestLogger, securityHeaders } from './http/security';
-import { defaultDependencies, pipelineOptionsFromConfig, type AnalyzeDependencies } from './pipeline/analyze-study';
+import {
+  decoderFor,
+  defaultDependencies,
+  pipelineOptionsFromConfig,
+  type AnalyzeDependencies,
+} from './pipeline/analyze-study';
 
 export interface AppOptions {
   logger?: Logger;
@@ -73,7 +78,9 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
   }
   if (!existsSync(config.CLIENT_DIST_DIR))
     logger.warn({ dir: config.CLIENT_DIST_DIR }, 'CLIENT_DIST_DIR not found: run `npm run build`');
-  const app = createApp(config, trusted, { ...options, logger });
+  // The app owns its decode pool: worker threads live as long as the server.
+  const decoder = options.deps?.decoder ?? decoderFor(pipelineOptionsFromConfig(config).decode);
+  const app = createApp(config, trusted, { ...options, logger, deps: { decoder, ...options.deps } });
   return new Promise((resolve, reject) => {
     const server = app.listen(config.APP_PORT, config.APP_HOST, (error?: Error) => {
       if (error) {
@@ -88,7 +95,7 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
           new Promise<void>((done, fail) => {
             server.close((closeError) => {
               if (closeError) fail(closeError);
-              else done();
+              else decoder.close().then(done, fail);
             });
             server.closeAllConnections();
           }),

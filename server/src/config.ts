@@ -3,6 +3,7 @@
  * there, so a bad value stops the server with a message naming the key instead of failing mid-request.
  */
 import { z } from 'zod';
+import { defaultDecodeThreads } from './dicom/decode-pool';
 import { EXECUTION_PROVIDERS } from './inference/execution-provider';
 
 /** Every key with its default and meaning — the README's configuration table is generated from this list. */
@@ -44,6 +45,17 @@ export const CONFIG_KEYS = [
     key: 'DICOMWEB_RETRIES',
     default: '3',
     description: 'Retries of a DICOMweb request after 429, 5xx or a network error (exponential backoff).',
+  },
+  {
+    key: 'DECODE_THREADS',
+    default: 'auto',
+    description:
+      'Worker threads that decode frames (`auto` = the cores, at most 4); `0` decodes on the main thread, without the per-frame time limit.',
+  },
+  {
+    key: 'DECODE_FRAME_TIMEOUT_MS',
+    default: '20000',
+    description: 'A frame still decoding after this long is stopped (its worker thread is terminated) and reported.',
   },
   {
     key: 'MAX_DICOM_FILE_BYTES',
@@ -95,6 +107,11 @@ export const configSchema = z.object({
     .min(0)
     .max(10)
     .default(Number(defaultOf('DICOMWEB_RETRIES'))),
+  DECODE_THREADS: z
+    .union([z.literal('auto'), z.coerce.number().int().min(0).max(64)])
+    .default('auto')
+    .transform((value) => (value === 'auto' ? defaultDecodeThreads() : value)),
+  DECODE_FRAME_TIMEOUT_MS: positiveInt(600_000).default(Number(defaultOf('DECODE_FRAME_TIMEOUT_MS'))),
   MAX_DICOM_FILE_BYTES: positiveInt(2 ** 40).default(Number(defaultOf('MAX_DICOM_FILE_BYTES'))),
 });
 

@@ -20,6 +20,11 @@ export function FindingsTable({ result, source }: FindingsTableProps) {
         Model <span data-testid="model-label">{modelLabel(findings)}</span> ·{' '}
         {source === 'stored' ? 'stored analysis' : 'new analysis'} · {result.diagnosticReport}
       </p>
+      {findings.levelAssignment ? (
+        <p className="findings-meta" data-testid="level-assignment">
+          {findings.levelAssignment.description}
+        </p>
+      ) : null}
       {findings.warnings.length > 0 ? (
         <ul className="warnings" data-testid="findings-warnings" aria-label="Warnings">
           {findings.warnings.map((warning) => (

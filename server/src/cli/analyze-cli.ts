@@ -16,6 +16,7 @@ import { EXECUTION_PROVIDERS, type ExecutionProviderSetting } from '../inference
 import { createDetectorSession } from '../inference/detector-session';
 import { levelFindingToReportLine, type Findings, type LevelFinding } from '../inference/findings';
 import { analyzeImages, type ImageAnalysis, type StudySource } from '../pipeline/analyze-images';
+import { decoderFor, pipelineOptionsFromConfig } from '../pipeline/analyze-study';
 import { loadDicomFolder } from '../pipeline/folder-source';
 import { keySliceToPng } from './key-slice-png';
 
@@ -106,16 +107,21 @@ async function main(argv: string[]): Promise<number> {
   });
   info(`model ${detector.manifest.id} ${detector.manifest.version}, execution provider ${detector.executionProvider}`);
 
+  const decoder = decoderFor(pipelineOptionsFromConfig(config).decode);
   const results: Findings[] = [];
   for (const { studyInstanceUid, source } of sources) {
     try {
       const started = performance.now();
-      const analysis = await analyzeImages(source, studyInstanceUid, detector, { keepKeySlices: Boolean(values.out) });
+      const analysis = await analyzeImages(source, studyInstanceUid, detector, {
+        keepKeySlices: Boolean(values.out),
+        decoder,
+      });
       results.push(analysis.findings);
       info(
         `study ${studyInstanceUid}: series ${analysis.findings.seriesInstanceUid}, ${analysis.slices} slices, ${Math.round(performance.now() - started)} ms`,
       );
       for (const level of analysis.findings.levels) info(describeLevel(level));
+      if (analysis.findings.levelAssignment) info(`  levels: ${analysis.findings.levelAssignment.description}`);
       for (const warning of analysis.findings.warnings) info(`  warning: ${warning}`);
       if (values.out) {
         const written = await writeKeySlices(values.out, analysis);
@@ -126,6 +132,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   await detector.release?.();
+  await decoder.close();
   if (values.json && results.length > 0) {
     const single = values.dicomweb !== undefined || (results.length === 1 && sources.length === 1);
     console.log(JSON.stringify(single ? results[0] : results, null, 2));

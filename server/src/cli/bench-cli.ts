@@ -22,6 +22,7 @@ import { createDetectorSession } from '../inference/detector-session';
 import { EXECUTION_PROVIDERS, type ExecutionProviderSetting } from '../inference/execution-provider';
 import { levelFindingToReportLine } from '../inference/findings';
 import { analyzeImages, type PipelineStage } from '../pipeline/analyze-images';
+import { decoderFor, pipelineOptionsFromConfig } from '../pipeline/analyze-study';
 
 const require = createRequire(import.meta.url);
 interface DcmjsDict {
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
       syntax: { type: 'string' },
       model: { type: 'string' },
       batch: { type: 'string' },
+      'decode-threads': { type: 'string' },
     },
   });
   const config = loadConfig();
@@ -119,12 +121,16 @@ async function main(): Promise<void> {
   let slices = 0;
   let correct = 0;
   let measuredMs = 0;
+  const decode = pipelineOptionsFromConfig(config).decode;
+  const decodeThreads = values['decode-threads'] !== undefined ? Number(values['decode-threads']) : decode?.threads;
+  const decoder = decoderFor({ ...decode, ...(decodeThreads !== undefined ? { threads: decodeThreads } : {}) });
   try {
     for (const [i, study] of studies.entries()) {
       const stageMs = new Map<PipelineStage, number>();
       const start = performance.now();
       const analysis = await analyzeImages(retriever, study.studyInstanceUid, detector, {
         onStage: (stage, ms) => stageMs.set(stage, (stageMs.get(stage) ?? 0) + ms),
+        decoder,
       });
       const elapsed = performance.now() - start;
       rss.push(process.memoryUsage().rss);
@@ -137,6 +143,7 @@ async function main(): Promise<void> {
       if (lines === study.groundTruth.levels.map(levelFindingToReportLine).join('|')) correct++;
     }
   } finally {
+    await decoder.close();
     await close();
   }
 
@@ -144,7 +151,7 @@ async function main(): Promise<void> {
     `${name.padEnd(22)} ${quantile(values, 0.5).toFixed(1).padStart(9)} ${quantile(values, 0.95).toFixed(1).padStart(9)}`;
   const notInference = latencies.map((l, i) => l - (perStage.get('inference')?.[i] ?? 0));
   console.log(
-    `\nldh-cds bench: ${count} studies (+${warmup} warm-up), ${slices / count} slices of ${size}×${size} each, model ${detector.manifest.id} ${detector.manifest.version} (input ${detector.manifest.input.shape.slice(2).join('×')}), execution provider ${detector.executionProvider}, batch ${detector.batchSize ?? '?'}, ${os.cpus().length} CPU(s)`,
+    `\nldh-cds bench: ${count} studies (+${warmup} warm-up), ${slices / count} slices of ${size}×${size} each, model ${detector.manifest.id} ${detector.manifest.version} (input ${detector.manifest.input.shape.slice(2).join('×')}), execution provider ${detector.executionProvider}, batch ${detector.batchSize ?? '?'}, decode ${decodeThreads ? `${decodeThreads} worker thread(s)` : 'in-thread'}, ${os.cpus().length} CPU(s)`,
   );
   console.log(`${'stage (ms per study)'.padEnd(22)} ${'median'.padStart(9)} ${'p95'.padStart(9)}`);
   for (const stage of STAGES) console.log(row(stage, perStage.get(stage) ?? []));

@@ -4,13 +4,14 @@
  * key slices named by frame; a study without an axial T2 is refused with every series' reason.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generatePhantomStudy } from '../../../models/synthetic';
+import { generatePhantomStudy, generateSyntheticStudy } from '../../../models/synthetic';
 import { TAGS, type DicomJson } from '../dicom/dicom-json';
 import { readPart10 } from '../dicom/part10';
 import type { RetrievedFrame } from '../dicomweb/dicomweb-retriever';
 import { createDetectorSession, type DetectorSession } from '../inference/detector-session';
-import { levelFindingToReportLine } from '../inference/findings';
+import { levelFindingToReportLine, type DiscLevel } from '../inference/findings';
 import { analyzeImages, type StudySource } from './analyze-images';
+import { part10StudySource } from './folder-source';
 
 let detector: DetectorSession;
 beforeAll(async () => {
@@ -105,5 +106,39 @@ describe('analyzeImages', () => {
     await expect(analyzeImages(sagittal, study.studyInstanceUid, detector)).rejects.toThrow(
       /No axial T2 MR series .*'AX T2 ENHANCED' \(MR, 15 image\(s\)\): sagittal, not axial/,
     );
+  });
+
+  describe('when a realistic study has a sagittal T2 series', () => {
+    const study = generateSyntheticStudy({ seed: 1, patientId: 'levels' });
+    const levelOf = new Map(
+      study.groundTruth.levels.flatMap((level) => level.sopInstanceUids.map((uid) => [uid, level.level] as const)),
+    );
+    const objects = (drop: readonly DiscLevel[]) =>
+      study.instances
+        .filter((instance) => {
+          const level = levelOf.get(instance.sopInstanceUid);
+          return !level || !drop.includes(level);
+        })
+        .map((instance) => readPart10(instance.part10));
+
+    it('then an axial series without L5-S1 is labelled L1-L2 … L4-L5 on the sagittal, and the findings say so', async () => {
+      const { findings } = await analyzeImages(part10StudySource(objects(['L5-S1'])), study.studyInstanceUid, detector);
+      expect(findings.levels.map((level) => level.level)).toEqual(['L1-L2', 'L2-L3', 'L3-L4', 'L4-L5']);
+      for (const level of findings.levels) expect(levelOf.get(level.keySlice?.sopInstanceUid ?? '')).toBe(level.level);
+      expect(findings.levelAssignment?.method).toBe('sagittal-cross-reference');
+      expect(findings.levelAssignment?.description).toMatch(/1 disc\(s\) below the lowest axial stack/);
+    });
+
+    it('then a sagittal series in another frame of reference is not used, and the warning says why', async () => {
+      const parts = objects([]);
+      for (const object of parts) {
+        if (object.dataset[TAGS.SeriesInstanceUID]?.Value?.[0] !== study.seriesInstanceUid)
+          object.dataset[TAGS.FrameOfReferenceUID] = { vr: 'UI', Value: ['2.25.424242'] };
+      }
+      const { findings } = await analyzeImages(part10StudySource(parts), study.studyInstanceUid, detector);
+      expect(findings.levels).toHaveLength(5);
+      expect(findings.levelAssignment?.method).toBe('counted-from-lowest-stack');
+      expect(findings.warnings.join(' ')).toMatch(/another FrameOfReferenceUID \(0020,0052\)/);
+    });
   });
 });

@@ -5,12 +5,12 @@
  * for the benchmark.
  */
 import {
-  decodeFrame,
   NATIVE_TRANSFER_SYNTAXES,
   pixelModuleFromMetadata,
   UnsupportedImageError,
   type DecodedFrame,
 } from '../dicom/decode-frame';
+import { inThreadDecoder, type FrameDecoder } from '../dicom/decode-pool';
 import { getString, requireString, type DicomJson } from '../dicom/dicom-json';
 import { frameGeometries, isAxial, isPatientLeftImageRight, type SliceGeometry } from '../dicom/geometry';
 import {
@@ -40,6 +40,8 @@ export interface AnalyzeImagesOptions {
   keepKeySlices?: boolean;
   /** Frames decoded at once (bounded to keep memory flat). */
   decodeConcurrency?: number;
+  /** Where frames are decoded: a worker pool, or in-thread (the default). */
+  decoder?: FrameDecoder;
 }
 
 export interface KeySliceImage {
@@ -125,6 +127,7 @@ async function selectAxialSeries(
 
 /** Decodes a frame as retrieved; a stored syntax we cannot decode (e.g. JPEG XL, HTJ2K) is asked for again uncompressed. */
 async function decodeOrTranscode(
+  decoder: FrameDecoder,
   source: StudySource,
   studyUid: string,
   seriesUid: string,
@@ -134,14 +137,14 @@ async function decodeOrTranscode(
 ): Promise<DecodedFrame> {
   const pixel = pixelModuleFromMetadata(meta);
   try {
-    return await decodeFrame(frame.bytes, pixel, frame.transferSyntaxUid);
+    return await decoder.decode(frame.bytes, pixel, frame.transferSyntaxUid);
   } catch (error) {
     if (!(error instanceof UnsupportedImageError) || NATIVE_TRANSFER_SYNTAXES.includes(frame.transferSyntaxUid))
       throw error;
     const [again] = await source.retrieveFrames(studyUid, seriesUid, [frame], 'explicit-little-endian');
     if (!again || again.transferSyntaxUid === frame.transferSyntaxUid) throw error;
     warnings.push(`Frame ${frame.frame} of ${frame.sopInstanceUid} was re-requested uncompressed: ${error.message}`);
-    return decodeFrame(again.bytes, pixel, again.transferSyntaxUid);
+    return decoder.decode(again.bytes, pixel, again.transferSyntaxUid);
   }
 }
 
@@ -170,6 +173,7 @@ export async function analyzeImages(
   options: AnalyzeImagesOptions = {},
 ): Promise<ImageAnalysis> {
   const { onStage } = options;
+  const decoder = options.decoder ?? inThreadDecoder;
   const warnings: string[] = [];
   const { seriesUid, slices, sagittal } = await selectAxialSeries(source, studyUid, warnings, onStage);
   const assigned = await assignStudyLevels(groupIntoStacks(slices), sagittal, async (sagittalFrames) => {
@@ -184,7 +188,7 @@ export async function analyzeImages(
     return timed('decode', onStage, () =>
       Promise.all(
         retrieved.map((frame, i) =>
-          decodeOrTranscode(source, studyUid, sagittalUid, frame, sagittalFrames[i]?.meta ?? {}, warnings),
+          decodeOrTranscode(decoder, source, studyUid, sagittalUid, frame, sagittalFrames[i]?.meta ?? {}, warnings),
         ),
       ),
     );
@@ -200,7 +204,15 @@ export async function analyzeImages(
   );
   const images = await timed('decode', onStage, () =>
     mapBounded(frames, options.decodeConcurrency ?? 4, async (frame, i) => {
-      const image = await decodeOrTranscode(source, studyUid, seriesUid, frame, ordered[i]?.meta ?? {}, warnings);
+      const image = await decodeOrTranscode(
+        decoder,
+        source,
+        studyUid,
+        seriesUid,
+        frame,
+        ordered[i]?.meta ?? {},
+        warnings,
+      );
       frames[i] = { ...frame, bytes: new Uint8Array(0) };
       return image;
     }),

@@ -3,6 +3,7 @@
  * ImagingStudy + Endpoint (FHIR) → series search, metadata, frames (DICOMweb) → geometry, stacks, levels,
  * decoding (DICOM) → detector + MSU rules (inference) → FHIR transaction.
  */
+import { createDecodePool, inThreadDecoder, type DecodePoolOptions, type FrameDecoder } from '../dicom/decode-pool';
 import type { ImagingStudy } from 'fhir/r4';
 import type { AppConfig } from '../config';
 import {
@@ -43,12 +44,15 @@ export interface AnalyzeDependencies {
   fhirClient: (baseUrl: string, accessToken: string) => FhirClient;
   dicomweb: (baseUrl: string, accessToken: string) => DicomwebRetriever;
   detector: (modelDir: string) => Promise<DetectorSession>;
+  /** Frame decoding: a worker pool in the app (startAppServer owns and closes it), in-thread by default. */
+  decoder: FrameDecoder;
   log: InferenceLog;
   now: () => Date;
 }
 
 export interface PipelineOptions {
   detector?: DetectorOptions;
+  decode?: DecodePoolOptions;
   dicomweb?: Omit<DicomwebRetrieverOptions, 'accessToken' | 'basicAuth'>;
 }
 
@@ -61,7 +65,13 @@ export function pipelineOptionsFromConfig(config: AppConfig): PipelineOptions {
       concurrency: config.DICOMWEB_CONCURRENCY,
       retries: config.DICOMWEB_RETRIES,
     },
+    decode: { threads: config.DECODE_THREADS, frameTimeoutMs: config.DECODE_FRAME_TIMEOUT_MS },
   };
+}
+
+/** The decoder the options ask for: a worker pool (close it when done), or in-thread when threads = 0. */
+export function decoderFor(options: DecodePoolOptions = {}): FrameDecoder {
+  return options.threads === 0 ? inThreadDecoder : createDecodePool(options);
 }
 
 export function defaultDependencies(log: InferenceLog, options: PipelineOptions = {}): AnalyzeDependencies {
@@ -69,6 +79,7 @@ export function defaultDependencies(log: InferenceLog, options: PipelineOptions 
     fhirClient: (baseUrl, token) => createFhirClient(baseUrl, token),
     dicomweb: (baseUrl, token) => createDicomwebRetriever(baseUrl, { ...options.dicomweb, accessToken: token }),
     detector: (modelDir) => getDetectorSession(modelDir, log, options.detector),
+    decoder: inThreadDecoder,
     log,
     now: () => new Date(),
   };
@@ -92,7 +103,9 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
     const dicomwebBase = await dicomwebBaseOf(fhir, study, request.trustedOrigins);
     const detector = await deps.detector(request.modelDir);
     const started = deps.now();
-    const findings = await analyzeFindings(deps.dicomweb(dicomwebBase, request.accessToken), studyUid, detector);
+    const findings = await analyzeFindings(deps.dicomweb(dicomwebBase, request.accessToken), studyUid, detector, {
+      decoder: deps.decoder,
+    });
     deps.log('analysis finished', {
       levels: findings.levels.length,
       ms: deps.now().getTime() - started.getTime(),

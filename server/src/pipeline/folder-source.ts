@@ -66,7 +66,8 @@ function refusalOf(object: Part10Object): string | undefined {
   return undefined;
 }
 
-function studySource(objects: Part10Object[]): StudySource {
+/** A StudySource answering from Part 10 objects in memory (a folder, or a test's generated study). */
+export function part10StudySource(objects: Part10Object[]): StudySource {
   const bySeries = new Map<string, Part10Object[]>();
   const bySop = new Map<string, Part10Object>();
   for (const object of objects) {
@@ -135,7 +136,7 @@ export async function loadDicomFolder(dir: string, limits: FolderLimits = {}): P
   return {
     studies: [...byStudy.entries()].map(([studyInstanceUid, objects]) => ({
       studyInstanceUid,
-      source: studySource(objects),
+      source: part10StudySource(objects),
       files: objects.length,
     })),
     problems,
