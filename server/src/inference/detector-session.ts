@@ -1,7 +1,7 @@
 /**
  * One onnxruntime-node InferenceSession per model and execution provider, created once and reused for every
- * analysis (session creation costs far more than a run). Slices are batched; a fixed-batch model gets its last
- * batch padded. The provider comes from config (`auto` | `cpu` | `webgpu` | `cuda`) and is logged.
+ * analysis (session creation costs far more than a run). Slices are batched across analyses: one queue per
+ * session, each run takes up to a batch of whatever is waiting; a fixed-batch model gets its last batch padded. The provider comes from config (`auto` | `cpu` | `webgpu` | `cuda`) and is logged.
  */
 import * as ort from 'onnxruntime-node';
 import { providerCandidates, type ExecutionProvider, type ExecutionProviderSetting } from './execution-provider';
@@ -14,7 +14,7 @@ export type InferenceStage = 'preprocess' | 'inference' | 'postprocess';
 export interface DetectOptions {
   /** Detections down to this score are kept (so normal levels get a confidence). */
   scoreFloor?: number;
-  /** Called with the milliseconds each stage took, per batch. */
+  /** Called with the milliseconds each stage took: preprocessing per call, a run's time shared by its slices. */
   onStage?: (stage: InferenceStage, ms: number) => void;
 }
 
@@ -24,6 +24,8 @@ export interface DetectorSession {
   batchSize?: number;
   /** Detections per image in source-pixel coordinates. */
   detect(images: GrayImage[], options?: DetectOptions): Promise<Detection[][]>;
+  /** Runs so far and the slices they held (slices / runs = how full the batches were). */
+  stats?(): { runs: number; slices: number };
   release?(): Promise<void>;
 }
 
@@ -91,50 +93,95 @@ export async function createDetectorSession(
   const batchSize = fixedBatch > 0 ? fixedBatch : (options.batchSize ?? DEFAULT_BATCH);
   const plane = width * height;
 
+  // One queue per session: slices of every analysis in flight wait here, and each run takes up to a batch of
+  // them in arrival order, so concurrent studies fill each other's batches (a GPU's throughput depends on it) and
+  // runs never compete for the same cores.
+  const queue: QueuedSlice[] = [];
+  let running = false;
+  const stats = { runs: 0, slices: 0 };
+
+  async function runBatch(batch: QueuedSlice[]): Promise<void> {
+    const n = fixedBatch > 0 ? fixedBatch : batch.length;
+    const input = new Float32Array(n * plane);
+    for (const [i, slice] of batch.entries()) input.set(slice.input, i * plane);
+    let t = performance.now();
+    const tensor = new ort.Tensor('float32', input, [n, 1, height, width]);
+    let outputs: ort.InferenceSession.ReturnType | undefined;
+    try {
+      outputs = await session.run({ [manifest.input.name]: tensor });
+      stats.runs++;
+      stats.slices += batch.length;
+      const inferenceMs = performance.now() - t;
+      t = performance.now();
+      const output = outputs[manifest.output.name];
+      if (!output) throw new Error(`The model has no output named "${manifest.output.name}" (manifest output.name)`);
+      const decoded = decodeYoloOutput(
+        output.data as Float32Array,
+        output.dims,
+        { numClasses: manifest.output.numClasses, numKeypoints: manifest.output.numKeypoints },
+        { scoreThreshold: Math.min(...batch.map((slice) => slice.scoreFloor)), iouThreshold: manifest.thresholds.iou },
+      );
+      const postprocessMs = performance.now() - t;
+      batch.forEach((slice, i) => {
+        slice.onStage?.('inference', inferenceMs / batch.length);
+        slice.onStage?.('postprocess', postprocessMs / batch.length);
+        slice.resolve(
+          (decoded[i] ?? [])
+            .filter((detection) => detection.score >= slice.scoreFloor)
+            .map((detection) => scaleDetection(detection, slice.scaleX, slice.scaleY)),
+        );
+      });
+    } catch (error) {
+      for (const slice of batch) slice.reject(error);
+    } finally {
+      // Free native tensors now rather than at the next GC, so RSS stays flat over many studies.
+      for (const value of Object.values(outputs ?? {})) value.dispose();
+      tensor.dispose();
+    }
+  }
+
+  async function drain(): Promise<void> {
+    if (running) return;
+    running = true;
+    try {
+      while (queue.length > 0) await runBatch(queue.splice(0, batchSize));
+    } finally {
+      running = false;
+    }
+  }
+
   return {
     manifest,
     executionProvider,
     batchSize,
-    async detect(images, { scoreFloor = DEFAULT_SCORE_FLOOR, onStage } = {}) {
-      const results: Detection[][] = [];
-      for (let start = 0; start < images.length; start += batchSize) {
-        let t = performance.now();
-        const lap = (stage: InferenceStage): void => {
-          const now = performance.now();
-          onStage?.(stage, now - t);
-          t = now;
-        };
-        const batchImages = images.slice(start, start + batchSize);
-        const n = fixedBatch > 0 ? fixedBatch : batchImages.length;
-        const input = new Float32Array(n * plane);
-        const scales = batchImages.map((image, i) => {
-          const slice = preprocessSlice(image, manifest, input.subarray(i * plane, (i + 1) * plane));
-          return { scaleX: slice.scaleX, scaleY: slice.scaleY };
-        });
-        lap('preprocess');
-        const tensor = new ort.Tensor('float32', input, [n, 1, height, width]);
-        const outputs = await session.run({ [manifest.input.name]: tensor });
-        lap('inference');
-        const output = outputs[manifest.output.name];
-        if (!output) throw new Error(`The model has no output named "${manifest.output.name}" (manifest output.name)`);
-        const decoded = decodeYoloOutput(
-          output.data as Float32Array,
-          output.dims,
-          { numClasses: manifest.output.numClasses, numKeypoints: manifest.output.numKeypoints },
-          { scoreThreshold: scoreFloor, iouThreshold: manifest.thresholds.iou },
-        );
-        scales.forEach((scale, i) => {
-          results.push((decoded[i] ?? []).map((detection) => scaleDetection(detection, scale.scaleX, scale.scaleY)));
-        });
-        // Free native tensors now rather than at the next GC, so RSS stays flat over many studies.
-        for (const value of Object.values(outputs)) value.dispose();
-        tensor.dispose();
-        lap('postprocess');
-      }
-      return results;
+    stats: () => ({ ...stats }),
+    detect(images, { scoreFloor = DEFAULT_SCORE_FLOOR, onStage } = {}) {
+      const start = performance.now();
+      const pending = images.map(
+        (image) =>
+          new Promise<Detection[]>((resolve, reject) => {
+            const input = new Float32Array(plane);
+            const { scaleX, scaleY } = preprocessSlice(image, manifest, input);
+            queue.push({ input, scaleX, scaleY, scoreFloor, resolve, reject, ...(onStage ? { onStage } : {}) });
+          }),
+      );
+      onStage?.('preprocess', performance.now() - start);
+      // Start on the next turn of the event loop, so that analyses arriving together share the first batch.
+      setImmediate(() => void drain());
+      return Promise.all(pending);
     },
     release: () => session.release(),
   };
+}
+
+interface QueuedSlice {
+  input: Float32Array;
+  scaleX: number;
+  scaleY: number;
+  scoreFloor: number;
+  onStage?: (stage: InferenceStage, ms: number) => void;
+  resolve(detections: Detection[]): void;
+  reject(error: unknown): void;
 }
 
 const sessions = new Map<string, Promise<DetectorSession>>();
