@@ -91,6 +91,10 @@ describe('when a clinician launches ldh-cds from the chart and analyzes a study'
       .filter({ hasText: /^L\d-[LS]\d$/ })
       .allTextContents();
     expect(levels).toEqual(['L1-L2', 'L2-L3', 'L3-L4', 'L4-L5', 'L5-S1']);
+    // The seeded studies carry a sagittal T2: the panel says how the levels were found.
+    await expect
+      .poll(() => appPage.getByTestId('level-assignment').textContent())
+      .toMatch(/^Disc levels were assigned (on the sagittal series|by counting up)/);
 
     await mkdir(path.join(repoRoot, 'docs'), { recursive: true });
     await appPage.screenshot({ path: path.join(repoRoot, 'docs/panel-screenshot.png'), fullPage: true });

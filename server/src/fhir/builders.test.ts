@@ -2,7 +2,7 @@ import type { DiagnosticReport, Observation } from 'fhir/r4';
 import { describe, expect, it } from 'vitest';
 import type { Findings } from '../inference/findings';
 import { findingToObservation, findingsToDiagnosticReport, modelToDevice } from './builders';
-import { observationToLevelFinding } from './read-findings';
+import { levelAssignmentOf, observationToLevelFinding } from './read-findings';
 import { findingsToTransaction } from './write-findings';
 
 const findings: Findings = {
@@ -91,6 +91,17 @@ describe('findingsToDiagnosticReport', () => {
     expect(report.result).toEqual([{ reference: 'Observation/o1' }]);
     expect(report.conclusion).toBe('L4-L5: 2-AB (left)\nL5-S1: no herniation');
     expect(report.issued).toBe('2026-01-01T00:00:00Z');
+  });
+
+  it('when the findings say how the levels were assigned, then the conclusion ends with it and it reads back', () => {
+    const levelAssignment = {
+      method: 'sagittal-cross-reference' as const,
+      description: "Disc levels were assigned on the sagittal series 2 'SAG T2'.",
+    };
+    const withAssignment = findingsToDiagnosticReport({ ...findings, levelAssignment }, context, []);
+    expect(withAssignment.conclusion?.split('\n').at(-1)).toBe(levelAssignment.description);
+    expect(levelAssignmentOf(withAssignment)).toEqual({ levelAssignment });
+    expect(levelAssignmentOf(report)).toEqual({});
   });
 });
 

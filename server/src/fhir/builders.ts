@@ -8,6 +8,7 @@ import type {
   CodeableConcept,
   Device,
   DiagnosticReport,
+  Extension,
   Identifier,
   Meta,
   Narrative,
@@ -23,6 +24,7 @@ import {
   DEVICE_IDENTIFIER_SYSTEM,
   DIAGNOSTIC_IMAGING_REPORT,
   IMAGING_CATEGORY,
+  LEVEL_ASSIGNMENT_EXTENSION,
   LEVEL_BODY_SITES,
   LUMBAR_DISC_DISPLACEMENT,
   MSU_CLASS_SYSTEM,
@@ -159,7 +161,23 @@ export function findingToObservation(
 }
 
 export function findingsToConclusion(findings: Findings): string {
-  return findings.levels.map(levelFindingToReportLine).join('\n');
+  // The report a clinician reads in the EHR says how the levels were found, as the panel does.
+  const assignment = findings.levelAssignment ? [findings.levelAssignment.description] : [];
+  return [...findings.levels.map(levelFindingToReportLine), ...assignment].join('\n');
+}
+
+function levelAssignmentExtension(findings: Findings): Extension[] {
+  const assignment = findings.levelAssignment;
+  if (!assignment) return [];
+  return [
+    {
+      url: LEVEL_ASSIGNMENT_EXTENSION,
+      extension: [
+        { url: 'method', valueCode: assignment.method },
+        { url: 'description', valueString: assignment.description },
+      ],
+    },
+  ];
 }
 
 export function findingsToDiagnosticReport(
@@ -173,7 +191,10 @@ export function findingsToDiagnosticReport(
     meta: AI_META,
     text: narrative(`${AI_TEXT}. ${findingsToConclusion(findings).replace(/\n/g, '; ')}`),
     identifier: [reportIdentifier(findings.studyInstanceUid, findings.model)],
-    extension: [{ url: PERFORMER_DEVICE_EXTENSION, valueReference: context.device }],
+    extension: [
+      { url: PERFORMER_DEVICE_EXTENSION, valueReference: context.device },
+      ...levelAssignmentExtension(findings),
+    ],
     status: 'preliminary',
     category: [RADIOLOGY_CATEGORY],
     code: {

@@ -22,6 +22,8 @@ export const OBSERVATION_IDENTIFIER_SYSTEM = `${LOCAL}/identifier/level-finding`
 export const REPORT_IDENTIFIER_SYSTEM = `${LOCAL}/identifier/analysis-report`;
 export const DEVICE_IDENTIFIER_SYSTEM = `${LOCAL}/identifier/model`;
 export const PERFORMER_DEVICE_EXTENSION = `${LOCAL}/StructureDefinition/performer-device`;
+/** How the disc levels were assigned: sub-extensions `method` (valueCode) and `description` (valueString). */
+export const LEVEL_ASSIGNMENT_EXTENSION = `${LOCAL}/StructureDefinition/level-assignment`;
 
 /** SNOMED 202708005 "Displacement of lumbar intervertebral disc without myelopathy" (REFERENCE.md §3, check). */
 export const LUMBAR_DISC_DISPLACEMENT: Coding = {

@@ -8,6 +8,7 @@ import {
   type DiscLevel,
   type Findings,
   type HerniationSide,
+  type LevelAssignment,
   type LevelFinding,
   type ModelRef,
   type MsuGrade,
@@ -17,6 +18,7 @@ import {
 import {
   COMPONENT_CODES,
   DEVICE_IDENTIFIER_SYSTEM,
+  LEVEL_ASSIGNMENT_EXTENSION,
   LEVEL_BODY_SITES,
   LOINC,
   MSU_CLASS_SYSTEM,
@@ -118,6 +120,7 @@ export async function readStoredFindings(
       seriesInstanceUid,
       model: deviceToModel(device),
       levels: levels.sort((a, b) => DISC_LEVELS.indexOf(a.level) - DISC_LEVELS.indexOf(b.level)),
+      ...levelAssignmentOf(report),
       warnings: [`Stored analysis (${report.status}) issued ${report.issued ?? 'at an unknown time'}`],
     },
     diagnosticReport: `DiagnosticReport/${report.id}`,
@@ -125,4 +128,13 @@ export async function readStoredFindings(
     status: report.status,
     ...(report.issued ? { issued: report.issued } : {}),
   };
+}
+
+/** The level-assignment extension our DiagnosticReport carries (builders.ts), when present and well-formed. */
+export function levelAssignmentOf(report: DiagnosticReport): { levelAssignment?: LevelAssignment } {
+  const parts = report.extension?.find((extension) => extension.url === LEVEL_ASSIGNMENT_EXTENSION)?.extension;
+  const method = parts?.find((part) => part.url === 'method')?.valueCode;
+  const description = parts?.find((part) => part.url === 'description')?.valueString;
+  if ((method !== 'sagittal-cross-reference' && method !== 'counted-from-lowest-stack') || !description) return {};
+  return { levelAssignment: { method, description } };
 }
