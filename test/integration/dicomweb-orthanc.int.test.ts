@@ -12,7 +12,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
-import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
+import { generatePhantomStudy, generateSyntheticStudy, type GeneratedStudy } from '../../models/synthetic';
+import { createDecodePool } from '../../server/src/dicom/decode-pool';
 import { createDicomwebRetriever, DicomwebRequestError } from '../../server/src/dicomweb/dicomweb-retriever';
 import { createDetectorSession, type DetectorSession } from '../../server/src/inference/detector-session';
 import { levelFindingToReportLine, type Findings } from '../../server/src/inference/findings';
@@ -76,6 +77,35 @@ describe('when phantom studies stored in Orthanc in several transfer syntaxes ar
       expect(reportLines(findings)).toEqual(reportLines(study.groundTruth));
     },
   );
+});
+
+describe('when a realistic study in 12-bit lossy JPEG, whose axial series stops above L5-S1, is analyzed over DICOMweb', () => {
+  it('then its frames are decoded in the worker pool and its levels are found on the sagittal series', async () => {
+    const study = generateSyntheticStudy({ seed: 1, patientId: 'ORTHANC-SAG' });
+    const l5s1 = new Set(study.groundTruth.levels.find((level) => level.level === 'L5-S1')?.sopInstanceUids);
+    const kept = study.instances.filter((instance) => !l5s1.has(instance.sopInstanceUid));
+    const files = await transcodeMany(
+      kept.map((instance) => instance.part10),
+      '1.2.840.10008.1.2.4.51',
+    );
+    await Promise.all(files.map((file) => orthanc.upload(file)));
+    const retriever = createDicomwebRetriever(orthanc.dicomWebUrl, { accessToken: TOKEN });
+    const decoder = createDecodePool({ threads: 2 });
+    try {
+      const [frame] = await retriever.retrieveFrames(study.studyInstanceUid, study.seriesInstanceUid, [
+        { sopInstanceUid: kept[0]?.sopInstanceUid ?? '', frame: 1 },
+      ]);
+      expect(frame?.transferSyntaxUid).toBe('1.2.840.10008.1.2.4.51');
+      const { findings } = await analyzeImages(retriever, study.studyInstanceUid, detector, { decoder });
+      expect(findings.levels.map((level) => level.level)).toEqual(['L1-L2', 'L2-L3', 'L3-L4', 'L4-L5']);
+      expect(findings.levelAssignment?.method).toBe('sagittal-cross-reference');
+      const truthKeySlices = new Map(study.groundTruth.levels.map((level) => [level.level, level.sopInstanceUids]));
+      for (const level of findings.levels)
+        expect(truthKeySlices.get(level.level)).toContain(level.keySlice?.sopInstanceUid);
+    } finally {
+      await decoder.close();
+    }
+  });
 });
 
 describe('when an imaging team runs the command line against the PACS', () => {

@@ -18,7 +18,8 @@ export const TRANSCODINGS = {
   '1.2.840.10008.1.2.2': ['dcmconv', ['+tb']],
   '1.2.840.10008.1.2.5': ['dcmcrle', []],
   '1.2.840.10008.1.2.4.50': ['dcmcjpeg', ['+eb']],
-  '1.2.840.10008.1.2.4.51': ['dcmcjpeg', ['+ee']],
+  // +un: keep the SOP Instance UID (dcmcjpeg gives lossy copies new ones), so tests can follow an instance through.
+  '1.2.840.10008.1.2.4.51': ['dcmcjpeg', ['+ee', '+un']],
   '1.2.840.10008.1.2.4.57': ['dcmcjpeg', ['+el']],
   '1.2.840.10008.1.2.4.70': ['dcmcjpeg', ['+e1']],
   '1.2.840.10008.1.2.4.80': ['dcmcjpls', []],
