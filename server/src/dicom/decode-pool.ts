@@ -2,12 +2,19 @@
  * Frame decoding off the main thread, in a pool of worker threads (Piscina): the WebAssembly codecs run in
  * parallel on every core, the HTTP server stays responsive while a study decodes, and a frame that takes too long —
  * a hostile or corrupt codestream spinning a codec — is stopped by terminating its worker, which no in-thread
- * timeout can do. The pipeline falls back to decoding in-process when the pool is off (`DECODE_THREADS=0`).
+ * timeout can do. Uncompressed frames stay on the calling thread (a byte copy, no codec). The pipeline decodes
+ * everything in-process when the pool is off (`DECODE_THREADS=0`).
  */
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import { decodeFrame, UnsupportedImageError, type DecodedFrame, type PixelModule } from './decode-frame';
+import {
+  decodeFrame,
+  NATIVE_TRANSFER_SYNTAXES,
+  UnsupportedImageError,
+  type DecodedFrame,
+  type PixelModule,
+} from './decode-frame';
 import type { DecodeReply, DecodeTask } from './decode-worker';
 
 export interface FrameDecoder {
@@ -58,6 +65,8 @@ export function createDecodePool(options: DecodePoolOptions = {}): FrameDecoder 
   const poolTimeoutMs = options.frameTimeoutMs ?? 20_000;
   return {
     async decode(bytes, pixel, transferSyntaxUid, limits = {}) {
+      // Uncompressed frames are a byte copy with no codec that could spin: posting them to a thread costs more.
+      if (NATIVE_TRANSFER_SYNTAXES.includes(transferSyntaxUid)) return decodeFrame(bytes, pixel, transferSyntaxUid);
       const timeoutMs = limits.timeoutMs ?? poolTimeoutMs;
       let reply: DecodeReply;
       try {
@@ -70,7 +79,7 @@ export function createDecodePool(options: DecodePoolOptions = {}): FrameDecoder 
         }
         throw error;
       }
-      if (reply.ok) return { width: reply.width, height: reply.height, pixels: reply.pixels };
+      if (reply instanceof Float32Array) return { width: pixel.columns, height: pixel.rows, pixels: reply };
       // The one class callers act on (ask the server to transcode); other failures keep their message.
       if (reply.name === 'UnsupportedImageError') throw new UnsupportedImageError(reply.message);
       const error = new Error(reply.message);

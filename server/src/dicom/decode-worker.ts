@@ -3,6 +3,7 @@
  * as data, because an Error crossing the thread boundary loses its class and the pipeline tells a frame it cannot
  * decode (ask the server to transcode it) from other failures by class.
  */
+import { Piscina } from 'piscina';
 import { decodeFrame, type PixelModule } from './decode-frame';
 
 export interface DecodeTask {
@@ -11,15 +12,16 @@ export interface DecodeTask {
   transferSyntaxUid: string;
 }
 
-export type DecodeReply =
-  { ok: true; width: number; height: number; pixels: Float32Array } | { ok: false; name: string; message: string };
+/** The modality values (Columns × Rows, as the pixel module says), or why the frame could not be decoded. */
+export type DecodeReply = Float32Array | { name: string; message: string };
 
 export default async function decodeTask(task: DecodeTask): Promise<DecodeReply> {
   try {
     const frame = await decodeFrame(task.bytes, task.pixel, task.transferSyntaxUid);
-    return { ok: true, ...frame };
+    // Hand the pixels' buffer over to the main thread instead of copying it.
+    return Piscina.move(frame.pixels) as Float32Array;
   } catch (error) {
     const { name, message } = error instanceof Error ? error : new Error(String(error));
-    return { ok: false, name, message };
+    return { name, message };
   }
 }
