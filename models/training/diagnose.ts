@@ -80,7 +80,12 @@ async function main(): Promise<void> {
           : null,
         stack: stack.map((uid) => ({
           uid,
-          detections: (bySlice.get(uid) ?? []).map((d) => ({ box: d.box, score: d.score, classIndex: d.classIndex })),
+          detections: (bySlice.get(uid) ?? []).map((d) => ({
+            box: d.box,
+            score: d.score,
+            classIndex: d.classIndex,
+            classScores: d.classScores,
+          })),
         })),
       });
     }

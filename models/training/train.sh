@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run train`: regenerates the synthetic training set, trains the MSU detector with Debian's PyTorch and
 # exports models/msu-ldh/<version>/{model.onnx,manifest.json}. Reproducible: fixed seeds throughout.
-#   TRAIN_EPOCHS (default 10), MODEL_VERSION (1.1.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2)
+#   TRAIN_EPOCHS (default 7), MODEL_VERSION (1.1.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2)
 # Version 1.0.0 was 12 epochs on the first four batches below (seeds 100000–400049) with train.py of its commit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +17,7 @@ if ! /usr/bin/python3 -c 'import torch, torchvision, onnx, numpy' 2>/dev/null; t
   fi
 fi
 
-epochs=${TRAIN_EPOCHS:-10}
+epochs=${TRAIN_EPOCHS:-7}
 version=${MODEL_VERSION:-1.1.0}
 threads=${TRAIN_THREADS:-2}
 seed=${TRAIN_SEED:-20241126}
