@@ -41,8 +41,14 @@ class Residual(nn.Module):
 
 
 class MsuDetector(nn.Module):
-    """Raw training outputs: class logits [N, 9, H, W], box distances (l, t, r, b) in cells [N, 4, H, W],
-    keypoint offsets from the cell centre in cells [N, 4, H, W] and visibility logits [N, 2, H, W]."""
+    """Raw training outputs: class logits [N, 9, H, W], box [N, 4, H, W] as (dx, dy, log w, log h) — the box
+    centre's offset from the cell centre and the log of its size, all in cells —, keypoint offsets from the cell
+    centre in cells [N, 4, H, W] and visibility logits [N, 2, H, W].
+
+    Why centre + size and not FCOS distances (l, t, r, b) ≥ 0 as in 1.0.0: a herniation's box is 2–6 px wide at
+    256² input, smaller than a cell (8 px), so its only positive cell's centre often lies outside the box; positive
+    distances cannot express that box and the regressor had to stretch it over the cell centre (1.0.0's boxes were
+    24 % too wide on average). Centre + size represents any box from any cell."""
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
@@ -57,6 +63,10 @@ class MsuDetector(nn.Module):
         self.reg_head = nn.Sequential(conv_bn(3 * w, 2 * w), nn.Conv2d(2 * w, 4 + 3 * NUM_KEYPOINTS, 1))
         # Start with rare positives (focal-loss prior): p ≈ 0.01 everywhere.
         nn.init.constant_(self.cls_head[-1].bias, -4.6)
+        # Start boxes at the typical herniation size (about 0.6 × 1.2 cells at 256² input).
+        with torch.no_grad():
+            self.reg_head[-1].bias[2] = -0.5
+            self.reg_head[-1].bias[3] = 0.2
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         f4 = self.stem(x)
@@ -67,7 +77,7 @@ class MsuDetector(nn.Module):
         f8 = self.fuse8(torch.cat([f8, F.interpolate(f16, scale_factor=2.0, mode="nearest")], 1))
         cls = self.cls_head(f8)
         reg = self.reg_head(f8)
-        box = F.softplus(reg[:, :4])
+        box = torch.cat([reg[:, :2], reg[:, 2:4].clamp(-4.0, 3.0)], 1)
         keypoints = reg[:, 4 : 4 + 2 * NUM_KEYPOINTS]
         visibility = reg[:, 4 + 2 * NUM_KEYPOINTS :]
         return cls, box, keypoints, visibility
@@ -94,11 +104,9 @@ class ExportWrapper(nn.Module):
         cls, box, keypoints, visibility = self.detector(images)
         n, _, h, w = cls.shape
         cx, cy = cell_centres(h, w, images.device)
-        x0 = (cx - box[:, 0]) * STRIDE
-        y0 = (cy - box[:, 1]) * STRIDE
-        x1 = (cx + box[:, 2]) * STRIDE
-        y1 = (cy + box[:, 3]) * STRIDE
-        boxes = torch.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 1)
+        boxes = torch.stack(
+            [(cx + box[:, 0]) * STRIDE, (cy + box[:, 1]) * STRIDE, box[:, 2].exp() * STRIDE, box[:, 3].exp() * STRIDE], 1
+        )
         kps = []
         for k in range(NUM_KEYPOINTS):
             kps.append((cx + keypoints[:, 2 * k]) * STRIDE)

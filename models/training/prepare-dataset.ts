@@ -1,6 +1,7 @@
 /**
  * Converts the generator's `--dataset` output (16-bit PNG + JSON record per slice) into what train.py reads:
- * `<id>.npy` (uint16, rows × columns) beside `<id>.json` ({ herniations: [{ grade, zone, box }], intraFacetLine }).
+ * `<id>.npy` (uint16, rows × columns) beside `<id>.json` ({ herniations: [{ grade, zone, box }], intraFacetLine,
+ * isKeySlice }).
  * Debian's torchvision decodes only 8-bit PNG, and NPY loads without any image library.
  *
  *   tsx models/training/prepare-dataset.ts <datasetDir> <outDir>
@@ -12,6 +13,7 @@ import type { MsuGrade, MsuZone, PixelBox, PixelPoint } from '../../server/src/i
 
 interface DatasetRecord {
   herniation: boolean;
+  isKeySlice?: boolean;
   grade?: MsuGrade;
   zone?: MsuZone;
   box?: PixelBox;
@@ -55,7 +57,11 @@ async function main(): Promise<void> {
         : [];
     await writeFile(
       path.join(outDir, `${stem}.json`),
-      JSON.stringify({ herniations, intraFacetLine: record.intraFacetLine ?? null }),
+      JSON.stringify({
+        herniations,
+        intraFacetLine: record.intraFacetLine ?? null,
+        isKeySlice: record.isKeySlice ?? true,
+      }),
     );
   }
   console.log(`prepared ${records.length} training slices in ${outDir}`);

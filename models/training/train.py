@@ -17,20 +17,24 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
+from torchvision.ops import box_iou, generalized_box_iou_loss
 
 from dataset import SliceDataset, augment_batch, collate
 from msu_detector import NUM_CLASSES, STRIDE, ExportWrapper, MsuDetector, cell_centres
 
-CENTRE_RADIUS = 2.5  # cells: positives are cells within this distance of a box centre and inside the box
+POSITIVE_RADIUS = 1.0  # cells: positives are the cells whose centre lies within this of the box centre (2 × 2)
+NON_KEY_QUALITY = 0.85  # score target on a herniation's non-key slices, relative to its key slice
 
 
 def assign_targets(samples, grid: int, device: torch.device):
-    """FCOS-style centre sampling: for each herniation, cells whose centre lies inside its box and within
-    CENTRE_RADIUS cells of its centre (at least the nearest cell) are positives of its classes."""
+    """Each herniation's positives are the 2 × 2 cells nearest its centre (Chebyshev distance ≤ POSITIVE_RADIUS
+    cells); every positive regresses the whole box, so it need not contain the box (herniations are often smaller
+    than a cell). Returns per-cell class masks, box targets in cells (x0, y0, x1, y1), the slice quality (1 on the
+    key slice, NON_KEY_QUALITY elsewhere), keypoint targets and masks."""
     n = len(samples)
-    cls_target = torch.zeros(n, NUM_CLASSES, grid, grid, device=device)
+    cls_mask = torch.zeros(n, NUM_CLASSES, grid, grid, device=device)
     box_target = torch.zeros(n, 4, grid, grid, device=device)
+    quality = torch.zeros(n, grid, grid, device=device)
     kp_target = torch.zeros(n, 4, grid, grid, device=device)
     kp_valid = torch.zeros(n, grid, grid, dtype=torch.bool, device=device)
     positive = torch.zeros(n, grid, grid, dtype=torch.bool, device=device)
@@ -39,18 +43,15 @@ def assign_targets(samples, grid: int, device: torch.device):
         for box, classes in zip(sample.boxes.to(device) / STRIDE, sample.classes):
             x0, y0, x1, y1 = box
             bx, by = (x0 + x1) / 2, (y0 + y1) / 2
-            inside = (cx > x0) & (cx < x1) & (cy > y0) & (cy < y1)
-            near = (cx - bx).abs().maximum((cy - by).abs()) <= CENTRE_RADIUS
-            mask = inside & near
+            mask = (cx - bx).abs().maximum((cy - by).abs()) <= POSITIVE_RADIUS
             if not mask.any():
                 mask = torch.zeros_like(mask)
                 mask[min(grid - 1, max(0, int(by))), min(grid - 1, max(0, int(bx)))] = True
             for c in classes:
-                cls_target[i, c][mask] = 1.0
-            box_target[i, 0][mask] = (cx - x0)[mask]
-            box_target[i, 1][mask] = (cy - y0)[mask]
-            box_target[i, 2][mask] = (x1 - cx)[mask]
-            box_target[i, 3][mask] = (y1 - cy)[mask]
+                cls_mask[i, c][mask] = 1.0
+            for k in range(4):
+                box_target[i, k][mask] = box[k]
+            quality[i][mask] = 1.0 if sample.key else NON_KEY_QUALITY
             positive[i] |= mask
             if sample.facets is not None:
                 facets = sample.facets.to(device) / STRIDE
@@ -58,32 +59,88 @@ def assign_targets(samples, grid: int, device: torch.device):
                     kp_target[i, 2 * k][mask] = (facets[k, 0] - cx)[mask]
                     kp_target[i, 2 * k + 1][mask] = (facets[k, 1] - cy)[mask]
                 kp_valid[i] |= mask
-    return cls_target, box_target, kp_target, kp_valid, positive
+    return cls_mask, box_target, quality, kp_target, kp_valid, positive
 
 
-def ltrb_to_xyxy(ltrb: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
-    return torch.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], 1)
+def decode_boxes(box: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
+    """(dx, dy, log w, log h) rows → (x0, y0, x1, y1) in cells."""
+    bx, by = cx + box[:, 0], cy + box[:, 1]
+    w, h = box[:, 2].exp(), box[:, 3].exp()
+    return torch.stack([bx - w / 2, by - h / 2, bx + w / 2, by + h / 2], 1)
+
+
+def quality_focal_loss(logits: torch.Tensor, target: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
+    """Quality focal loss (Li et al., GFL 2020): BCE against a soft target, weighted by |σ(logit) − target|^β."""
+    p = logits.sigmoid()
+    return (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * (p - target).abs().pow(beta)).sum()
 
 
 def compute_loss(outputs, samples, device):
+    """IoU-aware classification: a positive's class target is its slice quality × (0.4 + 0.6 · IoU of its own
+    predicted box), so among a herniation's cells and slices the best box on the key slice scores highest — the
+    pipeline keeps the top-scoring detection of a level, and the eval measures its box on that slice. Boxes: GIoU
+    plus L1 in cells; keypoints: smooth L1; visibility: BCE."""
     cls, box, keypoints, visibility = outputs
     grid = cls.shape[-1]
-    cls_t, box_t, kp_t, kp_valid, positive = assign_targets(samples, grid, device)
+    cls_mask, box_t, quality, kp_t, kp_valid, positive = assign_targets(samples, grid, device)
     num_pos = max(1.0, float(positive.sum()))
-    loss_cls = sigmoid_focal_loss(cls, cls_t, alpha=0.25, gamma=2.0, reduction="sum") / num_pos
     cx, cy = cell_centres(grid, grid, device)
     cx, cy = cx.expand_as(positive), cy.expand_as(positive)
+    cls_target = torch.zeros_like(cls)
     loss_box = torch.zeros((), device=device)
     loss_kp = torch.zeros((), device=device)
+    mean_iou = 0.0
     if positive.any():
-        pred = ltrb_to_xyxy(box.permute(1, 0, 2, 3)[:, positive].T, cx[positive], cy[positive])
-        target = ltrb_to_xyxy(box_t.permute(1, 0, 2, 3)[:, positive].T, cx[positive], cy[positive])
-        loss_box = generalized_box_iou_loss(pred, target, reduction="mean") + 0.1 * F.l1_loss(pred, target)
+        pred = decode_boxes(box.permute(1, 0, 2, 3)[:, positive].T, cx[positive], cy[positive])
+        target = box_t.permute(1, 0, 2, 3)[:, positive].T
+        with torch.no_grad():
+            overlap = box_iou(pred, target).diagonal().clamp(0, 1)
+            mean_iou = float(overlap.mean())
+            score = quality[positive] * (0.4 + 0.6 * overlap)
+            dense = torch.zeros_like(quality)
+            dense[positive] = score
+            cls_target = cls_mask * dense[:, None]
+        loss_box = generalized_box_iou_loss(pred, target, reduction="mean") + F.l1_loss(pred, target)
+    loss_cls = quality_focal_loss(cls, cls_target) / num_pos
     if kp_valid.any():
         loss_kp = F.smooth_l1_loss(keypoints.permute(1, 0, 2, 3)[:, kp_valid].T, kp_t.permute(1, 0, 2, 3)[:, kp_valid].T)
     vis_target = kp_valid.float()[:, None].expand_as(visibility)
     loss_vis = F.binary_cross_entropy_with_logits(visibility[positive[:, None].expand_as(visibility)], vis_target[positive[:, None].expand_as(visibility)]) if positive.any() else torch.zeros((), device=device)
-    return loss_cls + 2.0 * loss_box + loss_kp + 0.2 * loss_vis, (loss_cls.item(), float(loss_box), float(loss_kp))
+    return loss_cls + 2.0 * loss_box + loss_kp + 0.2 * loss_vis, (loss_cls.item(), float(loss_box), float(loss_kp), mean_iou)
+
+
+@torch.no_grad()
+def validate(model, dataset, device, batch: int = 32) -> dict:
+    """Per herniated slice, the top-scoring detection of the slice (as the pipeline picks per level): its IoU with
+    the truth box, and whether its best class is one of the truth classes. Key slices and all slices."""
+    model.eval()
+    ious, key_ious, correct = [], [], 0
+    for start in range(0, len(dataset), batch):
+        chunk = [dataset[i] for i in range(start, min(len(dataset), start + batch))]
+        cls, box, _, _ = model(torch.stack([s.image for s in chunk]).to(device))
+        grid = cls.shape[-1]
+        cx, cy = cell_centres(grid, grid, device)
+        for i, sample in enumerate(chunk):
+            if not len(sample.boxes):
+                continue
+            scores = cls[i].sigmoid()
+            best = int(scores.amax(0).flatten().argmax())
+            y, x = divmod(best, grid)
+            pred = decode_boxes(box[i, :, y, x][None], cx[y, x][None], cy[y, x][None]) * STRIDE
+            value = float(box_iou(pred, sample.boxes[:1].to(device))[0, 0])
+            ious.append(value)
+            if sample.key:
+                key_ious.append(value)
+            correct += int(int(scores[:, y, x].argmax()) in sample.classes[0])
+    model.train()
+    arr, key = np.array(ious), np.array(key_ious)
+    return {
+        "slices": len(arr),
+        "meanIoU": float(arr.mean()) if len(arr) else float("nan"),
+        "keyMeanIoU": float(key.mean()) if len(key) else float("nan"),
+        "keyIoU≥0.5": float((key >= 0.5).mean()) if len(key) else float("nan"),
+        "classAcc": correct / max(1, len(arr)),
+    }
 
 
 def set_seed(seed: int) -> None:
@@ -104,6 +161,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20241126)
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (1 is faster on a busy machine)")
+    parser.add_argument("--rotate", type=float, default=0.0, help="rotation augmentation, ± degrees (1.0.0: 10)")
+    parser.add_argument("--val", type=Path, help="held-out slices (same layout as --data), scored after each epoch")
     args = parser.parse_args()
 
     set_seed(args.seed)
@@ -114,6 +173,8 @@ def main() -> None:
     if not files:
         raise SystemExit(f"No training slices (*.npy + *.json) under {args.data}: run `npm run synth -- --dataset` first")
     dataset = SliceDataset(files, args.size)
+    val = SliceDataset(sorted(args.val.rglob("*.npy")), args.size) if args.val else None
+    studies = len({f.name.rsplit("_", 1)[0] for f in files})
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=args.batch, shuffle=True, collate_fn=collate, num_workers=0,
         generator=torch.Generator().manual_seed(args.seed),
@@ -123,14 +184,14 @@ def main() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     steps = args.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.1)
-    print(f"training on {len(files)} slices, {parameters / 1e6:.2f} M parameters, {device}, {args.epochs} epochs")
+    print(f"training on {len(files)} slices of {studies} studies, {parameters / 1e6:.2f} M parameters, {device}, {args.epochs} epochs")
     started = time.time()
     for epoch in range(args.epochs):
         model.train()
-        totals = np.zeros(4)
+        totals = np.zeros(5)
         for step, (images, samples) in enumerate(loader):
             # Augmentation is seeded per (seed, epoch, step): the same run gives the same model.
-            images, samples = augment_batch(images, samples, np.random.default_rng([args.seed, epoch, step]))
+            images, samples = augment_batch(images, samples, np.random.default_rng([args.seed, epoch, step]), args.rotate)
             images = images.to(device)
             loss, parts = compute_loss(model(images), samples, device)
             optimizer.zero_grad(set_to_none=True)
@@ -143,9 +204,12 @@ def main() -> None:
         elapsed = time.time() - started
         print(
             f"epoch {epoch + 1}/{args.epochs}: loss {totals[0]:.3f} (cls {totals[1]:.3f} box {totals[2]:.3f} "
-            f"kp {totals[3]:.3f}) · {elapsed / 60:.1f} min · {len(files) * (epoch + 1) / elapsed:.0f} slices/s",
+            f"kp {totals[3]:.3f} train IoU {totals[4]:.3f}) · {elapsed / 60:.1f} min · "
+            f"{len(files) * (epoch + 1) / elapsed:.0f} slices/s",
             flush=True,
         )
+        if val is not None and (epoch + 1 == args.epochs or (epoch + 1) % 4 == 0):
+            print(f"  held-out: {json.dumps(validate(model, val, device))}", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     model.eval().cpu()
@@ -157,6 +221,7 @@ def main() -> None:
     )
     training = {
         "slices": len(files),
+        "studies": studies,
         "epochs": args.epochs,
         "seed": args.seed,
         "parameters": parameters,

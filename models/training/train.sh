@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run train`: regenerates the synthetic training set, trains the MSU detector with Debian's PyTorch and
 # exports models/msu-ldh/<version>/{model.onnx,manifest.json}. Reproducible: fixed seeds throughout.
-#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.0.0), TRAIN_SEED (20241126)
+#   TRAIN_EPOCHS (default 7), MODEL_VERSION (1.1.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2)
+# Version 1.0.0 was 12 epochs on the first four batches below (seeds 100000–400049) with train.py of its commit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,8 +17,9 @@ if ! /usr/bin/python3 -c 'import torch, torchvision, onnx, numpy' 2>/dev/null; t
   fi
 fi
 
-epochs=${TRAIN_EPOCHS:-12}
-version=${MODEL_VERSION:-1.0.0}
+epochs=${TRAIN_EPOCHS:-7}
+version=${MODEL_VERSION:-1.1.0}
+threads=${TRAIN_THREADS:-2}
 seed=${TRAIN_SEED:-20241126}
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
@@ -25,13 +27,19 @@ out=models/msu-ldh/$version
 
 # The training distribution: 1.5 T, SNR high and medium, matrices 256–448. 3 T, low SNR and 512² are kept for the
 # "external" evaluation set (MODEL_CARD.md), as the seed paper's external test used other scanners.
-echo "generating 200 synthetic training studies"
+echo "generating 400 synthetic training studies"
 synth() { npm run --silent synth -- --dataset --out "$data/dataset" --studies 50 --field 1.5 "$@" >/dev/null; }
 synth --seed 100000 --snr high --matrix 256
 synth --seed 200000 --snr high --matrix 384
 synth --seed 300000 --snr medium --matrix 320
 synth --seed 400000 --snr medium --matrix 448
+synth --seed 500000 --snr high --matrix 256
+synth --seed 600000 --snr high --matrix 384
+synth --seed 700000 --snr medium --matrix 320
+synth --seed 800000 --snr medium --matrix 448
 npx tsx models/training/prepare-dataset.ts "$data/dataset" "$data/slices"
 rm -rf "$data/dataset"
-/usr/bin/python3 models/training/train.py --data "$data/slices" --out "$out" --epochs "$epochs" --seed "$seed" --version "$version"
+# Passive OpenMP waits: spinning worker threads lose badly when another job shares the 2 cores.
+OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 models/training/train.py --data "$data/slices" --out "$out" \
+  --epochs "$epochs" --seed "$seed" --version "$version" --threads "$threads"
 npx tsx models/training/write-manifest.ts "$out" "$version"
