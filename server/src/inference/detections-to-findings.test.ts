@@ -112,6 +112,12 @@ describe('zoneOf', () => {
     expect(zoneOf(detection, gradeByZone)).toBe('BC');
   });
 
+  it('when the adjacent zone passes the threshold but scores well below the primary zone, then one zone is reported', () => {
+    // 0.55 ≥ the 0.5 threshold, but < 0.75 × 0.9: the neighbour is lifted by a herniation near the border.
+    const detection = { ...det([0, 0, 1, 1], 0.9, 4), classScores: scores({ 3: 0.55, 4: 0.9 }) };
+    expect(zoneOf(detection, gradeByZone)).toBe('B');
+  });
+
   it('when A and C pass (not adjacent) or the second zone has another grade, then no spanning zone is invented', () => {
     expect(zoneOf({ ...det([0, 0, 1, 1], 0.9, 0), classScores: scores({ 0: 0.9, 2: 0.8 }) }, gradeByZone)).toBe('A');
     expect(zoneOf({ ...det([0, 0, 1, 1], 0.9, 0), classScores: scores({ 0: 0.9, 4: 0.8 }) }, gradeByZone)).toBe('A');
