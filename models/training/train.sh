@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm run train`: regenerates the synthetic training set, trains the MSU detector with Debian's PyTorch and
 # exports models/msu-ldh/<version>/{model.onnx,manifest.json}. Reproducible: fixed seeds throughout.
-#   TRAIN_EPOCHS (default 7), MODEL_VERSION (1.1.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2)
-# Version 1.0.0 was 12 epochs on the first four batches below (seeds 100000–400049) with train.py of its commit.
+#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.2.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2)
+# Version 1.1.0 was the same at 7 epochs; 1.0.0 was 12 epochs on the first four batches below (seeds 100000–400049) with train.py of its commit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,8 +17,8 @@ if ! /usr/bin/python3 -c 'import torch, torchvision, onnx, numpy' 2>/dev/null; t
   fi
 fi
 
-epochs=${TRAIN_EPOCHS:-7}
-version=${MODEL_VERSION:-1.1.0}
+epochs=${TRAIN_EPOCHS:-12}
+version=${MODEL_VERSION:-1.2.0}
 threads=${TRAIN_THREADS:-2}
 seed=${TRAIN_SEED:-20241126}
 data=$(mktemp -d)
