@@ -22,7 +22,7 @@ import {
   SeriesSelectionError,
 } from '../dicom/select-series';
 import { groupIntoStacks } from '../dicom/stacks';
-import type { DicomwebRetriever, RetrievedFrame } from '../dicomweb/dicomweb-retriever';
+import { mapWithConcurrency, type DicomwebRetriever, type RetrievedFrame } from '../dicomweb/dicomweb-retriever';
 import type { DetectorSession, InferenceStage } from '../inference/detector-session';
 import { detectionsToFindings, type LevelDetections, type LevelSlice } from '../inference/detections-to-findings';
 import { DISC_LEVELS, type Findings, type SliceRef } from '../inference/findings';
@@ -88,8 +88,12 @@ async function selectAxialSeries(
       candidates.map((series) => source.retrieveSeriesMetadata(studyUid, requireString(series, 'SeriesInstanceUID'))),
     ),
   );
-  const facts = allSeries.map((series) => seriesFacts(series, metadata[candidates.indexOf(series)] ?? []));
-  const { chosen, refused } = decideSeries(facts);
+  // Every series with its instances' metadata (empty for non-candidates), paired once.
+  const described = allSeries.map((series) => {
+    const instances = metadata[candidates.indexOf(series)] ?? [];
+    return { facts: seriesFacts(series, instances), instances };
+  });
+  const { chosen, refused } = decideSeries(described.map((series) => series.facts));
   const best = chosen[0];
   if (!best) throw new SeriesSelectionError(noQualifyingSeriesMessage(studyUid, refused));
   if (best.facts.weighting !== 'T2') {
@@ -98,13 +102,9 @@ async function selectAxialSeries(
     );
   }
   const seriesUid = best.facts.seriesInstanceUid;
-  const instances = metadata[candidates.findIndex((s) => requireString(s, 'SeriesInstanceUID') === seriesUid)] ?? [];
+  const instances = described.find((series) => series.facts.seriesInstanceUid === seriesUid)?.instances ?? [];
   const sagittal = chooseSagittalSeries(
-    facts.flatMap((f, i) =>
-      f.seriesInstanceUid === seriesUid
-        ? []
-        : [{ facts: f, instances: metadata[candidates.indexOf(allSeries[i] ?? {})] ?? [] }],
-    ),
+    described.filter((series) => series.facts.seriesInstanceUid !== seriesUid),
     instances.map((meta) => getString(meta, 'FrameOfReferenceUID')).find(Boolean),
   );
   const slices: AxialSlice[] = [];
@@ -148,24 +148,6 @@ async function decodeOrTranscode(
   }
 }
 
-async function mapBounded<T, R>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T, i: number) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await task(items[i] as T, i);
-      }
-    }),
-  );
-  return out;
-}
-
 export async function analyzeImages(
   source: StudySource,
   studyUid: string,
@@ -176,8 +158,7 @@ export async function analyzeImages(
   const decoder = options.decoder ?? inThreadDecoder;
   const warnings: string[] = [];
   const { seriesUid, slices, sagittal } = await selectAxialSeries(source, studyUid, warnings, onStage);
-  const assigned = await assignStudyLevels(groupIntoStacks(slices), sagittal, async (sagittalFrames) => {
-    const sagittalUid = sagittal && !('unusable' in sagittal) ? sagittal.facts.seriesInstanceUid : '';
+  const assigned = await assignStudyLevels(groupIntoStacks(slices), sagittal, async (sagittalUid, sagittalFrames) => {
     const retrieved = await timed('retrieve', onStage, () =>
       source.retrieveFrames(
         studyUid,
@@ -203,7 +184,7 @@ export async function analyzeImages(
     ),
   );
   const images = await timed('decode', onStage, () =>
-    mapBounded(frames, options.decodeConcurrency ?? 4, async (frame, i) => {
+    mapWithConcurrency(frames, options.decodeConcurrency ?? 4, async (frame, i) => {
       const image = await decodeOrTranscode(
         decoder,
         source,

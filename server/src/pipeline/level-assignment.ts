@@ -32,7 +32,7 @@ export interface SagittalFrame {
 }
 
 /** Fetches and decodes frames of the sagittal series (the caller's retrieval, with its fallbacks and timings). */
-export type FetchSagittalFrames = (frames: SagittalFrame[]) => Promise<DecodedFrame[]>;
+export type FetchSagittalFrames = (seriesInstanceUid: string, frames: SagittalFrame[]) => Promise<DecodedFrame[]>;
 
 /** Slices averaged around the middle of the sagittal series: the midline, with √3 less noise. */
 const MID_SLAB_SLICES = 3;
@@ -136,7 +136,7 @@ export async function assignStudyLevels<T extends PositionedSlice>(
   if (!middle) return byCounting(stacks, `the sagittal ${label} has no frames with usable geometry`);
   let image: DecodedFrame | undefined;
   try {
-    image = averageFrames(await fetchFrames(frames));
+    image = averageFrames(await fetchFrames(sagittal.facts.seriesInstanceUid, frames));
   } catch (error) {
     return byCounting(stacks, `its images could not be read (${(error as Error).message})`);
   }
