@@ -27,12 +27,17 @@ def class_indices(grade: int, zone: str) -> list[int]:
     return [(grade - 1) * 3 + ZONE_INDEX[z] for z in zones]
 
 
-def percentile_normalize(image: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
-    """As server/src/inference/preprocess.ts: (v − P_low) / (P_high − P_low), clipped to [0, 1]; nearest-rank
-    percentiles over the slice's pixels."""
+def percentile_range(image: np.ndarray, low: float = 1.0, high: float = 99.0) -> tuple[float, float]:
+    """As server/src/inference/preprocess.ts `percentileRange`: nearest-rank percentiles over the slice's pixels."""
     flat = np.sort(image.astype(np.float32).ravel())
     at = lambda p: flat[min(len(flat) - 1, max(0, int(round(p / 100 * (len(flat) - 1)))))]
-    lo, hi = float(at(low)), float(at(high))
+    return float(at(low)), float(at(high))
+
+
+def percentile_normalize(image: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """(v − P_low) / (P_high − P_low), clipped to [0, 1]. The whole-slice loader normalizes before resampling, the
+    pipeline after; they differ only beside pixels above P_high, and 1.0.0–1.2.0 were trained this way."""
+    lo, hi = percentile_range(image, low, high)
     span = hi - lo if hi > lo else 1.0
     return np.clip((image.astype(np.float32) - lo) / span, 0.0, 1.0)
 
@@ -115,7 +120,12 @@ def augment_batch(
         out_samples.append(Sample(sample.image, boxes, sample.classes, facets, sample.key))
     grid = F.affine_grid(torch.stack(thetas), [n, 1, size, size], align_corners=False)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp(0, 1)
+    return augment_intensity(images, rng), out_samples
 
+
+def augment_intensity(images: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """The intensity half of `augment_batch` (its docstring says why each step is there), [N, 1, S, S] in [0, 1]."""
+    n, _, size, _ = images.shape
     # Monotone tone curve: piecewise linear through (0, 0), three jittered knots and (1, 1).
     knots_x = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])
     jitter = rng.uniform(-0.08, 0.08, size=(n, 3)).astype(np.float32)
@@ -147,7 +157,7 @@ def augment_batch(
     sigma = torch.from_numpy((rng.uniform(0, 0.3, size=(n, 1, 1, 1)) ** 2).astype(np.float32))  # up to 0.09, mostly low
     noise = torch.randn((2, *images.shape), generator=torch.Generator().manual_seed(int(rng.integers(2**31))))
     images = torch.sqrt((images + sigma * noise[0]) ** 2 + (sigma * noise[1]) ** 2)
-    return images.clamp(0, 1.2), out_samples
+    return images.clamp(0, 1.2)
 
 
 class SliceDataset(torch.utils.data.Dataset):

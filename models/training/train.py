@@ -1,6 +1,9 @@
 """Train the MSU detector on the synthetic dataset and export it to ONNX with its manifest.
 
     /usr/bin/python3 models/training/train.py --data DIR --out models/msu-ldh/<version> [--epochs N]
+    /usr/bin/python3 models/training/train.py --data DIR --out models/msu-ldh/<version> --refine-zoom 4 --onnx refine.onnx
+
+The second form trains the box refiner (refine_crops.py): the same network on zoomed crops around each herniation.
 
 Reproducible: fixed seeds, deterministic data order and augmentation per (seed, epoch, sample). Uses CUDA when
 torch sees a GPU, else the CPU with 2 threads (Debian's torch defaults to one).
@@ -19,8 +22,9 @@ import torch
 from torch.nn import functional as F
 from torchvision.ops import box_iou, generalized_box_iou_loss
 
-from dataset import SliceDataset, augment_batch, collate
+from dataset import SliceDataset, augment_batch, augment_intensity, collate
 from msu_detector import NUM_CLASSES, STRIDE, ExportWrapper, MsuDetector, cell_centres
+from refine_crops import crop_batch, load_crop_sources
 
 POSITIVE_RADIUS = 1.0  # cells: positives are the cells whose centre lies within this of the box centre (2 × 2)
 NON_KEY_QUALITY = 0.85  # score target on a herniation's non-key slices, relative to its key slice
@@ -163,6 +167,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (1 is faster on a busy machine)")
     parser.add_argument("--rotate", type=float, default=0.0, help="rotation augmentation, ± degrees (1.0.0: 10)")
     parser.add_argument("--val", type=Path, help="held-out slices (same layout as --data), scored after each epoch")
+    parser.add_argument("--refine-zoom", type=float, default=0.0, help="train the box refiner on crops this many times magnified")
+    parser.add_argument("--onnx", default="model.onnx", help="file name of the export in --out")
     args = parser.parse_args()
 
     set_seed(args.seed)
@@ -172,26 +178,45 @@ def main() -> None:
     files = sorted(args.data.rglob("*.npy"))
     if not files:
         raise SystemExit(f"No training slices (*.npy + *.json) under {args.data}: run `npm run synth -- --dataset` first")
-    dataset = SliceDataset(files, args.size)
-    val = SliceDataset(sorted(args.val.rglob("*.npy")), args.size) if args.val else None
     studies = len({f.name.rsplit("_", 1)[0] for f in files})
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=args.batch, shuffle=True, collate_fn=collate, num_workers=0,
-        generator=torch.Generator().manual_seed(args.seed),
-    )
+    refine = args.refine_zoom > 0
+    if refine:
+        # Crops are cut afresh every step (centre, zoom and mirror drawn per sample); held-out crops are fixed.
+        dataset = load_crop_sources(files)
+        val = None
+        if args.val:
+            val_sources = load_crop_sources(sorted(args.val.rglob("*.npy")))
+            val = crop_batch(val_sources, args.size, args.refine_zoom, np.random.default_rng([args.seed, 999]))[1]
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=args.batch, shuffle=True, collate_fn=list, num_workers=0,
+            generator=torch.Generator().manual_seed(args.seed),
+        )
+    else:
+        dataset = SliceDataset(files, args.size)
+        val = SliceDataset(sorted(args.val.rglob("*.npy")), args.size) if args.val else None
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=args.batch, shuffle=True, collate_fn=collate, num_workers=0,
+            generator=torch.Generator().manual_seed(args.seed),
+        )
     model = MsuDetector(args.width).to(device)
     parameters = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     steps = args.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.1)
-    print(f"training on {len(files)} slices of {studies} studies, {parameters / 1e6:.2f} M parameters, {device}, {args.epochs} epochs")
+    what = f"{len(dataset)} herniation crops (zoom {args.refine_zoom})" if refine else f"{len(files)} slices"
+    print(f"training on {what} of {studies} studies, {parameters / 1e6:.2f} M parameters, {device}, {args.epochs} epochs")
     started = time.time()
     for epoch in range(args.epochs):
         model.train()
         totals = np.zeros(5)
-        for step, (images, samples) in enumerate(loader):
+        for step, batch in enumerate(loader):
             # Augmentation is seeded per (seed, epoch, step): the same run gives the same model.
-            images, samples = augment_batch(images, samples, np.random.default_rng([args.seed, epoch, step]), args.rotate)
+            rng = np.random.default_rng([args.seed, epoch, step])
+            if refine:
+                images, samples = crop_batch(batch, args.size, args.refine_zoom, rng)
+                images = augment_intensity(images, rng)
+            else:
+                images, samples = augment_batch(batch[0], batch[1], rng, args.rotate)
             images = images.to(device)
             loss, parts = compute_loss(model(images), samples, device)
             optimizer.zero_grad(set_to_none=True)
@@ -205,7 +230,7 @@ def main() -> None:
         print(
             f"epoch {epoch + 1}/{args.epochs}: loss {totals[0]:.3f} (cls {totals[1]:.3f} box {totals[2]:.3f} "
             f"kp {totals[3]:.3f} train IoU {totals[4]:.3f}) · {elapsed / 60:.1f} min · "
-            f"{len(files) * (epoch + 1) / elapsed:.0f} slices/s",
+            f"{len(dataset) * (epoch + 1) / elapsed:.0f} slices/s",
             flush=True,
         )
         if val is not None and (epoch + 1 == args.epochs or (epoch + 1) % 4 == 0):
@@ -216,10 +241,11 @@ def main() -> None:
     wrapper = ExportWrapper(model)
     dummy = torch.zeros(1, 1, args.size, args.size)
     torch.onnx.export(
-        wrapper, dummy, args.out / "model.onnx", opset_version=17, input_names=["images"], output_names=["output0"],
+        wrapper, dummy, args.out / args.onnx, opset_version=17, input_names=["images"], output_names=["output0"],
         dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}},
     )
     training = {
+        **({"refineZoom": args.refine_zoom, "crops": len(dataset)} if refine else {}),
         "slices": len(files),
         "studies": studies,
         "epochs": args.epochs,
@@ -228,8 +254,8 @@ def main() -> None:
         "device": device.type,
         "minutes": round((time.time() - started) / 60, 1),
     }
-    (args.out / "training.json").write_text(json.dumps(training, indent=2) + "\n")
-    print(f"exported {args.out / 'model.onnx'} after {training['minutes']} min")
+    (args.out / ("refine-training.json" if refine else "training.json")).write_text(json.dumps(training, indent=2) + "\n")
+    print(f"exported {args.out / args.onnx} after {training['minutes']} min")
 
 
 if __name__ == "__main__":

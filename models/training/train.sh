@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `npm run train`: regenerates the synthetic training set, trains the MSU detector with Debian's PyTorch and
 # exports models/msu-ldh/<version>/{model.onnx,manifest.json}. Reproducible: fixed seeds throughout.
-#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.2.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2)
-# Version 1.1.0 was the same at 7 epochs; 1.0.0 was 12 epochs on the first four batches below (seeds 100000–400049) with train.py of its commit.
+#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.3.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2)
+#   REFINE_EPOCHS (40; 0 skips the box refiner), REFINE_ZOOM (4), REFINE_SEED (20241127)
+# 1.3.0 = the 1.2.0 detector (this script's detector at its defaults) + the box refiner (refine.onnx).
+# Version 1.2.0 had no refiner; 1.1.0 was its detector at 7 epochs; 1.0.0 was 12 epochs on the first four batches below (seeds 100000–400049) with train.py of its commit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,7 +20,10 @@ if ! /usr/bin/python3 -c 'import torch, torchvision, onnx, numpy' 2>/dev/null; t
 fi
 
 epochs=${TRAIN_EPOCHS:-12}
-version=${MODEL_VERSION:-1.2.0}
+version=${MODEL_VERSION:-1.3.0}
+refine_epochs=${REFINE_EPOCHS:-40}
+refine_zoom=${REFINE_ZOOM:-4}
+refine_seed=${REFINE_SEED:-20241127}
 threads=${TRAIN_THREADS:-2}
 seed=${TRAIN_SEED:-20241126}
 data=$(mktemp -d)
@@ -42,4 +47,10 @@ rm -rf "$data/dataset"
 # Passive OpenMP waits: spinning worker threads lose badly when another job shares the 2 cores.
 OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 models/training/train.py --data "$data/slices" --out "$out" \
   --epochs "$epochs" --seed "$seed" --version "$version" --threads "$threads"
+if [ "$refine_epochs" -gt 0 ]; then
+  # The box refiner: the same network trained on zoomed crops around each herniation (refine_crops.py).
+  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 models/training/train.py --data "$data/slices" --out "$out" \
+    --epochs "$refine_epochs" --seed "$refine_seed" --version "$version" --threads "$threads" \
+    --refine-zoom "$refine_zoom" --onnx refine.onnx
+fi
 npx tsx models/training/write-manifest.ts "$out" "$version"

@@ -1,10 +1,12 @@
 /**
  * Writes `manifest.json` beside a freshly exported `model.onnx` (ARCHITECTURE.md "Contracts → Model"), from the
- * training facts `train.py` leaves in `training.json`. Validated against the pipeline's own schema, so a model
+ * training facts `train.py` leaves in `training.json` — and, when the folder also holds the box refiner (`refine.onnx`
+ * with `refine-training.json`, from `train.py --refine-zoom`), the manifest's `refinement`. Validated against the pipeline's own schema, so a model
  * that would not load is caught here and not at a clinician's first Analyze.
  *
  *   tsx models/training/write-manifest.ts <modelDir> <version>
  */
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { modelManifestSchema, type ModelManifest } from '../../server/src/inference/manifest';
@@ -19,10 +21,15 @@ interface TrainingFacts {
   minutes: number;
 }
 
+interface RefinerFacts extends TrainingFacts {
+  refineZoom: number;
+  crops: number;
+}
+
 const GRADES = [1, 2, 3] as const;
 const ZONES = ['A', 'B', 'C'] as const;
 
-export function buildManifest(version: string, facts: TrainingFacts): ModelManifest {
+export function buildManifest(version: string, facts: TrainingFacts, refiner?: RefinerFacts): ModelManifest {
   return modelManifestSchema.parse({
     id: 'msu-ldh',
     version,
@@ -48,7 +55,13 @@ export function buildManifest(version: string, facts: TrainingFacts): ModelManif
     trainingData:
       `Synthetic axial T2 lumbar studies from models/synthetic (${facts.studies ?? '?'} studies, ${facts.slices} slices), ` +
       `seed ${facts.seed}; ${facts.epochs} epochs on ${facts.device} in ${facts.minutes} min; ` +
-      `${(facts.parameters / 1e6).toFixed(2)} M parameters. No patient data.`,
+      `${(facts.parameters / 1e6).toFixed(2)} M parameters.` +
+      (refiner
+        ? ` Box refiner: ${refiner.crops} herniation crops at zoom ${refiner.refineZoom}, ${refiner.epochs} epochs on ` +
+          `${refiner.device} in ${refiner.minutes} min.`
+        : '') +
+      ' No patient data.',
+    ...(refiner ? { refinement: { file: 'refine.onnx', zoom: refiner.refineZoom } } : {}),
   });
 }
 
@@ -56,7 +69,11 @@ async function main(): Promise<void> {
   const [modelDir, version] = process.argv.slice(2);
   if (!modelDir || !version) throw new Error('usage: tsx models/training/write-manifest.ts <modelDir> <version>');
   const facts = JSON.parse(await readFile(path.join(modelDir, 'training.json'), 'utf8')) as TrainingFacts;
-  const manifest = buildManifest(version, facts);
+  const refinerFacts = path.join(modelDir, 'refine-training.json');
+  const refiner = existsSync(refinerFacts)
+    ? (JSON.parse(await readFile(refinerFacts, 'utf8')) as RefinerFacts)
+    : undefined;
+  const manifest = buildManifest(version, facts, refiner);
   await writeFile(path.join(modelDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`wrote ${path.join(modelDir, 'manifest.json')}`);
 }

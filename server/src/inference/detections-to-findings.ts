@@ -88,14 +88,22 @@ export function zoneOf(detection: Detection, manifest: ModelManifest): MsuZone {
   return zone;
 }
 
-export function detectionsToLevelFinding(input: LevelDetections, manifest: ModelManifest): LevelFinding {
-  let best: { detection: Detection; slice: LevelSlice } | undefined;
-  input.detections.forEach((detections, i) => {
-    const slice = input.slices[i];
+/** The level's highest-scoring detection over all its slices (its slice becomes the key slice). */
+export function strongestDetection(
+  input: LevelDetections,
+): { detection: Detection; slice: LevelSlice; sliceIndex: number } | undefined {
+  let best: { detection: Detection; slice: LevelSlice; sliceIndex: number } | undefined;
+  input.detections.forEach((detections, sliceIndex) => {
+    const slice = input.slices[sliceIndex];
     for (const detection of detections) {
-      if (slice && (!best || detection.score > best.detection.score)) best = { detection, slice };
+      if (slice && (!best || detection.score > best.detection.score)) best = { detection, slice, sliceIndex };
     }
   });
+  return best;
+}
+
+export function detectionsToLevelFinding(input: LevelDetections, manifest: ModelManifest): LevelFinding {
+  const best = strongestDetection(input);
   const middle = input.slices[Math.floor((input.slices.length - 1) / 2)];
   if (!best || best.detection.score < manifest.thresholds.confidence) {
     return {

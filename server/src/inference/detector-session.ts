@@ -3,11 +3,13 @@
  * analysis (session creation costs far more than a run). Slices are batched across analyses: one queue per
  * session, each run takes up to a batch of whatever is waiting; a fixed-batch model gets its last batch padded. The provider comes from config (`auto` | `cpu` | `webgpu` | `cuda`) and is logged.
  */
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { providerCandidates, type ExecutionProvider, type ExecutionProviderSetting } from './execution-provider';
 import { loadModelManifest, type ModelManifest } from './manifest';
-import { preprocessSlice, type GrayImage } from './preprocess';
-import { decodeYoloOutput, scaleDetection, type Detection } from './yolo';
+import type { PixelBox } from './findings';
+import { preprocessCrop, preprocessSlice, type GrayImage, type PreprocessedCrop } from './preprocess';
+import { decodeYoloOutput, iou, scaleDetection, type Detection } from './yolo';
 
 export type InferenceStage = 'preprocess' | 'inference' | 'postprocess';
 
@@ -24,10 +26,26 @@ export interface DetectorSession {
   batchSize?: number;
   /** Detections per image in source-pixel coordinates. */
   detect(images: GrayImage[], options?: DetectOptions): Promise<Detection[][]>;
+  /**
+   * Present when the manifest names a refinement model: the refiner's detection of each requested box on a zoomed
+   * crop of its image, in source pixels, or undefined where it found nothing that overlaps the box (keep the box).
+   */
+  refine?(requests: RefineRequest[], options?: Pick<DetectOptions, 'onStage'>): Promise<(Detection | undefined)[]>;
   /** Runs so far and the slices they held (slices / runs = how full the batches were). */
   stats?(): { runs: number; slices: number };
   release?(): Promise<void>;
 }
+
+export interface RefineRequest {
+  image: GrayImage;
+  box: PixelBox;
+}
+
+/**
+ * The refiner's box must overlap the whole-slice box by at least this IoU to replace it: the crop is centred on the
+ * herniation, and a detection elsewhere in it (the other side of the canal) is not the same finding.
+ */
+const REFINED_MIN_IOU = 0.3;
 
 export interface DetectorOptions {
   executionProvider?: ExecutionProviderSetting;
@@ -92,6 +110,10 @@ export async function createDetectorSession(
   const [fixedBatch, , height, width] = manifest.input.shape;
   const batchSize = fixedBatch > 0 ? fixedBatch : (options.batchSize ?? DEFAULT_BATCH);
   const plane = width * height;
+  const refinement = manifest.refinement;
+  const refiner = refinement
+    ? (await createSession(path.join(modelDir, refinement.file), { ...options, executionProvider }, log)).session
+    : undefined;
 
   // One queue per session: slices of every analysis in flight wait here, and each run takes up to a batch of
   // them in arrival order, so concurrent studies fill each other's batches (a GPU's throughput depends on it) and
@@ -170,8 +192,82 @@ export async function createDetectorSession(
       setImmediate(() => void drain());
       return Promise.all(pending);
     },
-    release: () => session.release(),
+    ...(refiner && refinement
+      ? {
+          refine: (requests: RefineRequest[], refineOptions: Pick<DetectOptions, 'onStage'> = {}) =>
+            refineBoxes(refiner, refinement.zoom, requests, refineOptions.onStage),
+        }
+      : {}),
+    release: async () => {
+      await session.release();
+      await refiner?.release();
+    },
   };
+
+  async function refineBoxes(
+    refinerSession: ort.InferenceSession,
+    zoom: number,
+    requests: RefineRequest[],
+    onStage?: (stage: InferenceStage, ms: number) => void,
+  ): Promise<(Detection | undefined)[]> {
+    const refined: (Detection | undefined)[] = [];
+    for (let start = 0; start < requests.length; start += batchSize) {
+      const chunk = requests.slice(start, start + batchSize);
+      let t = performance.now();
+      const n = fixedBatch > 0 ? fixedBatch : chunk.length;
+      const input = new Float32Array(n * plane);
+      const crops = chunk.map(({ image, box }, i) =>
+        preprocessCrop(
+          image,
+          [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2],
+          zoom,
+          manifest,
+          input.subarray(i * plane, (i + 1) * plane),
+        ),
+      );
+      onStage?.('preprocess', performance.now() - t);
+      t = performance.now();
+      const tensor = new ort.Tensor('float32', input, [n, 1, height, width]);
+      let outputs: ort.InferenceSession.ReturnType | undefined;
+      try {
+        outputs = await refinerSession.run({ [manifest.input.name]: tensor });
+        onStage?.('inference', performance.now() - t);
+        t = performance.now();
+        const output = outputs[manifest.output.name];
+        if (!output)
+          throw new Error(`The refinement model has no output named "${manifest.output.name}" (manifest output.name)`);
+        const decoded = decodeYoloOutput(
+          output.data as Float32Array,
+          output.dims,
+          { numClasses: manifest.output.numClasses, numKeypoints: manifest.output.numKeypoints },
+          { scoreThreshold: DEFAULT_SCORE_FLOOR, iouThreshold: manifest.thresholds.iou },
+        );
+        chunk.forEach(({ box }, i) => {
+          const crop = crops[i];
+          if (!crop) {
+            refined.push(undefined);
+            return;
+          }
+          const toCrop = (x: number, y: number): [number, number] => [
+            (x - crop.originX) / crop.scaleX,
+            (y - crop.originY) / crop.scaleY,
+          ];
+          const original = [...toCrop(box[0], box[1]), ...toCrop(box[2], box[3])] as PixelBox;
+          let best: Detection | undefined;
+          for (const detection of decoded[i] ?? []) {
+            if (iou(detection.box, original) >= REFINED_MIN_IOU && (!best || detection.score > best.score))
+              best = detection;
+          }
+          refined.push(best && toSourcePixels(best, crop));
+        });
+        onStage?.('postprocess', performance.now() - t);
+      } finally {
+        for (const value of Object.values(outputs ?? {})) value.dispose();
+        tensor.dispose();
+      }
+    }
+    return refined;
+  }
 }
 
 interface QueuedSlice {
@@ -182,6 +278,17 @@ interface QueuedSlice {
   onStage?: (stage: InferenceStage, ms: number) => void;
   resolve(detections: Detection[]): void;
   reject(error: unknown): void;
+}
+
+/** A detection on a crop, in the crop's input pixels → source pixels. */
+function toSourcePixels(detection: Detection, crop: PreprocessedCrop): Detection {
+  const x = (v: number): number => crop.originX + v * crop.scaleX;
+  const y = (v: number): number => crop.originY + v * crop.scaleY;
+  return {
+    ...detection,
+    box: [x(detection.box[0]), y(detection.box[1]), x(detection.box[2]), y(detection.box[3])],
+    keypoints: detection.keypoints.map((k) => ({ ...k, point: [x(k.point[0]), y(k.point[1])] })),
+  };
 }
 
 const sessions = new Map<string, Promise<DetectorSession>>();

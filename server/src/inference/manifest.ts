@@ -43,6 +43,13 @@ export const modelManifestSchema = z.object({
   classes: z.array(z.object({ index: z.number().int().min(0), name: z.string(), grade: msuGrade, zone: msuZone })),
   thresholds: z.object({ confidence: z.number().min(0).max(1), iou: z.number().min(0).max(1) }),
   trainingData: z.string(),
+  /**
+   * Optional second pass that re-measures each reported herniation's box at a higher magnification: the key slice
+   * is cropped around the detected box to (width / zoom) × (height / zoom) source pixels, normalized over the whole
+   * slice as above, resampled to the same input size and run through `file`, a model with this manifest's input
+   * and output layout. Small boxes (a few pixels at the whole-slice input size) gain most.
+   */
+  refinement: z.object({ file: z.string().min(1), zoom: z.number().min(1).max(16) }).optional(),
 });
 
 export type ModelManifest = z.infer<typeof modelManifestSchema>;

@@ -2,6 +2,7 @@
  * Slice → model input tensor, as the manifest says: bilinear resample to the input size, then percentile
  * normalization. Knows nothing of DICOM: it takes modality pixel values (rescale already applied).
  */
+import type { PixelPoint } from './findings';
 import type { ModelManifest } from './manifest';
 
 export interface GrayImage {
@@ -60,28 +61,51 @@ export function percentileRange(
   return [sorted[rank(lowPercentile)] ?? 0, sorted[rank(highPercentile)] ?? 0];
 }
 
+/** A window of the source image in continuous pixel coordinates (pixel k spans [k, k + 1]). */
+export interface SourceRegion {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
 export function resampleBilinear(
   image: GrayImage,
   width: number,
   height: number,
   out: Float32Array = new Float32Array(width * height),
 ): Float32Array {
-  const scaleX = image.width / width;
-  const scaleY = image.height / height;
+  return resampleRegionBilinear(image, { x: 0, y: 0, width: image.width, height: image.height }, width, height, out);
+}
+
+/**
+ * Samples `region` of the image onto a width × height grid: output pixel centre (x + 0.5) lies at source
+ * coordinate region.x + (x + 0.5)·region.width / width, read bilinearly between pixel centres; coordinates beyond
+ * the image clamp to its edge (PyTorch grid_sample with align_corners=False, padding_mode="border").
+ */
+export function resampleRegionBilinear(
+  image: GrayImage,
+  region: SourceRegion,
+  width: number,
+  height: number,
+  out: Float32Array = new Float32Array(width * height),
+): Float32Array {
+  const scaleX = region.width / width;
+  const scaleY = region.height / height;
   // Column taps are the same for every row: compute them once.
   const x0s = new Int32Array(width);
   const x1s = new Int32Array(width);
   const fxs = new Float64Array(width);
   for (let x = 0; x < width; x++) {
     // Pixel-centre alignment, as in OpenCV's INTER_LINEAR.
-    const sx = Math.min(image.width - 1, Math.max(0, (x + 0.5) * scaleX - 0.5));
+    const sx = Math.min(image.width - 1, Math.max(0, region.x + (x + 0.5) * scaleX - 0.5));
     x0s[x] = Math.floor(sx);
     x1s[x] = Math.min(image.width - 1, Math.floor(sx) + 1);
     fxs[x] = sx - Math.floor(sx);
   }
   const p = image.pixels;
   for (let y = 0; y < height; y++) {
-    const sy = Math.min(image.height - 1, Math.max(0, (y + 0.5) * scaleY - 0.5));
+    const sy = Math.min(image.height - 1, Math.max(0, region.y + (y + 0.5) * scaleY - 0.5));
     const y0 = Math.floor(sy);
     const row0 = y0 * image.width;
     const row1 = Math.min(image.height - 1, y0 + 1) * image.width;
@@ -98,17 +122,53 @@ export function resampleBilinear(
   return out;
 }
 
-/** Writes the model input for one slice into `out` (width·height floats) when given, else a new array. */
-export function preprocessSlice(image: GrayImage, manifest: ModelManifest, out?: Float32Array): PreprocessedSlice {
-  const [, , height, width] = manifest.input.shape;
-  const { lowPercentile, highPercentile } = manifest.input.normalization;
-  const [low, high] = percentileRange(image.pixels, lowPercentile, highPercentile);
-  const data = out ?? new Float32Array(width * height);
-  if (image.width === width && image.height === height) data.set(image.pixels);
-  else resampleBilinear(image, width, height, data);
+function normalizeInPlace(data: Float32Array, [low, high]: [number, number]): void {
   const span = high > low ? high - low : 1;
   for (let i = 0; i < data.length; i++) {
     data[i] = Math.min(1, Math.max(0, ((data[i] ?? 0) - low) / span));
   }
+}
+
+/** Writes the model input for one slice into `out` (width·height floats) when given, else a new array. */
+export function preprocessSlice(image: GrayImage, manifest: ModelManifest, out?: Float32Array): PreprocessedSlice {
+  const [, , height, width] = manifest.input.shape;
+  const { lowPercentile, highPercentile } = manifest.input.normalization;
+  const range = percentileRange(image.pixels, lowPercentile, highPercentile);
+  const data = out ?? new Float32Array(width * height);
+  if (image.width === width && image.height === height) data.set(image.pixels);
+  else resampleBilinear(image, width, height, data);
+  normalizeInPlace(data, range);
   return { data, scaleX: image.width / width, scaleY: image.height / height };
+}
+
+export interface PreprocessedCrop extends PreprocessedSlice {
+  /** Source-pixel x of model-space x is originX + x·scaleX (likewise y). */
+  originX: number;
+  originY: number;
+}
+
+/**
+ * The refinement pass's input (manifest `refinement`): a window of (width / zoom) × (height / zoom) source pixels
+ * centred on (centreX, centreY), resampled to the model input size and normalized with the percentiles of the
+ * whole slice — the window alone would stretch its few tissues over [0, 1] and look unlike anything trained on.
+ * models/training/refine_crops.py cuts its training crops the same way.
+ */
+export function preprocessCrop(
+  image: GrayImage,
+  centre: PixelPoint,
+  zoom: number,
+  manifest: ModelManifest,
+  out?: Float32Array,
+): PreprocessedCrop {
+  const [, , height, width] = manifest.input.shape;
+  const { lowPercentile, highPercentile } = manifest.input.normalization;
+  const region = {
+    width: image.width / zoom,
+    height: image.height / zoom,
+    x: centre[0] - image.width / zoom / 2,
+    y: centre[1] - image.height / zoom / 2,
+  };
+  const data = resampleRegionBilinear(image, region, width, height, out);
+  normalizeInPlace(data, percentileRange(image.pixels, lowPercentile, highPercentile));
+  return { data, originX: region.x, originY: region.y, scaleX: region.width / width, scaleY: region.height / height };
 }

@@ -24,7 +24,12 @@ import {
 import { groupIntoStacks } from '../dicom/stacks';
 import { mapWithConcurrency, type DicomwebRetriever, type RetrievedFrame } from '../dicomweb/dicomweb-retriever';
 import type { DetectorSession, InferenceStage } from '../inference/detector-session';
-import { detectionsToFindings, type LevelDetections, type LevelSlice } from '../inference/detections-to-findings';
+import {
+  detectionsToFindings,
+  strongestDetection,
+  type LevelDetections,
+  type LevelSlice,
+} from '../inference/detections-to-findings';
 import { DISC_LEVELS, type Findings, type SliceRef } from '../inference/findings';
 import { geometryDisagreements } from '../inference/geometry-check';
 import { assignStudyLevels, chooseSagittalSeries } from './level-assignment';
@@ -148,6 +153,36 @@ async function decodeOrTranscode(
   }
 }
 
+/**
+ * The refinement pass (manifest `refinement`): the box each level will report — its strongest detection, when that
+ * reaches the confidence threshold — is re-measured on a zoomed crop of its slice and replaced in place.
+ */
+async function refineReportedBoxes(
+  levels: (LevelDetections & { images: DecodedFrame[] })[],
+  detector: DetectorSession,
+  onStage: AnalyzeImagesOptions['onStage'],
+): Promise<void> {
+  const reported = levels.flatMap((level) => {
+    const best = strongestDetection(level);
+    const image = best && level.images[best.sliceIndex];
+    return best && image && best.detection.score >= detector.manifest.thresholds.confidence
+      ? [{ level, ...best, image }]
+      : [];
+  });
+  if (!detector.refine || reported.length === 0) return;
+  const refined = await detector.refine(
+    reported.map(({ image, detection }) => ({ image, box: detection.box })),
+    onStage ? { onStage } : {},
+  );
+  reported.forEach(({ level, sliceIndex, detection }, i) => {
+    const box = refined[i]?.box;
+    if (!box) return;
+    level.detections[sliceIndex] = (level.detections[sliceIndex] ?? []).map((d) =>
+      d === detection ? { ...d, box } : d,
+    );
+  });
+}
+
 export async function analyzeImages(
   source: StudySource,
   studyUid: string,
@@ -201,7 +236,7 @@ export async function analyzeImages(
   const detections = await detector.detect(images, onStage ? { onStage } : {});
   const postStart = performance.now();
   let cursor = 0;
-  const levels: LevelDetections[] = assigned.stacks.map((stack) => {
+  const levels: (LevelDetections & { images: DecodedFrame[] })[] = assigned.stacks.map((stack) => {
     const levelSlices: LevelSlice[] = stack.slices.map((slice, i) => ({
       ref: { sopInstanceUid: slice.sopInstanceUid, frame: slice.frame },
       width: images[cursor + i]?.width ?? 0,
@@ -209,9 +244,11 @@ export async function analyzeImages(
       patientLeftIsImageRight: isPatientLeftImageRight(slice.geometry),
     }));
     const levelDetections = detections.slice(cursor, cursor + stack.slices.length);
+    const levelImages = images.slice(cursor, cursor + stack.slices.length);
     cursor += stack.slices.length;
-    return { level: stack.level, slices: levelSlices, detections: levelDetections };
+    return { level: stack.level, slices: levelSlices, detections: levelDetections, images: levelImages };
   });
+  if (detector.refine) await refineReportedBoxes(levels, detector, onStage);
   const levelFindings = detectionsToFindings(levels, detector.manifest).sort(
     (a, b) => DISC_LEVELS.indexOf(a.level) - DISC_LEVELS.indexOf(b.level),
   );
