@@ -38,8 +38,8 @@ beforeAll(async () => {
   // The same model without its refiner: the manifest minus `refinement`, beside a copy of model.onnx.
   const manifest = JSON.parse(await readFile(path.join(MODEL_DIR, 'manifest.json'), 'utf8')) as Record<string, unknown>;
   expect(manifest.refinement).toMatchObject({ file: 'refine.onnx' });
-  const { refinement: _refinement, ...plain } = manifest;
-  await writeFile(path.join(scratch, 'manifest.json'), JSON.stringify(plain));
+  delete manifest.refinement;
+  await writeFile(path.join(scratch, 'manifest.json'), JSON.stringify(manifest));
   await copyFile(path.join(MODEL_DIR, 'model.onnx'), path.join(scratch, 'model.onnx'));
   [refined, wholeSliceOnly] = await Promise.all([
     createDetectorSession(MODEL_DIR, undefined, { executionProvider: 'cpu' }),
@@ -48,7 +48,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([refined?.release?.(), wholeSliceOnly?.release?.()]);
+  await Promise.all([refined.release?.(), wholeSliceOnly.release?.()]);
   await rm(scratch, { recursive: true, force: true });
 });
 
@@ -64,7 +64,7 @@ function keySliceIous(findings: Findings, truth: TruthLevel[]): number[] {
     const truthBox = truth
       .find((t) => t.level === finding.level)
       ?.herniationSlices?.find((s) => s.sopInstanceUid === finding.keySlice?.sopInstanceUid)?.box;
-    return finding.herniation && finding.box && truthBox ? [iou(finding.box, truthBox)] : [];
+    return finding.herniation && truthBox ? [iou(finding.box, truthBox)] : [];
   });
 }
 
