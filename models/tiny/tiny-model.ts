@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ModelManifest } from '../../server/src/inference/manifest';
+import type { ModelManifestInput } from '../../server/src/inference/manifest';
 import type { MsuGrade } from '../../server/src/inference/findings';
 import { PHANTOM_IMAGE_SIZE } from '../synthetic/anatomy';
 import { buildPhantomDetectorOnnx, DETECTOR_INPUT, DETECTOR_OUTPUT, ZONES } from './phantom-detector';
@@ -16,7 +16,7 @@ export const TINY_MODEL_DIR = path.join(import.meta.dirname, '..', TINY_MODEL_ID
 
 const GRADES: MsuGrade[] = [1, 2, 3];
 
-export const TINY_MODEL_MANIFEST: ModelManifest = {
+export const TINY_MODEL_MANIFEST: ModelManifestInput = {
   id: TINY_MODEL_ID,
   version: TINY_MODEL_VERSION,
   name: 'MSU LDH phantom detector — fixed weights written in code, not trained',
@@ -52,7 +52,7 @@ async function writeIfChanged(file: string, bytes: Uint8Array): Promise<boolean>
 }
 
 /** JSON as Prettier would print it (arrays of numbers on one line), so `npm run format` and the build agree. */
-function manifestToJson(manifest: ModelManifest): string {
+function manifestToJson(manifest: ModelManifestInput): string {
   const text = JSON.stringify(manifest, null, 2).replace(
     /\[\s*(-?\d+(?:,\s*-?\d+)*)\s*\]/g,
     (_, items: string) => `[${items.split(/,\s*/).join(', ')}]`,
@@ -69,7 +69,7 @@ export interface BuiltModel {
 
 export async function buildTinyModel(dir: string = TINY_MODEL_DIR): Promise<BuiltModel> {
   await mkdir(dir, { recursive: true });
-  const modelPath = path.join(dir, TINY_MODEL_MANIFEST.file);
+  const modelPath = path.join(dir, TINY_MODEL_MANIFEST.file ?? 'model.onnx');
   const manifestPath = path.join(dir, 'manifest.json');
   const modelChanged = await writeIfChanged(modelPath, buildPhantomDetectorOnnx(undefined, TINY_MODEL_VERSION));
   const manifestChanged = await writeIfChanged(manifestPath, Buffer.from(manifestToJson(TINY_MODEL_MANIFEST)));

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMART_CLIENT_ID, SMART_SCOPE } from '../../client/src/smart-scope';
 import { GraphBuilder } from '../../models/tiny/graph-builder';
 import type { Findings } from '../../server/src/inference/findings';
-import type { ModelManifest } from '../../server/src/inference/manifest';
+import type { ModelManifestInput } from '../../server/src/inference/manifest';
 import { startSandbox, type Sandbox } from '../support/sandbox';
 import { launchAndAuthorize } from '../support/smart-launch';
 
@@ -53,7 +53,7 @@ function buildSiteModel(): Uint8Array {
 
 const grades = [1, 2, 3] as const;
 const zones = ['A', 'B', 'C'] as const;
-const manifest: ModelManifest = {
+const manifest: ModelManifestInput = {
   id: 'site-ldh-yolov8',
   version: '7.1.0',
   name: 'Site YOLOv8 export (test stand-in)',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { HerniationLevelFinding } from './findings';
-import { geometricMsuClass, geometryDisagreements } from './geometry-check';
+import { geometricMsuClass, geometryDisagreements, reconcileMsuClass } from './geometry-check';
 
 // Facet edges at x 100 and 140 on row 160; the disc margin (box top) at row 120: 40 px to the line.
 const finding = (overrides: Partial<HerniationLevelFinding>): HerniationLevelFinding => ({
@@ -43,5 +43,34 @@ describe('geometryDisagreements', () => {
   it('when the classifier says 1-A but the box reaches past the line, then the warning names both classes', () => {
     const [warning] = geometryDisagreements([finding({ grade: 1, box: [120, 120, 128, 170] })]);
     expect(warning).toMatch(/^L4-L5: 1-A \(left\): the box and facet points measure 3-A/);
+  });
+});
+
+describe('reconcileMsuClass', () => {
+  it('when the manifest says classFrom "geometry", then the measured class is reported and the warning names the classifier', () => {
+    const { levels, warnings } = reconcileMsuClass([finding({ grade: 1, box: [120, 120, 128, 170] })], 'geometry');
+    expect(levels[0]).toMatchObject({ grade: 3, zone: 'A', box: [120, 120, 128, 170] });
+    expect(warnings).toEqual([
+      'L4-L5: 3-A (left): measured from the box and facet points by the MSU rules; the classifier scored 1-A — review the key slice before confirming',
+    ]);
+  });
+
+  it('when the classifier agrees with the geometry, then nothing changes and nothing is said', () => {
+    const agreeing = finding({});
+    expect(reconcileMsuClass([agreeing], 'geometry')).toEqual({ levels: [agreeing], warnings: [] });
+  });
+
+  it('when the facet points were not found, then the classifier class stands and a warning says so', () => {
+    const withoutLine = finding({ grade: 1 });
+    delete withoutLine.intraFacetLine;
+    const { levels, warnings } = reconcileMsuClass([withoutLine], 'geometry');
+    expect(levels[0]).toMatchObject({ grade: 1, zone: 'A' });
+    expect(warnings[0]).toMatch(/^L4-L5: 1-A \(left\): the facet edges were not found .* classifier's alone/);
+  });
+
+  it('when the manifest keeps the classifier (the default), then the classifier class is reported with the old warning', () => {
+    const { levels, warnings } = reconcileMsuClass([finding({ grade: 1, box: [120, 120, 128, 170] })]);
+    expect(levels[0]).toMatchObject({ grade: 1 });
+    expect(warnings[0]).toMatch(/^L4-L5: 1-A \(left\): the box and facet points measure 3-A/);
   });
 });

@@ -2,7 +2,7 @@
  * Interpretability check (issue 5; the aim of the seed paper): when the model gives the intra-facet line, the
  * MSU class that follows geometrically from its box and that line (REFERENCE.md §1) is compared with the class the
  * classifier chose. A disagreement becomes a warning on the findings, so the clinician looks at that key slice
- * before confirming.
+ * before confirming. A manifest may instead have the measured class reported (`classFrom: "geometry"`).
  */
 import { levelFindingToReportLine, type HerniationLevelFinding, type LevelFinding, type PixelPoint } from './findings';
 import { classifyMsu, measurePoints, type MsuClass } from './msu-geometry';
@@ -30,16 +30,51 @@ export function geometricMsuClass(finding: HerniationLevelFinding): MsuClass | u
   return classifyMsu(measurePoints(corners, margin, line));
 }
 
-export function geometryDisagreements(levels: readonly LevelFinding[]): string[] {
+export type MsuClassSource = 'classifier' | 'geometry';
+
+/**
+ * Reconciles each herniation's class with the MSU geometry of its box and facet points. With `classifier` (the
+ * manifest default), the classifier's class is reported and a disagreement becomes a warning. With `geometry`
+ * (manifest `classFrom`), the measured class is reported — MSU is defined by these measurements (REFERENCE.md §1),
+ * and a precise box makes them more reliable than a classifier's reading of the whole slice — and the warning names
+ * what the classifier scored instead; where the facet points were not found the classifier's class stands, and a
+ * warning says so.
+ */
+export function reconcileMsuClass(
+  levels: readonly LevelFinding[],
+  classFrom: MsuClassSource = 'classifier',
+): { levels: LevelFinding[]; warnings: string[] } {
   const warnings: string[] = [];
-  for (const finding of levels) {
-    if (!finding.herniation) continue;
-    const geometric = geometricMsuClass(finding);
-    if (!geometric || (geometric.grade === finding.grade && geometric.zone === finding.zone)) continue;
+  const reconciled = levels.map((finding): LevelFinding => {
+    if (!finding.herniation) return finding;
+    const measured = geometricMsuClass(finding);
+    if (!measured) {
+      if (classFrom === 'geometry')
+        warnings.push(
+          `${levelFindingToReportLine(finding)}: the facet edges were not found on the key slice, so the class is the ` +
+            "classifier's alone — review the key slice before confirming",
+        );
+      return finding;
+    }
+    if (measured.grade === finding.grade && measured.zone === finding.zone) return finding;
+    if (classFrom === 'classifier') {
+      warnings.push(
+        `${levelFindingToReportLine(finding)}: the box and facet points measure ${measured.grade}-${measured.zone} ` +
+          'by the MSU rules — review the key slice before confirming',
+      );
+      return finding;
+    }
+    const reported = { ...finding, grade: measured.grade, zone: measured.zone };
     warnings.push(
-      `${levelFindingToReportLine(finding)}: the box and facet points measure ${geometric.grade}-${geometric.zone} ` +
-        'by the MSU rules — review the key slice before confirming',
+      `${levelFindingToReportLine(reported)}: measured from the box and facet points by the MSU rules; the classifier ` +
+        `scored ${finding.grade}-${finding.zone} — review the key slice before confirming`,
     );
-  }
-  return warnings;
+    return reported;
+  });
+  return { levels: reconciled, warnings };
+}
+
+/** The warnings of `reconcileMsuClass` when the classifier's class is reported. */
+export function geometryDisagreements(levels: readonly LevelFinding[]): string[] {
+  return reconcileMsuClass(levels, 'classifier').warnings;
 }

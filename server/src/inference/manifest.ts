@@ -50,9 +50,19 @@ export const modelManifestSchema = z.object({
    * and output layout. Small boxes (a few pixels at the whole-slice input size) gain most.
    */
   refinement: z.object({ file: z.string().min(1), zoom: z.number().min(1).max(16) }).optional(),
+  /**
+   * Where a herniation's MSU grade and zone come from. `classifier` (default): the class with the highest score.
+   * `geometry`: measured from the box and the two facet keypoints by the MSU rules (REFERENCE.md §1), the
+   * classifier's class only where the facet points are not found — for models whose box runs from the posterior
+   * disc margin to the herniation's deepest point and that predict the facet edges (numKeypoints ≥ 2). Either way
+   * the findings warn where the two disagree.
+   */
+  classFrom: z.enum(['classifier', 'geometry']).default('classifier'),
 });
 
 export type ModelManifest = z.infer<typeof modelManifestSchema>;
+/** A manifest as written (optional fields may be left out). */
+export type ModelManifestInput = z.input<typeof modelManifestSchema>;
 
 export interface LoadedManifest {
   manifest: ModelManifest;
@@ -73,6 +83,11 @@ export async function loadModelManifest(modelDir: string): Promise<LoadedManifes
   if (parsed.data.classes.length !== parsed.data.output.numClasses) {
     throw new Error(
       `Invalid model manifest ${manifestPath}: ${parsed.data.classes.length} classes listed but output.numClasses is ${parsed.data.output.numClasses}`,
+    );
+  }
+  if (parsed.data.classFrom === 'geometry' && parsed.data.output.numKeypoints < 2) {
+    throw new Error(
+      `Invalid model manifest ${manifestPath}: classFrom "geometry" needs the two facet keypoints, but output.numKeypoints is ${parsed.data.output.numKeypoints}`,
     );
   }
   return { manifest: parsed.data, modelPath: path.join(modelDir, parsed.data.file) };

@@ -31,7 +31,7 @@ import {
   type LevelSlice,
 } from '../inference/detections-to-findings';
 import { DISC_LEVELS, type Findings, type SliceRef } from '../inference/findings';
-import { geometryDisagreements } from '../inference/geometry-check';
+import { reconcileMsuClass } from '../inference/geometry-check';
 import { assignStudyLevels, chooseSagittalSeries } from './level-assignment';
 
 /** Anything that answers the three DICOMweb questions the pipeline asks. */
@@ -249,10 +249,14 @@ export async function analyzeImages(
     return { level: stack.level, slices: levelSlices, detections: levelDetections, images: levelImages };
   });
   if (detector.refine) await refineReportedBoxes(levels, detector, onStage);
-  const levelFindings = detectionsToFindings(levels, detector.manifest).sort(
-    (a, b) => DISC_LEVELS.indexOf(a.level) - DISC_LEVELS.indexOf(b.level),
+  const reconciled = reconcileMsuClass(
+    detectionsToFindings(levels, detector.manifest).sort(
+      (a, b) => DISC_LEVELS.indexOf(a.level) - DISC_LEVELS.indexOf(b.level),
+    ),
+    detector.manifest.classFrom,
   );
-  warnings.push(...geometryDisagreements(levelFindings));
+  const levelFindings = reconciled.levels;
+  warnings.push(...reconciled.warnings);
   const keySlices: KeySliceImage[] = [];
   if (options.keepKeySlices) {
     for (const finding of levelFindings) {

@@ -1,0 +1,42 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadModelManifest } from './manifest';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function manifestWith(edit: (manifest: Record<string, unknown>) => void): Promise<string> {
+  const manifest = JSON.parse(await readFile('models/msu-ldh/1.2.0/manifest.json', 'utf8')) as Record<string, unknown>;
+  edit(manifest);
+  const dir = await mkdtemp(path.join(tmpdir(), 'ldh-manifest-'));
+  dirs.push(dir);
+  await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+  return dir;
+}
+
+describe('loadModelManifest', () => {
+  it('when classFrom and refinement are left out, then the classifier decides and there is no second pass', async () => {
+    const { manifest } = await loadModelManifest(await manifestWith(() => undefined));
+    expect(manifest.classFrom).toBe('classifier');
+    expect(manifest.refinement).toBeUndefined();
+  });
+
+  it('when classFrom is "geometry" but the model has no facet keypoints, then the manifest is refused and says why', async () => {
+    const dir = await manifestWith((manifest) => {
+      manifest.classFrom = 'geometry';
+      (manifest.output as Record<string, unknown>).numKeypoints = 0;
+    });
+    await expect(loadModelManifest(dir)).rejects.toThrow(/classFrom "geometry" needs the two facet keypoints/);
+  });
+
+  it('when the refinement zoom is below 1, then the manifest is refused naming the field', async () => {
+    const dir = await manifestWith((manifest) => {
+      manifest.refinement = { file: 'refine.onnx', zoom: 0.5 };
+    });
+    await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*refinement\.zoom/);
+  });
+});
