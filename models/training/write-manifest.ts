@@ -4,11 +4,14 @@
  * with `refine-training.json`, from `train.py --refine-zoom`), the manifest's `refinement`. Validated against the pipeline's own schema, so a model
  * that would not load is caught here and not at a clinician's first Analyze.
  *
- *   tsx models/training/write-manifest.ts <modelDir> <version>
+ *   tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry]
+ *
+ * The third argument is the manifest's `classFrom` (default classifier): where the reported MSU class comes from.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { MsuClassSource } from '../../server/src/inference/geometry-check';
 import { modelManifestSchema, type ModelManifest } from '../../server/src/inference/manifest';
 
 interface TrainingFacts {
@@ -29,7 +32,12 @@ interface RefinerFacts extends TrainingFacts {
 const GRADES = [1, 2, 3] as const;
 const ZONES = ['A', 'B', 'C'] as const;
 
-export function buildManifest(version: string, facts: TrainingFacts, refiner?: RefinerFacts): ModelManifest {
+export function buildManifest(
+  version: string,
+  facts: TrainingFacts,
+  refiner?: RefinerFacts,
+  classFrom: MsuClassSource = 'classifier',
+): ModelManifest {
   return modelManifestSchema.parse({
     id: 'msu-ldh',
     version,
@@ -61,19 +69,22 @@ export function buildManifest(version: string, facts: TrainingFacts, refiner?: R
           `${refiner.device} in ${refiner.minutes} min.`
         : '') +
       ' No patient data.',
-    ...(refiner ? { refinement: { file: 'refine.onnx', zoom: refiner.refineZoom } } : {}),
+    // The refiner is trained on randomly mirrored crops (refine_crops.py), so averaging with the mirrored view is sound.
+    ...(refiner ? { refinement: { file: 'refine.onnx', zoom: refiner.refineZoom, mirror: true } } : {}),
+    classFrom,
   });
 }
 
 async function main(): Promise<void> {
-  const [modelDir, version] = process.argv.slice(2);
-  if (!modelDir || !version) throw new Error('usage: tsx models/training/write-manifest.ts <modelDir> <version>');
+  const [modelDir, version, classFrom = 'classifier'] = process.argv.slice(2);
+  if (!modelDir || !version || (classFrom !== 'classifier' && classFrom !== 'geometry'))
+    throw new Error('usage: tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry]');
   const facts = JSON.parse(await readFile(path.join(modelDir, 'training.json'), 'utf8')) as TrainingFacts;
   const refinerFacts = path.join(modelDir, 'refine-training.json');
   const refiner = existsSync(refinerFacts)
     ? (JSON.parse(await readFile(refinerFacts, 'utf8')) as RefinerFacts)
     : undefined;
-  const manifest = buildManifest(version, facts, refiner);
+  const manifest = buildManifest(version, facts, refiner, classFrom);
   await writeFile(path.join(modelDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`wrote ${path.join(modelDir, 'manifest.json')}`);
 }

@@ -49,7 +49,14 @@ export const modelManifestSchema = z.object({
    * slice as above, resampled to the same input size and run through `file`, a model with this manifest's input
    * and output layout. Small boxes (a few pixels at the whole-slice input size) gain most.
    */
-  refinement: z.object({ file: z.string().min(1), zoom: z.number().min(1).max(16) }).optional(),
+  refinement: z
+    .object({
+      file: z.string().min(1),
+      zoom: z.number().min(1).max(16),
+      /** Also run each crop mirrored left-right and average the two boxes (for refiners trained with mirroring). */
+      mirror: z.boolean().default(false),
+    })
+    .optional(),
   /**
    * Where a herniation's MSU grade and zone come from. `classifier` (default): the class with the highest score.
    * `geometry`: measured from the box and the two facet keypoints by the MSU rules (REFERENCE.md §1), the
