@@ -26,7 +26,10 @@ const STUDIES = [
   { seed: 971005, matrix: 320 },
 ] as const;
 
-/** The least mean-IoU gain the refiner must show on these studies (measured: see below). */
+/**
+ * The least mean-IoU gain the refiner must show on these studies: measured 0.720 → 0.823 (11 herniations) when
+ * 1.3.0 was trained; half of that gain is required.
+ */
 const MIN_GAIN = 0.05;
 
 let scratch: string;
@@ -86,7 +89,7 @@ describe('box refinement', () => {
       after.push(...keySliceIous(sharp, truth));
     }
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-    expect(after.length).toBeGreaterThanOrEqual(6);
+    expect(after.length).toBeGreaterThanOrEqual(8);
     expect(mean(after)).toBeGreaterThan(mean(before) + MIN_GAIN);
   }, 120_000);
 
