@@ -159,7 +159,7 @@ const fakeDetector: DetectorSession = {
     name: 'Fake',
     intendedUse: 'tests',
     classes: [{ index: 0, name: 'g2-AB', grade: 2, zone: 'AB' }],
-    thresholds: { confidence: 0.5, iou: 0.5 },
+    thresholds: { confidence: 0.5, iou: 0.5, spanning: 0.75 },
   } as unknown as ModelManifest,
   executionProvider: 'cpu',
   // Images arrive bottom-up (L5-S1 first): image 3 is the second slice of L4-L5; its box is on the image right.

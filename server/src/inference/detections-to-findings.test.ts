@@ -10,7 +10,7 @@ const manifest = {
     { index: 0, name: 'g1-A', grade: 1, zone: 'A' },
     { index: 1, name: 'g2-AB', grade: 2, zone: 'AB' },
   ],
-  thresholds: { confidence: 0.5, iou: 0.5 },
+  thresholds: { confidence: 0.5, iou: 0.5, spanning: 0.75 },
 } as unknown as ModelManifest;
 
 const slice = (sop: string, overrides: Partial<LevelSlice> = {}): LevelSlice => ({
@@ -92,7 +92,7 @@ describe('zoneOf', () => {
     classes: [1, 2, 3].flatMap((grade, g) =>
       (['A', 'B', 'C'] as const).map((zone, z) => ({ index: g * 3 + z, name: `${grade}-${zone}`, grade, zone })),
     ),
-    thresholds: { confidence: 0.5, iou: 0.45 },
+    thresholds: { confidence: 0.5, iou: 0.45, spanning: 0.75 },
   } as unknown as ModelManifest;
   const scores = (values: Record<number, number>): number[] =>
     Array.from({ length: 9 }, (_, index) => values[index] ?? 0);
@@ -116,6 +116,13 @@ describe('zoneOf', () => {
     // 0.55 ≥ the 0.5 threshold, but < 0.75 × 0.9: the neighbour is lifted by a herniation near the border.
     const detection = { ...det([0, 0, 1, 1], 0.9, 4), classScores: scores({ 3: 0.55, 4: 0.9 }) };
     expect(zoneOf(detection, gradeByZone)).toBe('B');
+  });
+
+  it('when the manifest lowers thresholds.spanning, then a neighbour at that share of the primary score spans', () => {
+    const detection = { ...det([0, 0, 1, 1], 0.9, 4), classScores: scores({ 3: 0.55, 4: 0.9 }) };
+    const lower = { ...gradeByZone, thresholds: { ...gradeByZone.thresholds, spanning: 0.6 } };
+    // 0.55 ≥ 0.6 × 0.9 = 0.54.
+    expect(zoneOf(detection, lower)).toBe('AB');
   });
 
   it('when A and C pass (not adjacent) or the second zone has another grade, then no spanning zone is invented', () => {

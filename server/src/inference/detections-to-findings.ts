@@ -55,17 +55,10 @@ const SPANNING_ZONES: Partial<Record<MsuZone, Partial<Record<MsuZone, MsuZone>>>
 };
 
 /**
- * Share of the primary zone's score an adjacent zone needs for the finding to be written AB/BC. A herniation near
- * a zone border lifts the neighbouring zone's score too; only a score close to the primary one means the herniation
- * really crosses into it. 0.75 was chosen on a tuning set of synthetic studies (seeds 960000–963005) kept apart
- * from the evaluation sets; it raised localization AC1 from 0.86 to 0.92 on the internal set (MODEL_CARD 1.1.0).
- */
-const SPANNING_SCORE_RATIO = 0.75;
-
-/**
  * A herniation that spans two zones: models with single-zone classes (the plain 9-class grade × zone layout)
  * score both zones of the same grade on the same anchor. When the best adjacent zone of that grade reaches the
- * threshold and comes within SPANNING_SCORE_RATIO of the primary zone's score, the finding is written AB or BC.
+ * threshold and reaches the manifest's `thresholds.spanning` share of the primary zone's score, the finding is
+ * written AB or BC.
  * Models with explicit AB/BC classes are read as they are.
  */
 export function zoneOf(detection: Detection, manifest: ModelManifest): MsuZone {
@@ -75,7 +68,7 @@ export function zoneOf(detection: Detection, manifest: ModelManifest): MsuZone {
   let zone: MsuZone = primary.zone;
   let bestAdjacentScore = Math.max(
     manifest.thresholds.confidence,
-    SPANNING_SCORE_RATIO * (detection.classScores[detection.classIndex] ?? detection.score),
+    manifest.thresholds.spanning * (detection.classScores[detection.classIndex] ?? detection.score),
   );
   for (const candidate of manifest.classes) {
     const spanning = SPANNING_ZONES[primary.zone]?.[candidate.zone];

@@ -294,16 +294,19 @@ function unmirror(detection: Detection, width: number): Detection {
   };
 }
 
-/** The first detection, its box the mean of all the boxes' edges and its score their mean. */
+/** The views' detections as one: box edges, score and class scores averaged (zones are mirror-symmetric). */
 function averageBoxes(detections: Detection[]): Detection {
   const [first] = detections;
   if (!first) throw new Error('averageBoxes needs at least one detection');
   const mean = (pick: (d: Detection) => number): number =>
     detections.reduce((sum, d) => sum + pick(d), 0) / detections.length;
+  const classScores = first.classScores.map((_, k) => mean((d) => d.classScores[k] ?? 0));
   return {
     ...first,
     box: [mean((d) => d.box[0]), mean((d) => d.box[1]), mean((d) => d.box[2]), mean((d) => d.box[3])],
     score: mean((d) => d.score),
+    classScores,
+    classIndex: classScores.indexOf(Math.max(...classScores)),
   };
 }
 

@@ -41,7 +41,18 @@ export const modelManifestSchema = z.object({
     numKeypoints: z.number().int().min(0).default(0),
   }),
   classes: z.array(z.object({ index: z.number().int().min(0), name: z.string(), grade: msuGrade, zone: msuZone })),
-  thresholds: z.object({ confidence: z.number().min(0).max(1), iou: z.number().min(0).max(1) }),
+  thresholds: z.object({
+    confidence: z.number().min(0).max(1),
+    iou: z.number().min(0).max(1),
+    /**
+     * Share of the primary zone's score an adjacent zone of the same grade needs for the finding to be written
+     * AB/BC. A herniation near a zone border lifts the neighbouring zone's score too; only a score close to the
+     * primary one means it really crosses. A property of the model's scores: 0.75 (the default) was chosen for
+     * msu-ldh 1.1.0 on a tuning set (seeds 960000–963005), where it raised localization AC1 from 0.86 to 0.92;
+     * 1.3.0's averaged scores need 0.6 (its model card).
+     */
+    spanning: z.number().min(0).max(1).default(0.75),
+  }),
   trainingData: z.string(),
   /**
    * Optional second pass that re-measures each reported herniation's box at a higher magnification: the key slice
@@ -55,6 +66,12 @@ export const modelManifestSchema = z.object({
       zoom: z.number().min(1).max(16),
       /** Also run each crop mirrored left-right and average the two boxes (for refiners trained with mirroring). */
       mirror: z.boolean().default(false),
+      /**
+       * `keep`: the refiner moves only the box. `average`: the reported herniation's class scores become the mean
+       * of the whole-slice and the zoomed pass (which sees the herniation and the facets magnified); its confidence
+       * stays the whole-slice detection score, which decided that there is a herniation at all.
+       */
+      classes: z.enum(['keep', 'average']).default('keep'),
     })
     .optional(),
   /**

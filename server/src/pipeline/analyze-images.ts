@@ -24,6 +24,7 @@ import {
 import { groupIntoStacks } from '../dicom/stacks';
 import { mapWithConcurrency, type DicomwebRetriever, type RetrievedFrame } from '../dicomweb/dicomweb-retriever';
 import type { DetectorSession, InferenceStage } from '../inference/detector-session';
+import type { Detection } from '../inference/yolo';
 import {
   detectionsToFindings,
   strongestDetection,
@@ -155,7 +156,9 @@ async function decodeOrTranscode(
 
 /**
  * The refinement pass (manifest `refinement`): the box each level will report — its strongest detection, when that
- * reaches the confidence threshold — is re-measured on a zoomed crop of its slice and replaced in place.
+ * reaches the confidence threshold — is re-measured on a zoomed crop of its slice and replaced in place; with
+ * `classes: "average"` its class scores become the mean of both passes. The score, which chose this detection and
+ * decided that the level has a herniation, is left alone, so the key slice and the presence call do not move.
  */
 async function refineReportedBoxes(
   levels: (LevelDetections & { images: DecodedFrame[] })[],
@@ -175,10 +178,16 @@ async function refineReportedBoxes(
     onStage ? { onStage } : {},
   );
   reported.forEach(({ level, sliceIndex, detection }, i) => {
-    const box = refined[i]?.box;
-    if (!box) return;
+    const zoomed = refined[i];
+    if (!zoomed) return;
+    const update: Partial<Detection> = { box: zoomed.box };
+    if (detector.manifest.refinement?.classes === 'average') {
+      const classScores = detection.classScores.map((score, k) => (score + (zoomed.classScores[k] ?? 0)) / 2);
+      update.classScores = classScores;
+      update.classIndex = classScores.indexOf(Math.max(...classScores));
+    }
     level.detections[sliceIndex] = (level.detections[sliceIndex] ?? []).map((d) =>
-      d === detection ? { ...d, box } : d,
+      d === detection ? { ...d, ...update } : d,
     );
   });
 }

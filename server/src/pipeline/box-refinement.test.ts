@@ -1,63 +1,85 @@
 /**
- * The box refiner (manifest `refinement`): on held-out realistic synthetic studies, the bundled model's reported
- * boxes fit the ground truth better with the zoomed second pass than without it, and nothing else changes; a
- * manifest that names a refiner file that is not there fails to load with the file's name.
+ * The refinement pass (manifest `refinement`) on held-out realistic synthetic studies, with the bundled model:
+ * its boxes fit the ground truth better than the whole-slice pass's, and with `classes: "average"` more
+ * herniations get their true MSU class; a manifest that names a refiner file that is not there fails to load.
  */
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
 import { readPart10 } from '../dicom/part10';
 import { createDetectorSession, ModelLoadError, type DetectorSession } from '../inference/detector-session';
-import type { Findings } from '../inference/findings';
+import type { Findings, LevelFinding } from '../inference/findings';
 import { iou } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
 import { part10StudySource } from './folder-source';
 
 const MODEL_DIR = 'models/msu-ldh/1.3.0';
-// Seeds no training or evaluation set uses; 1.5 T at the matrices the model was trained on.
+// Seeds no training, tuning or evaluation set uses: 1.5 T at the matrices the model was trained on, and the
+// external-set acquisition it was not trained on (3 T, low SNR, 512²).
+interface StudyPlan {
+  seed: number;
+  field: 1.5 | 3;
+  snr: 'high' | 'low';
+  matrix: number;
+}
+const internal = (matrix: number, i: number): StudyPlan => ({ seed: 971000 + i, field: 1.5, snr: 'high', matrix });
+const external = (i: number): StudyPlan => ({ seed: 972000 + i, field: 3, snr: 'low', matrix: 512 });
 const STUDIES = [
-  { seed: 971000, matrix: 256 },
-  { seed: 971001, matrix: 320 },
-  { seed: 971002, matrix: 384 },
-  { seed: 971003, matrix: 448 },
-  { seed: 971004, matrix: 256 },
-  { seed: 971005, matrix: 320 },
-] as const;
+  ...[256, 320, 384, 448, 256, 320, 384, 448].map(internal),
+  ...Array.from({ length: 8 }, (_, i) => external(i)),
+];
 
 /**
- * The least mean-IoU gain the refiner must show on these studies: measured 0.720 → 0.823 (11 herniations) when
- * 1.3.0 was trained; half of that gain is required.
+ * Measured when 1.3.0 was trained, on these studies (21 herniations): key-slice mean IoU 0.727 without the refiner,
+ * 0.844 with it; the true MSU class for 17 with the whole-slice scores, 19 with the averaged ones. Half the IoU gain
+ * is required, and more true classes.
  */
-const MIN_GAIN = 0.05;
+const MIN_IOU_GAIN = 0.05;
 
 let scratch: string;
-let refined: DetectorSession;
-let wholeSliceOnly: DetectorSession;
+const sessions: Record<'averaged' | 'boxOnly' | 'wholeSlice', DetectorSession> = {} as never;
+
+/** The bundled model's folder with an edited manifest (model files copied beside it). */
+async function variant(name: string, edit: (manifest: { refinement?: Record<string, unknown> }) => void) {
+  const dir = path.join(scratch, name);
+  await mkdir(dir);
+  const manifest = JSON.parse(await readFile(path.join(MODEL_DIR, 'manifest.json'), 'utf8')) as {
+    refinement?: Record<string, unknown>;
+  };
+  edit(manifest);
+  await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+  await copyFile(path.join(MODEL_DIR, 'model.onnx'), path.join(dir, 'model.onnx'));
+  await copyFile(path.join(MODEL_DIR, 'refine.onnx'), path.join(dir, 'refine.onnx'));
+  return dir;
+}
 
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(tmpdir(), 'ldh-refine-'));
-  // The same model without its refiner: the manifest minus `refinement`, beside a copy of model.onnx.
-  const manifest = JSON.parse(await readFile(path.join(MODEL_DIR, 'manifest.json'), 'utf8')) as Record<string, unknown>;
-  expect(manifest.refinement).toMatchObject({ file: 'refine.onnx' });
-  delete manifest.refinement;
-  await writeFile(path.join(scratch, 'manifest.json'), JSON.stringify(manifest));
-  await copyFile(path.join(MODEL_DIR, 'model.onnx'), path.join(scratch, 'model.onnx'));
-  [refined, wholeSliceOnly] = await Promise.all([
-    createDetectorSession(MODEL_DIR, undefined, { executionProvider: 'cpu' }),
-    createDetectorSession(scratch, undefined, { executionProvider: 'cpu' }),
+  const boxOnly = await variant('box-only', (manifest) => {
+    expect(manifest.refinement).toMatchObject({ file: 'refine.onnx', classes: 'average' });
+    if (manifest.refinement) manifest.refinement.classes = 'keep';
+  });
+  const wholeSlice = await variant('whole-slice', (manifest) => delete manifest.refinement);
+  const options = { executionProvider: 'cpu' } as const;
+  [sessions.averaged, sessions.boxOnly, sessions.wholeSlice] = await Promise.all([
+    createDetectorSession(MODEL_DIR, undefined, options),
+    createDetectorSession(boxOnly, undefined, options),
+    createDetectorSession(wholeSlice, undefined, options),
   ]);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([refined.release?.(), wholeSliceOnly.release?.()]);
+  for (const session of Object.values(sessions)) await session.release?.();
   await rm(scratch, { recursive: true, force: true });
 });
 
 interface TruthLevel {
   level: string;
   herniation: boolean;
+  grade?: number;
+  zone?: string;
   herniationSlices?: { sopInstanceUid: string; box: [number, number, number, number] }[];
 }
 
@@ -71,27 +93,49 @@ function keySliceIous(findings: Findings, truth: TruthLevel[]): number[] {
   });
 }
 
-describe('box refinement', () => {
-  it('when the bundled model refines its boxes, then they fit the truth better and the findings are otherwise the same', async () => {
-    const before: number[] = [];
-    const after: number[] = [];
-    for (const { seed, matrix } of STUDIES) {
-      const study = generateSyntheticStudy({ seed, patientId: `refine-${seed}`, field: 1.5, snr: 'high', matrix });
+const trueClasses = (findings: Findings, truth: TruthLevel[]): number =>
+  findings.levels.filter((finding) => {
+    const t = truth.find((level) => level.level === finding.level);
+    return finding.herniation && t?.herniation && finding.grade === t.grade && finding.zone === t.zone;
+  }).length;
+
+const withoutBoxes = (levels: LevelFinding[]) =>
+  levels.map((level) => Object.fromEntries(Object.entries(level).filter(([k]) => k !== 'box' && k !== 'side')));
+
+describe('refinement pass', () => {
+  it('when the bundled model refines its boxes, then they fit the truth better; averaged class scores find more true classes', async () => {
+    const ious = { before: [] as number[], after: [] as number[] };
+    const correct = { wholeSlice: 0, averaged: 0 };
+    for (const { seed, field, snr, matrix } of STUDIES) {
+      const study = generateSyntheticStudy({ seed, patientId: `refine-${seed}`, field, snr, matrix });
       const source = part10StudySource(study.instances.map((instance) => readPart10(instance.part10)));
       const truth = study.groundTruth.levels as unknown as TruthLevel[];
-      const plain = (await analyzeImages(source, study.studyInstanceUid, wholeSliceOnly)).findings;
-      const sharp = (await analyzeImages(source, study.studyInstanceUid, refined)).findings;
-      // Only the boxes move: the same levels, classes, key slices and confidences.
-      const withoutBoxes = (f: Findings) =>
-        f.levels.map((level) => Object.fromEntries(Object.entries(level).filter(([k]) => k !== 'box' && k !== 'side')));
-      expect(withoutBoxes(sharp)).toEqual(withoutBoxes(plain));
-      before.push(...keySliceIous(plain, truth));
-      after.push(...keySliceIous(sharp, truth));
+      const analyze = async (session: DetectorSession) =>
+        (await analyzeImages(source, study.studyInstanceUid, session)).findings;
+      const [wholeSlice, boxOnly, averaged] = [
+        await analyze(sessions.wholeSlice),
+        await analyze(sessions.boxOnly),
+        await analyze(sessions.averaged),
+      ];
+      // `keep` moves only the boxes; `average` moves only the boxes and the classes: the same levels are called
+      // herniated, on the same key slices, with the same confidences.
+      expect(withoutBoxes(boxOnly.levels)).toEqual(withoutBoxes(wholeSlice.levels));
+      expect(averaged.levels.map((l) => [l.level, l.herniation, l.keySlice, l.confidence])).toEqual(
+        wholeSlice.levels.map((l) => [l.level, l.herniation, l.keySlice, l.confidence]),
+      );
+      expect(averaged.levels.map((l) => (l.herniation ? l.box : null))).toEqual(
+        boxOnly.levels.map((l) => (l.herniation ? l.box : null)),
+      );
+      ious.before.push(...keySliceIous(wholeSlice, truth));
+      ious.after.push(...keySliceIous(boxOnly, truth));
+      correct.wholeSlice += trueClasses(wholeSlice, truth);
+      correct.averaged += trueClasses(averaged, truth);
     }
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-    expect(after.length).toBeGreaterThanOrEqual(8);
-    expect(mean(after)).toBeGreaterThan(mean(before) + MIN_GAIN);
-  }, 120_000);
+    expect(ious.after.length).toBeGreaterThanOrEqual(18);
+    expect(mean(ious.after)).toBeGreaterThan(mean(ious.before) + MIN_IOU_GAIN);
+    expect(correct.averaged).toBeGreaterThan(correct.wholeSlice);
+  }, 180_000);
 
   it('when the manifest names a refiner file that is missing, then loading fails and names it', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ldh-refine-missing-'));
