@@ -38,6 +38,9 @@ function printTask(report: TaskReport): void {
   console.log(`\n${report.task.toUpperCase()} (${report.items} disc levels)`);
   console.log(`  mean IoU (matched, IoU ≥ 0.5)  ${withCi(num, report.meanIoU)}`);
   console.log(`  recall at IoU ≥ 0.5            ${withCi(pct, report.recall)}`);
+  console.log(
+    `  any label (§2 wording): mean IoU ${num(report.anyLabel.meanIoU)}, recall ${withCi(pct, report.anyLabel.recall)}`,
+  );
   console.log(`  Gwet's AC1                     ${withCi(num, report.ac1)}`);
   console.log(`  Cohen's kappa                  ${withCi(num, report.kappa)}`);
   console.log(`  percent agreement              ${withCi(pct, report.percentAgreement)}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Findings, LevelFinding } from '../../server/src/inference/findings';
-import { matchDetections } from './detection';
+import { matchDetections, type PredictedBox, type TruthBox } from './detection';
 import { evaluateTask } from './evaluate';
 
 const normal = (level: LevelFinding['level']): LevelFinding => ({ level, herniation: false, confidence: 0.9 });
@@ -78,5 +78,14 @@ describe('matchDetections', () => {
       [{ key: 'k', label: '2', sopInstanceUid: 's', box: [0, 0, 10, 4], score: 0.9 }],
     );
     expect(report.matches).toEqual([]);
+  });
+
+  it('when the box is right but the label wrong, then only the label-free variant matches it', () => {
+    const truths: TruthBox[] = [{ key: 'k', label: '2', boxes: [{ sopInstanceUid: 's', box: [0, 0, 10, 10] }] }];
+    const predictions: PredictedBox[] = [{ key: 'k', label: '3', sopInstanceUid: 's', box: [0, 0, 10, 8], score: 0.9 }];
+    expect(matchDetections(truths, predictions).matches).toEqual([]);
+    expect(matchDetections(truths, predictions, { labelAware: false }).matches).toEqual([
+      { truthKey: 'k', iou: expect.closeTo(0.8, 10) as number },
+    ]);
   });
 });
