@@ -2,7 +2,7 @@
 # `npm run train`: regenerates the synthetic training set, trains the MSU detector with Debian's PyTorch and
 # exports models/msu-ldh/<version>/{model.onnx,manifest.json}. Reproducible: fixed seeds throughout.
 #   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.3.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2)
-#   REFINE_EPOCHS (40; 0 skips the box refiner), REFINE_ZOOM (4), REFINE_SEED (20241127),
+#   REFINE_EPOCHS (60; 0 skips the box refiner), REFINE_ZOOM (4), REFINE_SEED (20241127),
 #   CLASS_FROM (classifier: the manifest's classFrom, where the reported MSU class comes from)
 # 1.3.0 = the 1.2.0 detector (this script's detector at its defaults) + the box refiner (refine.onnx).
 # Version 1.2.0 had no refiner; 1.1.0 was its detector at 7 epochs; 1.0.0 was 12 epochs on the first four batches below (seeds 100000–400049) with train.py of its commit.
@@ -22,7 +22,7 @@ fi
 
 epochs=${TRAIN_EPOCHS:-12}
 version=${MODEL_VERSION:-1.3.0}
-refine_epochs=${REFINE_EPOCHS:-40}
+refine_epochs=${REFINE_EPOCHS:-60}
 refine_zoom=${REFINE_ZOOM:-4}
 refine_seed=${REFINE_SEED:-20241127}
 class_from=${CLASS_FROM:-classifier}
