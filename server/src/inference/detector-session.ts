@@ -212,7 +212,8 @@ export async function createDetectorSession(
   ): Promise<(Detection | undefined)[]> {
     // With `mirror`, each crop also runs left-right mirrored and the two boxes are averaged (test-time
     // augmentation): the two views' errors are partly independent, so the mean sits closer to the edges.
-    const views = mirror ? 2 : 1;
+    // A fixed batch of one has no room for the mirrored view beside the crop: it runs the crop alone.
+    const views = mirror && (fixedBatch <= 0 || fixedBatch >= 2) ? 2 : 1;
     const perRun = Math.max(1, Math.floor(batchSize / views));
     const refined: (Detection | undefined)[] = [];
     for (let start = 0; start < requests.length; start += perRun) {
