@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { providerCandidates, type ExecutionProvider, type ExecutionProviderSetting } from './execution-provider';
 import { loadModelManifest, type ModelManifest } from './manifest';
 import type { PixelBox } from './findings';
-import { preprocessCrop, preprocessSlice, type GrayImage, type PreprocessedCrop } from './preprocess';
+import { preprocessCrop, preprocessSlice, type GrayImage } from './preprocess';
 import { decodeYoloOutput, iou, scaleDetection, type Detection } from './yolo';
 
 export type InferenceStage = 'preprocess' | 'inference' | 'postprocess';
@@ -122,28 +122,49 @@ export async function createDetectorSession(
   let running = false;
   const stats = { runs: 0, slices: 0 };
 
-  async function runBatch(batch: QueuedSlice[]): Promise<void> {
-    const n = fixedBatch > 0 ? fixedBatch : batch.length;
-    const input = new Float32Array(n * plane);
-    for (const [i, slice] of batch.entries()) input.set(slice.input, i * plane);
+  /**
+   * One run of `model` on n stacked inputs, decoded into detections per input (input pixels). Native tensors are
+   * freed at once rather than at the next GC, so RSS stays flat over many studies.
+   */
+  async function runAndDecode(
+    model: ort.InferenceSession,
+    modelName: string,
+    input: Float32Array,
+    n: number,
+    scoreThreshold: number,
+  ): Promise<{ decoded: Detection[][]; inferenceMs: number; postprocessMs: number }> {
     let t = performance.now();
     const tensor = new ort.Tensor('float32', input, [n, 1, height, width]);
     let outputs: ort.InferenceSession.ReturnType | undefined;
     try {
-      outputs = await session.run({ [manifest.input.name]: tensor });
-      stats.runs++;
-      stats.slices += batch.length;
+      outputs = await model.run({ [manifest.input.name]: tensor });
       const inferenceMs = performance.now() - t;
       t = performance.now();
       const output = outputs[manifest.output.name];
-      if (!output) throw new Error(`The model has no output named "${manifest.output.name}" (manifest output.name)`);
+      if (!output)
+        throw new Error(`The ${modelName} has no output named "${manifest.output.name}" (manifest output.name)`);
       const decoded = decodeYoloOutput(
         output.data as Float32Array,
         output.dims,
         { numClasses: manifest.output.numClasses, numKeypoints: manifest.output.numKeypoints },
-        { scoreThreshold: Math.min(...batch.map((slice) => slice.scoreFloor)), iouThreshold: manifest.thresholds.iou },
+        { scoreThreshold, iouThreshold: manifest.thresholds.iou },
       );
-      const postprocessMs = performance.now() - t;
+      return { decoded, inferenceMs, postprocessMs: performance.now() - t };
+    } finally {
+      for (const value of Object.values(outputs ?? {})) value.dispose();
+      tensor.dispose();
+    }
+  }
+
+  async function runBatch(batch: QueuedSlice[]): Promise<void> {
+    const n = fixedBatch > 0 ? fixedBatch : batch.length;
+    const input = new Float32Array(n * plane);
+    for (const [i, slice] of batch.entries()) input.set(slice.input, i * plane);
+    try {
+      const scoreFloor = Math.min(...batch.map((slice) => slice.scoreFloor));
+      const { decoded, inferenceMs, postprocessMs } = await runAndDecode(session, 'model', input, n, scoreFloor);
+      stats.runs++;
+      stats.slices += batch.length;
       batch.forEach((slice, i) => {
         slice.onStage?.('inference', inferenceMs / batch.length);
         slice.onStage?.('postprocess', postprocessMs / batch.length);
@@ -155,10 +176,6 @@ export async function createDetectorSession(
       });
     } catch (error) {
       for (const slice of batch) slice.reject(error);
-    } finally {
-      // Free native tensors now rather than at the next GC, so RSS stays flat over many studies.
-      for (const value of Object.values(outputs ?? {})) value.dispose();
-      tensor.dispose();
     }
   }
 
@@ -218,61 +235,48 @@ export async function createDetectorSession(
     const refined: (Detection | undefined)[] = [];
     for (let start = 0; start < requests.length; start += perRun) {
       const chunk = requests.slice(start, start + perRun);
-      let t = performance.now();
+      const t = performance.now();
       const n = fixedBatch > 0 ? fixedBatch : chunk.length * views;
       const input = new Float32Array(n * plane);
-      const crops = chunk.map(({ image, box }, i) => {
+      const prepared = chunk.map(({ image, box }, i) => {
         const view = (k: number): Float32Array => input.subarray((i * views + k) * plane, (i * views + k + 1) * plane);
         const crop = preprocessCrop(image, [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], zoom, manifest, view(0));
-        if (mirror) mirrorRows(view(0), width, view(1));
-        return crop;
+        if (views === 2) mirrorRows(view(0), width, view(1));
+        return { crop, box };
       });
       onStage?.('preprocess', performance.now() - t);
-      t = performance.now();
-      const tensor = new ort.Tensor('float32', input, [n, 1, height, width]);
-      let outputs: ort.InferenceSession.ReturnType | undefined;
-      try {
-        outputs = await refinerSession.run({ [manifest.input.name]: tensor });
-        onStage?.('inference', performance.now() - t);
-        t = performance.now();
-        const output = outputs[manifest.output.name];
-        if (!output)
-          throw new Error(`The refinement model has no output named "${manifest.output.name}" (manifest output.name)`);
-        const decoded = decodeYoloOutput(
-          output.data as Float32Array,
-          output.dims,
-          { numClasses: manifest.output.numClasses, numKeypoints: manifest.output.numKeypoints },
-          { scoreThreshold: DEFAULT_SCORE_FLOOR, iouThreshold: manifest.thresholds.iou },
+      const { decoded, inferenceMs, postprocessMs } = await runAndDecode(
+        refinerSession,
+        'refinement model',
+        input,
+        n,
+        DEFAULT_SCORE_FLOOR,
+      );
+      onStage?.('inference', inferenceMs);
+      onStage?.('postprocess', postprocessMs);
+      prepared.forEach(({ crop, box }, i) => {
+        const original: PixelBox = [
+          (box[0] - crop.originX) / crop.scaleX,
+          (box[1] - crop.originY) / crop.scaleY,
+          (box[2] - crop.originX) / crop.scaleX,
+          (box[3] - crop.originY) / crop.scaleY,
+        ];
+        const found: Detection[] = [];
+        for (let k = 0; k < views; k++) {
+          let best: Detection | undefined;
+          for (const raw of decoded[i * views + k] ?? []) {
+            const detection = k === 1 ? unmirror(raw, width) : raw;
+            if (iou(detection.box, original) >= REFINED_MIN_IOU && (!best || detection.score > best.score))
+              best = detection;
+          }
+          if (best) found.push(best);
+        }
+        refined.push(
+          found.length > 0
+            ? scaleDetection(averageBoxes(found), crop.scaleX, crop.scaleY, crop.originX, crop.originY)
+            : undefined,
         );
-        chunk.forEach(({ box }, i) => {
-          const crop = crops[i];
-          if (!crop) {
-            refined.push(undefined);
-            return;
-          }
-          const original: PixelBox = [
-            (box[0] - crop.originX) / crop.scaleX,
-            (box[1] - crop.originY) / crop.scaleY,
-            (box[2] - crop.originX) / crop.scaleX,
-            (box[3] - crop.originY) / crop.scaleY,
-          ];
-          const found: Detection[] = [];
-          for (let k = 0; k < views; k++) {
-            let best: Detection | undefined;
-            for (const raw of decoded[i * views + k] ?? []) {
-              const detection = k === 1 ? unmirror(raw, width) : raw;
-              if (iou(detection.box, original) >= REFINED_MIN_IOU && (!best || detection.score > best.score))
-                best = detection;
-            }
-            if (best) found.push(best);
-          }
-          refined.push(found.length > 0 ? toSourcePixels(averageBoxes(found), crop) : undefined);
-        });
-        onStage?.('postprocess', performance.now() - t);
-      } finally {
-        for (const value of Object.values(outputs ?? {})) value.dispose();
-        tensor.dispose();
-      }
+      });
     }
     return refined;
   }
@@ -319,17 +323,6 @@ interface QueuedSlice {
   onStage?: (stage: InferenceStage, ms: number) => void;
   resolve(detections: Detection[]): void;
   reject(error: unknown): void;
-}
-
-/** A detection on a crop, in the crop's input pixels → source pixels. */
-function toSourcePixels(detection: Detection, crop: PreprocessedCrop): Detection {
-  const x = (v: number): number => crop.originX + v * crop.scaleX;
-  const y = (v: number): number => crop.originY + v * crop.scaleY;
-  return {
-    ...detection,
-    box: [x(detection.box[0]), y(detection.box[1]), x(detection.box[2]), y(detection.box[3])],
-    keypoints: detection.keypoints.map((k) => ({ ...k, point: [x(k.point[0]), y(k.point[1])] })),
-  };
 }
 
 const sessions = new Map<string, Promise<DetectorSession>>();

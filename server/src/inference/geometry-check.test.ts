@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { HerniationLevelFinding } from './findings';
-import { geometricMsuClass, geometryDisagreements, reconcileMsuClass } from './geometry-check';
+import { geometricMsuClass, reconcileMsuClass } from './geometry-check';
 
 // Facet edges at x 100 and 140 on row 160; the disc margin (box top) at row 120: 40 px to the line.
 const finding = (overrides: Partial<HerniationLevelFinding>): HerniationLevelFinding => ({
@@ -35,13 +35,13 @@ describe('geometricMsuClass', () => {
   });
 });
 
-describe('geometryDisagreements', () => {
+describe('reconcileMsuClass with the classifier reported', () => {
   it('when the classifier and the geometry agree, then there is no warning', () => {
-    expect(geometryDisagreements([finding({})])).toEqual([]);
+    expect(reconcileMsuClass([finding({})]).warnings).toEqual([]);
   });
 
   it('when the classifier says 1-A but the box reaches past the line, then the warning names both classes', () => {
-    const [warning] = geometryDisagreements([finding({ grade: 1, box: [120, 120, 128, 170] })]);
+    const [warning] = reconcileMsuClass([finding({ grade: 1, box: [120, 120, 128, 170] })]).warnings;
     expect(warning).toMatch(/^L4-L5: 1-A \(left\): the box and facet points measure 3-A/);
   });
 });

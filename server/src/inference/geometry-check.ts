@@ -73,8 +73,3 @@ export function reconcileMsuClass(
   });
   return { levels: reconciled, warnings };
 }
-
-/** The warnings of `reconcileMsuClass` when the classifier's class is reported. */
-export function geometryDisagreements(levels: readonly LevelFinding[]): string[] {
-  return reconcileMsuClass(levels, 'classifier').warnings;
-}

@@ -109,11 +109,19 @@ export function decodeYoloOutput(
 }
 
 /** Model-input pixels → source pixels (see PreprocessedSlice.scaleX/scaleY). */
-export function scaleDetection(detection: Detection, scaleX: number, scaleY: number): Detection {
+export function scaleDetection(
+  detection: Detection,
+  scaleX: number,
+  scaleY: number,
+  originX = 0,
+  originY = 0,
+): Detection {
+  const x = (v: number): number => originX + v * scaleX;
+  const y = (v: number): number => originY + v * scaleY;
   const [x0, y0, x1, y1] = detection.box;
   return {
     ...detection,
-    box: [x0 * scaleX, y0 * scaleY, x1 * scaleX, y1 * scaleY],
-    keypoints: detection.keypoints.map((k) => ({ ...k, point: [k.point[0] * scaleX, k.point[1] * scaleY] })),
+    box: [x(x0), y(y0), x(x1), y(y1)],
+    keypoints: detection.keypoints.map((k) => ({ ...k, point: [x(k.point[0]), y(k.point[1])] })),
   };
 }

@@ -165,6 +165,7 @@ async function refineReportedBoxes(
   detector: DetectorSession,
   onStage: AnalyzeImagesOptions['onStage'],
 ): Promise<void> {
+  if (!detector.refine) return;
   const reported = levels.flatMap((level) => {
     const best = strongestDetection(level);
     const image = best && level.images[best.sliceIndex];
@@ -172,7 +173,7 @@ async function refineReportedBoxes(
       ? [{ level, ...best, image }]
       : [];
   });
-  if (!detector.refine || reported.length === 0) return;
+  if (reported.length === 0) return;
   const refined = await detector.refine(
     reported.map(({ image, detection }) => ({ image, box: detection.box })),
     onStage ? { onStage } : {},
@@ -257,7 +258,7 @@ export async function analyzeImages(
     cursor += stack.slices.length;
     return { level: stack.level, slices: levelSlices, detections: levelDetections, images: levelImages };
   });
-  if (detector.refine) await refineReportedBoxes(levels, detector, onStage);
+  await refineReportedBoxes(levels, detector, onStage);
   const reconciled = reconcileMsuClass(
     detectionsToFindings(levels, detector.manifest).sort(
       (a, b) => DISC_LEVELS.indexOf(a.level) - DISC_LEVELS.indexOf(b.level),
