@@ -60,9 +60,9 @@ describe('npm run eval', () => {
           'recall',
           'sensitivity',
           'specificity',
-          // The label-free variant (detection.ts), beside the six.
-          'meanIoUAnyLabel',
-          'recallAnyLabel',
+          // The class-aware variant (detection.ts), beside the six.
+          'meanIoUClassAware',
+          'recallClassAware',
         ].sort(),
       );
       // The phantom detector finds the phantom's herniations exactly.

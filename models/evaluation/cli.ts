@@ -36,10 +36,10 @@ async function findGroundTruthFiles(dir: string): Promise<string[]> {
 function printTask(report: TaskReport): void {
   const { classification: c } = report;
   console.log(`\n${report.task.toUpperCase()} (${report.items} disc levels)`);
-  console.log(`  mean IoU (matched, IoU ≥ 0.5)  ${withCi(num, report.meanIoU)}`);
+  console.log(`  mean IoU (matched, IoU ≥ 0.5)  ${withCi(num, report.meanIoU)}   (REFERENCE §2 matching: any label)`);
   console.log(`  recall at IoU ≥ 0.5            ${withCi(pct, report.recall)}`);
   console.log(
-    `  any label (§2 wording): mean IoU ${num(report.anyLabel.meanIoU)}, recall ${withCi(pct, report.anyLabel.recall)}`,
+    `  class-aware (box must also carry the true ${report.task === 'grading' ? 'grade' : 'zone'}): mean IoU ${num(report.classAware.meanIoU)}, recall ${withCi(pct, report.classAware.recall)}`,
   );
   console.log(`  Gwet's AC1                     ${withCi(num, report.ac1)}`);
   console.log(`  Cohen's kappa                  ${withCi(num, report.kappa)}`);

@@ -44,19 +44,22 @@ describe('evaluateTask', () => {
     herniation('L5-S1', 2, 'B', [0, 0, 10, 10], 'another-slice'), // right class, other slice
   ]);
 
-  it('when grading, then only boxes with the true grade on a slice the truth marks count as matches', () => {
+  it('when grading, then any box on a slice the truth marks counts (REFERENCE §2), and class-aware only with the true grade', () => {
     const report = evaluateTask([{ truth, predicted }], 'grading');
-    expect(report.recall.value).toBeCloseTo(1 / 3, 10);
-    expect(report.meanIoU.value).toBeCloseTo(0.8, 10);
+    // L3-L4 (IoU 0.8) and L4-L5 (IoU 1, wrong grade) match; L5-S1's box is on a slice the truth does not mark.
+    expect(report.recall.value).toBeCloseTo(2 / 3, 10);
+    expect(report.meanIoU.value).toBeCloseTo(0.9, 10);
+    expect(report.classAware.recall.value).toBeCloseTo(1 / 3, 10);
+    expect(report.classAware.meanIoU).toBeCloseTo(0.8, 10);
     // Labels: truth none none 1 2 2 / predicted none 1 1 3 2 → 3 of 5 agree.
     expect(report.percentAgreement.value).toBeCloseTo(0.6, 10);
     expect(report.items).toBe(5);
   });
 
-  it('when localizing, then the zone decides the match: the wrong-grade box now counts', () => {
+  it('when localizing, then the zone decides the class-aware match: the wrong-grade box now counts', () => {
     const report = evaluateTask([{ truth, predicted }], 'localization');
-    expect(report.recall.value).toBeCloseTo(2 / 3, 10);
-    expect(report.meanIoU.value).toBeCloseTo(0.9, 10);
+    expect(report.classAware.recall.value).toBeCloseTo(2 / 3, 10);
+    expect(report.classAware.meanIoU).toBeCloseTo(0.9, 10);
   });
 });
 
@@ -83,8 +86,8 @@ describe('matchDetections', () => {
   it('when the box is right but the label wrong, then only the label-free variant matches it', () => {
     const truths: TruthBox[] = [{ key: 'k', label: '2', boxes: [{ sopInstanceUid: 's', box: [0, 0, 10, 10] }] }];
     const predictions: PredictedBox[] = [{ key: 'k', label: '3', sopInstanceUid: 's', box: [0, 0, 10, 8], score: 0.9 }];
-    expect(matchDetections(truths, predictions).matches).toEqual([]);
-    expect(matchDetections(truths, predictions, { labelAware: false }).matches).toEqual([
+    expect(matchDetections(truths, predictions, { labelAware: true }).matches).toEqual([]);
+    expect(matchDetections(truths, predictions).matches).toEqual([
       { truthKey: 'k', iou: expect.closeTo(0.8, 10) as number },
     ]);
   });

@@ -36,8 +36,8 @@ export interface TaskReport {
   items: number;
   meanIoU: { value: number; ci: Interval };
   recall: RateWithInterval;
-  /** The same with label-free matching (any herniation box on the slice at IoU ≥ 0.5; see detection.ts). */
-  anyLabel: { meanIoU: number; recall: RateWithInterval };
+  /** The same with class-aware matching (the box must also carry the task's true label; see detection.ts). */
+  classAware: { meanIoU: number; recall: RateWithInterval };
   ac1: { value: number; ci: Interval };
   kappa: { value: number; ci: Interval };
   percentAgreement: RateWithInterval;
@@ -79,7 +79,7 @@ export function evaluateTask(pairs: readonly StudyPair[], task: Task): TaskRepor
   }
   const categories = TASK_CATEGORIES[task];
   const detection = matchDetections(truthBoxes, predictedBoxes);
-  const labelFree = matchDetections(truthBoxes, predictedBoxes, { labelAware: false });
+  const sameLabel = matchDetections(truthBoxes, predictedBoxes, { labelAware: true });
   const table = agreementTable(truthLabels, predictedLabels, categories);
   const agreeing = truthLabels.filter((label, i) => label === predictedLabels[i]).length;
   const resampled = (statistic: typeof gwetAc1) => (indices: number[]) =>
@@ -102,9 +102,9 @@ export function evaluateTask(pairs: readonly StudyPair[], task: Task): TaskRepor
       ),
     },
     recall: { value: recall(detection), ci: wilsonInterval(detection.matches.length, detection.truthCount) },
-    anyLabel: {
-      meanIoU: meanIou(labelFree),
-      recall: { value: recall(labelFree), ci: wilsonInterval(labelFree.matches.length, labelFree.truthCount) },
+    classAware: {
+      meanIoU: meanIou(sameLabel),
+      recall: { value: recall(sameLabel), ci: wilsonInterval(sameLabel.matches.length, sameLabel.truthCount) },
     },
     ac1: { value: gwetAc1(table), ci: bootstrapInterval(truthLabels.length, resampled(gwetAc1)) },
     kappa: { value: cohenKappa(table), ci: bootstrapInterval(truthLabels.length, resampled(cohenKappa)) },
@@ -118,8 +118,8 @@ export function taskReportToJson(report: TaskReport): Record<string, unknown> {
   return {
     meanIoU: report.meanIoU,
     recall: report.recall,
-    meanIoUAnyLabel: report.anyLabel.meanIoU,
-    recallAnyLabel: report.anyLabel.recall,
+    meanIoUClassAware: report.classAware.meanIoU,
+    recallClassAware: report.classAware.recall,
     ac1: report.ac1,
     kappa: report.kappa,
     sensitivity: report.classification.macro.sensitivity,

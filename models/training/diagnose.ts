@@ -1,7 +1,7 @@
 /**
  * Why do ground-truth herniations go unmatched? Runs the real pipeline on a labelled folder (as `npm run eval`)
- * and sorts every true herniation into one outcome of the eval's class-aware, same-slice matching
- * (models/evaluation/detection.ts), for grading and for localization:
+ * and sorts every true herniation into one outcome of the eval's stricter, class-aware same-slice matching
+ * (models/evaluation/detection.ts; a wrong label is a match in the headline, label-free matching), for grading and for localization:
  *   matched · missed (level called normal) · wrong label · key slice without a truth box · IoU < 0.5 (then: too
  *   loose / too tight / offset, from the area ratio and the centre shift).
  * It also records every raw detection per slice, so it can say how often a better key-slice choice would have

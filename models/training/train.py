@@ -168,6 +168,8 @@ def main() -> None:
     parser.add_argument("--rotate", type=float, default=0.0, help="rotation augmentation, ± degrees (1.0.0: 10)")
     parser.add_argument("--val", type=Path, help="held-out slices (same layout as --data), scored after each epoch")
     parser.add_argument("--refine-zoom", type=float, default=0.0, help="train the box refiner on crops this many times magnified")
+    parser.add_argument("--negatives", type=int, default=0, help="refiner: also this many crops without a herniation (a verifier)")
+    parser.add_argument("--centre-jitter", type=float, default=0.25, help="refiner: crop centre error, share of the box")
     parser.add_argument("--onnx", default="model.onnx", help="file name of the export in --out")
     args = parser.parse_args()
 
@@ -182,10 +184,10 @@ def main() -> None:
     refine = args.refine_zoom > 0
     if refine:
         # Crops are cut afresh every step (centre, zoom and mirror drawn per sample); held-out crops are fixed.
-        dataset = load_crop_sources(files)
+        dataset, offsets = load_crop_sources(files, args.negatives, np.random.default_rng([args.seed, 998]))
         val = None
         if args.val:
-            val_sources = load_crop_sources(sorted(args.val.rglob("*.npy")))
+            val_sources, _ = load_crop_sources(sorted(args.val.rglob("*.npy")))
             val = crop_batch(val_sources, args.size, args.refine_zoom, np.random.default_rng([args.seed, 999]))[1]
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=args.batch, shuffle=True, collate_fn=list, num_workers=0,
@@ -203,7 +205,11 @@ def main() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     steps = args.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.1)
-    what = f"{len(dataset)} herniation crops (zoom {args.refine_zoom})" if refine else f"{len(files)} slices"
+    what = (
+        f"{len(dataset)} crops (zoom {args.refine_zoom}, {args.negatives} without a herniation)"
+        if refine
+        else f"{len(files)} slices"
+    )
     print(f"training on {what} of {studies} studies, {parameters / 1e6:.2f} M parameters, {device}, {args.epochs} epochs")
     started = time.time()
     for epoch in range(args.epochs):
@@ -213,7 +219,9 @@ def main() -> None:
             # Augmentation is seeded per (seed, epoch, step): the same run gives the same model.
             rng = np.random.default_rng([args.seed, epoch, step])
             if refine:
-                images, samples = crop_batch(batch, args.size, args.refine_zoom, rng)
+                images, samples = crop_batch(
+                    batch, args.size, args.refine_zoom, rng, offsets=offsets, centre_jitter=args.centre_jitter
+                )
                 images = augment_intensity(images, rng)
             else:
                 images, samples = augment_batch(batch[0], batch[1], rng, args.rotate)
@@ -245,7 +253,11 @@ def main() -> None:
         dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}},
     )
     training = {
-        **({"refineZoom": args.refine_zoom, "crops": len(dataset)} if refine else {}),
+        **(
+            {"refineZoom": args.refine_zoom, "crops": len(dataset), "negatives": args.negatives, "centreJitter": args.centre_jitter}
+            if refine
+            else {}
+        ),
         "slices": len(files),
         "studies": studies,
         "epochs": args.epochs,

@@ -72,6 +72,20 @@ export const modelManifestSchema = z.object({
        * stays the whole-slice detection score, which decided that there is a herniation at all.
        */
       classes: z.enum(['keep', 'average']).default('keep'),
+      /**
+       * Also decide *whether* there is a herniation on the zoomed view, for refiners trained on crops without one
+       * too (training: `--negatives`). Every slice's strongest whole-slice detection scoring at least
+       * `candidateScore` is a candidate and is cropped and refined like a reported one; its score becomes
+       * (1 − weight) · whole-slice score + weight · zoomed score (0 when the refiner finds nothing there), and
+       * `thresholds.confidence` applies to that score. Why: a herniation a few pixels across is often only a weak
+       * whole-slice detection, and the magnified view tells it from a normal disc margin far better.
+       */
+      verify: z
+        .object({
+          candidateScore: z.number().min(0).max(1),
+          weight: z.number().min(0).max(1),
+        })
+        .optional(),
     })
     .optional(),
   /**
