@@ -7,7 +7,7 @@ only on boxes ≥ 10 px). The pipeline therefore crops the key slice around the 
 crop to the same 256² input, `zoom` times larger than the whole-slice view (ARCHITECTURE.md "Contracts → Model",
 manifest `refinement`); the refiner predicts the box there and the pipeline maps it back.
 
-With `negatives`, the refiner is also the pipeline's verifier (manifest `refinement.verify`): it re-scores every
+With `negatives`, the same crops train the candidate verifier (manifest `verification`): it re-scores every
 candidate of a level, herniated or not, so it must also learn what a zoomed crop without a herniation looks like.
 Negative crops come from slices without one, centred where herniations sit: the facet-line midpoint plus a
 herniation's offset from it (drawn from the training herniations, in facet-line lengths, mirrored at random).

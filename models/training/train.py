@@ -266,7 +266,9 @@ def main() -> None:
         "device": device.type,
         "minutes": round((time.time() - started) / 60, 1),
     }
-    (args.out / ("refine-training.json" if refine else "training.json")).write_text(json.dumps(training, indent=2) + "\n")
+    # refine.onnx → refine-training.json, verify.onnx → verify-training.json (write-manifest.ts reads them).
+    facts_file = f"{Path(args.onnx).stem}-training.json" if refine else "training.json"
+    (args.out / facts_file).write_text(json.dumps(training, indent=2) + "\n")
     print(f"exported {args.out / args.onnx} after {training['minutes']} min")
 
 

@@ -1,7 +1,8 @@
 /**
  * Writes `manifest.json` beside a freshly exported `model.onnx` (ARCHITECTURE.md "Contracts → Model"), from the
  * training facts `train.py` leaves in `training.json` — and, when the folder also holds the box refiner (`refine.onnx`
- * with `refine-training.json`, from `train.py --refine-zoom`), the manifest's `refinement`. Validated against the pipeline's own schema, so a model
+ * with `refine-training.json`, from `train.py --refine-zoom`), the manifest's `refinement`; with the verifier
+ * (`verify.onnx` with `verify-training.json`, from `train.py --refine-zoom --negatives`), its `verification`. Validated against the pipeline's own schema, so a model
  * that would not load is caught here and not at a clinician's first Analyze.
  *
  *   tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry]
@@ -27,7 +28,15 @@ interface TrainingFacts {
 interface RefinerFacts extends TrainingFacts {
   refineZoom: number;
   crops: number;
+  /** Crops without a herniation (`train.py --negatives`), in a verifier's training. */
+  negatives?: number;
 }
+
+/**
+ * Candidate verification (manifest `verification`) and the presence threshold on the verified score, chosen on
+ * tuning sets for msu-ldh 1.4.0's verifier (its MODEL_CARD.md).
+ */
+export const VERIFICATION = { candidateScore: 0.05, weight: 0.7, confidence: 0.33 } as const;
 
 const GRADES = [1, 2, 3] as const;
 const ZONES = ['A', 'B', 'C'] as const;
@@ -37,7 +46,9 @@ export function buildManifest(
   facts: TrainingFacts,
   refiner?: RefinerFacts,
   classFrom: MsuClassSource = 'classifier',
+  verifier?: RefinerFacts,
 ): ModelManifest {
+  const verifies = verifier !== undefined;
   return modelManifestSchema.parse({
     id: 'msu-ldh',
     version,
@@ -61,7 +72,11 @@ export function buildManifest(
     // specificity balance (measured with npm run eval; see MODEL_CARD.md).
     // spanning: chosen on tuning sets (seeds 960000–969029) for the scores the pipeline reads — the whole-slice
     // pass's (0.75), or with the refiner's averaged in (0.6, 1.3.0's model card).
-    thresholds: { confidence: 0.25, iou: 0.45, spanning: refiner ? 0.6 : 0.75 },
+    thresholds: {
+      confidence: verifies ? VERIFICATION.confidence : 0.25,
+      iou: 0.45,
+      spanning: refiner ? 0.6 : 0.75,
+    },
     trainingData:
       `Synthetic axial T2 lumbar studies from models/synthetic (${facts.studies ?? '?'} studies, ${facts.slices} slices), ` +
       `seed ${facts.seed}; ${facts.epochs} epochs on ${facts.device} in ${facts.minutes} min; ` +
@@ -70,11 +85,34 @@ export function buildManifest(
         ? ` Box refiner: ${refiner.crops} herniation crops at zoom ${refiner.refineZoom}, ${refiner.epochs} epochs on ` +
           `${refiner.device} in ${refiner.minutes} min.`
         : '') +
+      (verifier
+        ? ` Verifier: ${verifier.crops - (verifier.negatives ?? 0)} herniation crops and ${verifier.negatives ?? 0} ` +
+          `without one at zoom ${verifier.refineZoom}, ${verifier.epochs} epochs on ${verifier.device} in ${verifier.minutes} min.`
+        : '') +
       ' No patient data.',
     // The refiner is trained on randomly mirrored crops (refine_crops.py), so averaging with the mirrored view is
     // sound; its class scores, averaged with the whole-slice pass's, classify better than either alone (MODEL_CARD 1.3.0).
     ...(refiner
-      ? { refinement: { file: 'refine.onnx', zoom: refiner.refineZoom, mirror: true, classes: 'average' } }
+      ? {
+          refinement: {
+            file: 'refine.onnx',
+            zoom: refiner.refineZoom,
+            mirror: true,
+            classes: 'average',
+          },
+        }
+      : {}),
+    // The verifier is trained on randomly mirrored crops too.
+    ...(verifier
+      ? {
+          verification: {
+            file: 'verify.onnx',
+            zoom: verifier.refineZoom,
+            mirror: true,
+            candidateScore: VERIFICATION.candidateScore,
+            weight: VERIFICATION.weight,
+          },
+        }
       : {}),
     classFrom,
   });
@@ -89,7 +127,11 @@ async function main(): Promise<void> {
   const refiner = existsSync(refinerFacts)
     ? (JSON.parse(await readFile(refinerFacts, 'utf8')) as RefinerFacts)
     : undefined;
-  const manifest = buildManifest(version, facts, refiner, classFrom);
+  const verifierFacts = path.join(modelDir, 'verify-training.json');
+  const verifier = existsSync(verifierFacts)
+    ? (JSON.parse(await readFile(verifierFacts, 'utf8')) as RefinerFacts)
+    : undefined;
+  const manifest = buildManifest(version, facts, refiner, classFrom, verifier);
   await writeFile(path.join(modelDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`wrote ${path.join(modelDir, 'manifest.json')}`);
 }

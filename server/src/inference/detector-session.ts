@@ -31,6 +31,11 @@ export interface DetectorSession {
    * crop of its image, in source pixels, or undefined where it found nothing that overlaps the box (keep the box).
    */
   refine?(requests: RefineRequest[], options?: Pick<DetectOptions, 'onStage'>): Promise<(Detection | undefined)[]>;
+  /**
+   * Present when the manifest names a verification model: its detection of each requested box on a zoomed crop
+   * (manifest `verification`), whose score is the zoomed view's opinion of the candidate.
+   */
+  verify?(requests: RefineRequest[], options?: Pick<DetectOptions, 'onStage'>): Promise<(Detection | undefined)[]>;
   /** Runs so far and the slices they held (slices / runs = how full the batches were). */
   stats?(): { runs: number; slices: number };
   release?(): Promise<void>;
@@ -113,6 +118,10 @@ export async function createDetectorSession(
   const refinement = manifest.refinement;
   const refiner = refinement
     ? (await createSession(path.join(modelDir, refinement.file), { ...options, executionProvider }, log)).session
+    : undefined;
+  const verification = manifest.verification;
+  const verifier = verification
+    ? (await createSession(path.join(modelDir, verification.file), { ...options, executionProvider }, log)).session
     : undefined;
 
   // One queue per session: slices of every analysis in flight wait here, and each run takes up to a batch of
@@ -212,17 +221,26 @@ export async function createDetectorSession(
     ...(refiner && refinement
       ? {
           refine: (requests: RefineRequest[], refineOptions: Pick<DetectOptions, 'onStage'> = {}) =>
-            refineBoxes(refiner, refinement, requests, refineOptions.onStage),
+            refineBoxes(refiner, 'refinement model', refinement, requests, refineOptions.onStage),
+        }
+      : {}),
+    ...(verifier && verification
+      ? {
+          verify: (requests: RefineRequest[], verifyOptions: Pick<DetectOptions, 'onStage'> = {}) =>
+            refineBoxes(verifier, 'verification model', verification, requests, verifyOptions.onStage),
         }
       : {}),
     release: async () => {
       await session.release();
       await refiner?.release();
+      await verifier?.release();
     },
   };
 
+  /** The detection of each requested box by a model run on zoomed crops around it (refiner or verifier). */
   async function refineBoxes(
     refinerSession: ort.InferenceSession,
+    modelName: string,
     { zoom, mirror }: { zoom: number; mirror: boolean },
     requests: RefineRequest[],
     onStage?: (stage: InferenceStage, ms: number) => void,
@@ -247,7 +265,7 @@ export async function createDetectorSession(
       onStage?.('preprocess', performance.now() - t);
       const { decoded, inferenceMs, postprocessMs } = await runAndDecode(
         refinerSession,
-        'refinement model',
+        modelName,
         input,
         n,
         DEFAULT_SCORE_FLOOR,

@@ -39,4 +39,18 @@ describe('loadModelManifest', () => {
     });
     await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*refinement\.zoom/);
   });
+
+  it('when verification is given, then it is kept with mirror off by default; a weight above 1 is refused naming the field', async () => {
+    const verification = { file: 'verify.onnx', zoom: 4, candidateScore: 0.05, weight: 0.5 };
+    const { manifest } = await loadModelManifest(
+      await manifestWith((m) => {
+        m.verification = verification;
+      }),
+    );
+    expect(manifest.verification).toEqual({ ...verification, mirror: false });
+    const dir = await manifestWith((m) => {
+      m.verification = { ...verification, weight: 1.5 };
+    });
+    await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*verification\.weight/);
+  });
 });

@@ -72,20 +72,26 @@ export const modelManifestSchema = z.object({
        * stays the whole-slice detection score, which decided that there is a herniation at all.
        */
       classes: z.enum(['keep', 'average']).default('keep'),
-      /**
-       * Also decide *whether* there is a herniation on the zoomed view, for refiners trained on crops without one
-       * too (training: `--negatives`). Every slice's strongest whole-slice detection scoring at least
-       * `candidateScore` is a candidate and is cropped and refined like a reported one; its score becomes
-       * (1 − weight) · whole-slice score + weight · zoomed score (0 when the refiner finds nothing there), and
-       * `thresholds.confidence` applies to that score. Why: a herniation a few pixels across is often only a weak
-       * whole-slice detection, and the magnified view tells it from a normal disc margin far better.
-       */
-      verify: z
-        .object({
-          candidateScore: z.number().min(0).max(1),
-          weight: z.number().min(0).max(1),
-        })
-        .optional(),
+    })
+    .optional(),
+  /**
+   * Optional: decide *whether* a level has a herniation on a magnified view too. `file` is a model with this
+   * manifest's input and output layout trained on zoomed crops with and without a herniation (training:
+   * `--negatives`). Every slice's strongest whole-slice detection scoring at least `candidateScore` is a candidate:
+   * its slice is cropped around it as for `refinement` (`zoom`, `mirror`), and its score becomes
+   * (1 − weight) · whole-slice score + weight · zoomed score (0 when the verifier finds nothing there). Presence, key
+   * slice and confidence then follow these scores, and `thresholds.confidence` applies to them; the slice's other
+   * detections are dropped (a score the zoomed view did not see is not comparable). `refinement`, when present, then
+   * re-measures the reported box as before. Why: a herniation a few pixels across is often only a weak whole-slice
+   * detection, and the magnified view tells it from a normal disc margin better.
+   */
+  verification: z
+    .object({
+      file: z.string().min(1),
+      zoom: z.number().min(1).max(16),
+      mirror: z.boolean().default(false),
+      candidateScore: z.number().min(0).max(1),
+      weight: z.number().min(0).max(1),
     })
     .optional(),
   /**

@@ -155,67 +155,80 @@ async function decodeOrTranscode(
 }
 
 /**
- * The refinement pass (manifest `refinement`): the box each level will report — its strongest detection, when that
- * reaches the confidence threshold — is re-measured on a zoomed crop of its slice and replaced in place; with
- * `classes: "average"` its class scores become the mean of both passes. The score, which chose this detection and
- * decided that the level has a herniation, is left alone, so the key slice and the presence call do not move.
- *
- * With `refinement.verify` the zoomed pass also decides presence: every slice's strongest detection scoring at least
- * `candidateScore` is refined, its score becomes the weighted mean of both passes, and it is the slice's only
- * detection from then on (a score the zoomed pass did not see is not comparable with one it did). The key slice
- * and the presence call then follow the verified scores.
+ * The verification pass (manifest `verification`): every slice's strongest detection scoring at least
+ * `candidateScore` is re-scored on a zoomed crop, its score becomes the weighted mean of both views, and it is the
+ * slice's only detection from then on (a score the zoomed view did not see is not comparable with one it did). The
+ * presence call, key slice and confidence then follow the verified scores; boxes and class scores are the
+ * whole-slice pass's until refinement.
  */
-async function refineDetections(
+async function verifyCandidates(
   levels: (LevelDetections & { images: DecodedFrame[] })[],
   detector: DetectorSession,
   onStage: AnalyzeImagesOptions['onStage'],
 ): Promise<void> {
-  const refinement = detector.manifest.refinement;
-  if (!detector.refine || !refinement) return;
-  const { verify } = refinement;
-  const chosen = levels.flatMap((level) => (verify ? sliceCandidates(level, verify.candidateScore) : reported(level)));
-  if (verify) for (const level of levels) level.detections = level.detections.map(() => []);
-  if (chosen.length === 0) return;
-  const refined = await detector.refine(
-    chosen.map(({ image, detection }) => ({ image, box: detection.box })),
-    onStage ? { onStage } : {},
-  );
-  chosen.forEach(({ level, sliceIndex, detection }, i) => {
-    const zoomed = refined[i];
-    const update: Partial<Detection> = zoomed ? { box: zoomed.box } : {};
-    if (zoomed && refinement.classes === 'average') {
-      const classScores = detection.classScores.map((score, k) => (score + (zoomed.classScores[k] ?? 0)) / 2);
-      update.classScores = classScores;
-      update.classIndex = classScores.indexOf(Math.max(...classScores));
-    }
-    if (verify) {
-      update.score = (1 - verify.weight) * detection.score + verify.weight * (zoomed?.score ?? 0);
-      level.detections[sliceIndex] = [{ ...detection, ...update }];
-      return;
-    }
-    level.detections[sliceIndex] = (level.detections[sliceIndex] ?? []).map((d) =>
-      d === detection ? { ...d, ...update } : d,
-    );
-  });
-
-  function reported(level: LevelDetections & { images: DecodedFrame[] }) {
-    const best = strongestDetection(level);
-    const image = best && level.images[best.sliceIndex];
-    return best && image && best.detection.score >= detector.manifest.thresholds.confidence
-      ? [{ level, ...best, image }]
-      : [];
-  }
-
-  function sliceCandidates(level: LevelDetections & { images: DecodedFrame[] }, candidateScore: number) {
-    return level.detections.flatMap((detections, sliceIndex) => {
+  const verification = detector.manifest.verification;
+  if (!detector.verify || !verification) return;
+  const candidates = levels.flatMap((level) =>
+    level.detections.flatMap((detections, sliceIndex) => {
       const detection = detections.reduce<Detection | undefined>(
         (best, d) => (!best || d.score > best.score ? d : best),
         undefined,
       );
       const image = level.images[sliceIndex];
-      return detection && image && detection.score >= candidateScore ? [{ level, sliceIndex, detection, image }] : [];
-    });
-  }
+      return detection && image && detection.score >= verification.candidateScore
+        ? [{ level, sliceIndex, detection, image }]
+        : [];
+    }),
+  );
+  for (const level of levels) level.detections = level.detections.map(() => []);
+  if (candidates.length === 0) return;
+  const zoomed = await detector.verify(
+    candidates.map(({ image, detection }) => ({ image, box: detection.box })),
+    onStage ? { onStage } : {},
+  );
+  candidates.forEach(({ level, sliceIndex, detection }, i) => {
+    const score = (1 - verification.weight) * detection.score + verification.weight * (zoomed[i]?.score ?? 0);
+    level.detections[sliceIndex] = [{ ...detection, score }];
+  });
+}
+
+/**
+ * The refinement pass (manifest `refinement`): the box each level will report — its strongest detection, when that
+ * reaches the confidence threshold — is re-measured on a zoomed crop of its slice and replaced in place; with
+ * `classes: "average"` its class scores become the mean of both passes. The score, which chose this detection and
+ * decided that the level has a herniation, is left alone, so the key slice and the presence call do not move.
+ */
+async function refineReportedBoxes(
+  levels: (LevelDetections & { images: DecodedFrame[] })[],
+  detector: DetectorSession,
+  onStage: AnalyzeImagesOptions['onStage'],
+): Promise<void> {
+  if (!detector.refine) return;
+  const reported = levels.flatMap((level) => {
+    const best = strongestDetection(level);
+    const image = best && level.images[best.sliceIndex];
+    return best && image && best.detection.score >= detector.manifest.thresholds.confidence
+      ? [{ level, ...best, image }]
+      : [];
+  });
+  if (reported.length === 0) return;
+  const refined = await detector.refine(
+    reported.map(({ image, detection }) => ({ image, box: detection.box })),
+    onStage ? { onStage } : {},
+  );
+  reported.forEach(({ level, sliceIndex, detection }, i) => {
+    const zoomed = refined[i];
+    if (!zoomed) return;
+    const update: Partial<Detection> = { box: zoomed.box };
+    if (detector.manifest.refinement?.classes === 'average') {
+      const classScores = detection.classScores.map((score, k) => (score + (zoomed.classScores[k] ?? 0)) / 2);
+      update.classScores = classScores;
+      update.classIndex = classScores.indexOf(Math.max(...classScores));
+    }
+    level.detections[sliceIndex] = (level.detections[sliceIndex] ?? []).map((d) =>
+      d === detection ? { ...d, ...update } : d,
+    );
+  });
 }
 
 export async function analyzeImages(
@@ -283,7 +296,8 @@ export async function analyzeImages(
     cursor += stack.slices.length;
     return { level: stack.level, slices: levelSlices, detections: levelDetections, images: levelImages };
   });
-  await refineDetections(levels, detector, onStage);
+  await verifyCandidates(levels, detector, onStage);
+  await refineReportedBoxes(levels, detector, onStage);
   const reconciled = reconcileMsuClass(
     detectionsToFindings(levels, detector.manifest).sort(
       (a, b) => DISC_LEVELS.indexOf(a.level) - DISC_LEVELS.indexOf(b.level),
