@@ -73,6 +73,25 @@ describe.each([1, 3])('when the axial stacks of synthetic study %i are located o
   });
 });
 
+describe('when the sacrum below the lowest stack looks partly like a disc (synthetic study 966010)', () => {
+  // Counting it as a sixth disc put every stack one level up: L5-S1 read as L4-L5, L1-L2 dropped as "above L1-L2".
+  it('then it is not counted, the five stacks keep their levels, and the doubt is reported', async () => {
+    const study = generateSyntheticStudy({
+      seed: 966010,
+      patientId: 'sagittal-966010',
+      field: 1.5,
+      snr: 'high',
+      matrix: 384,
+    });
+    const result = assignLevelsFromSagittal(groupIntoStacks(axialSlices(study, DISC_LEVELS)), await midSagittal(study));
+    expect(result.stacks.map((stack) => stack.level).sort()).toEqual([...DISC_LEVELS].sort());
+    for (const stack of result.stacks) for (const slice of stack.slices) expect(slice.truth).toBe(stack.level);
+    expect(result.warnings.join(' ')).toMatch(
+      /Disc levels are uncertain: .*not counted, as counting them would put an axial stack above L1-L2/,
+    );
+  });
+});
+
 describe('when the sagittal image does not show the spine', () => {
   it('then cross-referencing is refused with the reason, for the caller to fall back to counting', async () => {
     const study = generateSyntheticStudy({ seed: 1, patientId: 'sagittal-noise' });

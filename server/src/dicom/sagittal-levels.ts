@@ -332,6 +332,8 @@ export function assignLevelsFromSagittal<T extends PositionedSlice>(
   // Discs below the lowest stack: step down one spacing at a time while the strip there looks like a disc.
   let lowestDisc = known[0] as StackLine;
   let below = 0;
+  // How many of the discs counted below scored only in the doubtful band (the lowest ones come last).
+  let doubtfulBelow = 0;
   for (;;) {
     const found = matcher.score(lowestDisc, -spacing, SEARCH_SLACK * spacing);
     if (!found) {
@@ -343,6 +345,7 @@ export function assignLevelsFromSagittal<T extends PositionedSlice>(
       doubts.push(`the image ${Math.round(-found.shift)} mm below the lowest disc found looks partly like a disc`);
     if (found.score < matcher.threshold || below === MAX_DISCS_BELOW) break;
     below++;
+    doubtfulBelow = found.score < matcher.doubtful[1] ? doubtfulBelow + 1 : 0;
     // Follow the lordotic curve: the next disc down is looked for along this one's tilt.
     lowestDisc = lineAt(lowestDisc, found.shift, found.pose);
   }
@@ -360,6 +363,20 @@ export function assignLevelsFromSagittal<T extends PositionedSlice>(
         doubts.push(`no clear disc where one should lie between two axial stacks ${Math.round(gap)} mm apart`);
     }
     discIndex.push((discIndex[k - 1] ?? 0) + 1 + skipped);
+  }
+
+  // Five lumbar discs: a doubtful disc counted below that would push an axial stack above L1-L2 is more likely the
+  // sacrum (or S1-S2) than a sixth disc, since a lumbar axial series seldom covers T12-L1 yet skips L5-S1.
+  const excess = Math.min(
+    doubtfulBelow,
+    Math.max(0, (discIndex[discIndex.length - 1] ?? 0) - (DISC_LEVELS.length - 1)),
+  );
+  if (excess > 0) {
+    below -= excess;
+    for (let k = 0; k < discIndex.length; k++) discIndex[k] = (discIndex[k] ?? 0) - excess;
+    doubts.push(
+      `${excess} doubtful disc(s) below the lowest axial stack were not counted, as counting them would put an axial stack above L1-L2`,
+    );
   }
 
   const levelsBottomUp = [...DISC_LEVELS].reverse();
