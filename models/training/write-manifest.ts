@@ -48,7 +48,6 @@ export function buildManifest(
   classFrom: MsuClassSource = 'classifier',
   verifier?: RefinerFacts,
 ): ModelManifest {
-  const verifies = verifier !== undefined;
   return modelManifestSchema.parse({
     id: 'msu-ldh',
     version,
@@ -73,7 +72,7 @@ export function buildManifest(
     // spanning: chosen on tuning sets (seeds 960000–969029) for the scores the pipeline reads — the whole-slice
     // pass's (0.75), or with the refiner's averaged in (0.6, 1.3.0's model card).
     thresholds: {
-      confidence: verifies ? VERIFICATION.confidence : 0.25,
+      confidence: verifier ? VERIFICATION.confidence : 0.25,
       iou: 0.45,
       spanning: refiner ? 0.6 : 0.75,
     },

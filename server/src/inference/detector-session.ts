@@ -239,7 +239,7 @@ export async function createDetectorSession(
 
   /** The detection of each requested box by a model run on zoomed crops around it (refiner or verifier). */
   async function refineBoxes(
-    refinerSession: ort.InferenceSession,
+    cropModel: ort.InferenceSession,
     modelName: string,
     { zoom, mirror }: { zoom: number; mirror: boolean },
     requests: RefineRequest[],
@@ -264,7 +264,7 @@ export async function createDetectorSession(
       });
       onStage?.('preprocess', performance.now() - t);
       const { decoded, inferenceMs, postprocessMs } = await runAndDecode(
-        refinerSession,
+        cropModel,
         modelName,
         input,
         n,

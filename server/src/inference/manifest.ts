@@ -10,6 +10,14 @@ import { z } from 'zod';
 const msuGrade = z.union([z.literal(1), z.literal(2), z.literal(3)]);
 const msuZone = z.enum(['A', 'B', 'C', 'AB', 'BC']);
 
+/** A second model run on zoomed crops of a slice (`refinement`, `verification`): its file and the crop. */
+const zoomedPass = z.object({
+  file: z.string().min(1),
+  zoom: z.number().min(1).max(16),
+  /** Also run each crop mirrored left-right and average the two views (for models trained with mirroring). */
+  mirror: z.boolean().default(false),
+});
+
 export const modelManifestSchema = z.object({
   id: z.string().min(1),
   version: z.string().min(1),
@@ -60,12 +68,8 @@ export const modelManifestSchema = z.object({
    * slice as above, resampled to the same input size and run through `file`, a model with this manifest's input
    * and output layout. Small boxes (a few pixels at the whole-slice input size) gain most.
    */
-  refinement: z
-    .object({
-      file: z.string().min(1),
-      zoom: z.number().min(1).max(16),
-      /** Also run each crop mirrored left-right and average the two boxes (for refiners trained with mirroring). */
-      mirror: z.boolean().default(false),
+  refinement: zoomedPass
+    .extend({
       /**
        * `keep`: the refiner moves only the box. `average`: the reported herniation's class scores become the mean
        * of the whole-slice and the zoomed pass (which sees the herniation and the facets magnified); its confidence
@@ -85,11 +89,8 @@ export const modelManifestSchema = z.object({
    * re-measures the reported box as before. Why: a herniation a few pixels across is often only a weak whole-slice
    * detection, and the magnified view tells it from a normal disc margin better.
    */
-  verification: z
-    .object({
-      file: z.string().min(1),
-      zoom: z.number().min(1).max(16),
-      mirror: z.boolean().default(false),
+  verification: zoomedPass
+    .extend({
       candidateScore: z.number().min(0).max(1),
       weight: z.number().min(0).max(1),
     })

@@ -3,11 +3,12 @@
  * its boxes fit the ground truth better than the whole-slice pass's, and with `classes: "average"` more
  * herniations get their true MSU class; a manifest that names a refiner file that is not there fails to load.
  */
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
+import { modelVariant } from '../../../test/support/model-variant';
 import { readPart10 } from '../dicom/part10';
 import { createDetectorSession, ModelLoadError, type DetectorSession } from '../inference/detector-session';
 import type { Findings, LevelFinding } from '../inference/findings';
@@ -41,27 +42,15 @@ const MIN_IOU_GAIN = 0.05;
 let scratch: string;
 const sessions: Record<'averaged' | 'boxOnly' | 'wholeSlice', DetectorSession> = {} as never;
 
-/** The bundled model's folder with an edited manifest (model files copied beside it). */
-async function variant(name: string, edit: (manifest: { refinement?: Record<string, unknown> }) => void) {
-  const dir = path.join(scratch, name);
-  await mkdir(dir);
-  const manifest = JSON.parse(await readFile(path.join(MODEL_DIR, 'manifest.json'), 'utf8')) as {
-    refinement?: Record<string, unknown>;
-  };
-  edit(manifest);
-  await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
-  await copyFile(path.join(MODEL_DIR, 'model.onnx'), path.join(dir, 'model.onnx'));
-  await copyFile(path.join(MODEL_DIR, 'refine.onnx'), path.join(dir, 'refine.onnx'));
-  return dir;
-}
-
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(tmpdir(), 'ldh-refine-'));
-  const boxOnly = await variant('box-only', (manifest) => {
+  const boxOnly = await modelVariant(MODEL_DIR, path.join(scratch, 'box-only'), (manifest) => {
     expect(manifest.refinement).toMatchObject({ file: 'refine.onnx', classes: 'average' });
     if (manifest.refinement) manifest.refinement.classes = 'keep';
   });
-  const wholeSlice = await variant('whole-slice', (manifest) => delete manifest.refinement);
+  const wholeSlice = await modelVariant(MODEL_DIR, path.join(scratch, 'whole-slice'), (manifest) => {
+    delete manifest.refinement;
+  });
   const options = { executionProvider: 'cpu' } as const;
   [sessions.averaged, sessions.boxOnly, sessions.wholeSlice] = await Promise.all([
     createDetectorSession(MODEL_DIR, undefined, options),

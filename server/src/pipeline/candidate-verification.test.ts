@@ -2,11 +2,12 @@
  * Candidate verification (manifest `verification`): every slice's strongest whole-slice detection is re-scored on a
  * zoomed crop, and presence, key slice and confidence follow the verified score.
  */
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
+import { modelVariant } from '../../../test/support/model-variant';
 import { readPart10 } from '../dicom/part10';
 import {
   createDetectorSession,
@@ -15,7 +16,6 @@ import {
   type RefineRequest,
 } from '../inference/detector-session';
 import type { Findings } from '../inference/findings';
-import type { ModelManifestInput } from '../inference/manifest';
 import { iou } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
 import { part10StudySource } from './folder-source';
@@ -26,33 +26,23 @@ const EXTERNAL_STUDIES = 20;
 let scratch: string;
 const sessions = {} as Record<'reportedOnly' | 'unweighted' | 'verified' | 'wholeSlicePresence', DetectorSession>;
 
-/** A model folder with an edited copy of `modelDir`'s manifest and its ONNX files. */
-async function variant(modelDir: string, name: string, edit: (manifest: ModelManifestInput) => void) {
-  const dir = path.join(scratch, name);
-  await mkdir(dir);
-  const manifest = JSON.parse(await readFile(path.join(modelDir, 'manifest.json'), 'utf8')) as ModelManifestInput;
-  edit(manifest);
-  await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
-  await copyFile(path.join(modelDir, 'model.onnx'), path.join(dir, 'model.onnx'));
-  await copyFile(path.join(modelDir, 'refine.onnx'), path.join(dir, 'refine.onnx'));
-  if (manifest.verification)
-    await copyFile(path.join(modelDir, manifest.verification.file), path.join(dir, manifest.verification.file));
-  return dir;
-}
-
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(tmpdir(), 'ldh-verify-'));
   const options = { executionProvider: 'cpu' } as const;
-  const unweighted = await variant('models/msu-ldh/1.3.0', 'weight-0', (manifest) => {
+  const unweighted = await modelVariant('models/msu-ldh/1.3.0', path.join(scratch, 'weight-0'), (manifest) => {
     // Any model of the layout can stand in for a verifier whose score has no weight: 1.3.0's refiner.
     manifest.verification = { file: 'refine.onnx', zoom: 4, mirror: true, candidateScore: 0, weight: 0 };
   });
   // 1.4.0 as it would run without verification: presence from the whole-slice score at 1.3.0's threshold.
-  const wholeSlicePresence = await variant(VERIFYING_MODEL, 'whole-slice-presence', (manifest) => {
-    expect(manifest.verification).toBeDefined();
-    delete manifest.verification;
-    manifest.thresholds.confidence = 0.25;
-  });
+  const wholeSlicePresence = await modelVariant(
+    VERIFYING_MODEL,
+    path.join(scratch, 'whole-slice-presence'),
+    (manifest) => {
+      expect(manifest.verification).toBeDefined();
+      delete manifest.verification;
+      manifest.thresholds.confidence = 0.25;
+    },
+  );
   [sessions.reportedOnly, sessions.unweighted, sessions.verified, sessions.wholeSlicePresence] = await Promise.all([
     createDetectorSession('models/msu-ldh/1.3.0', undefined, options),
     createDetectorSession(unweighted, undefined, options),
@@ -66,12 +56,14 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-/** Findings, and how many crops the verifier was asked to score (the session passes through, counting). */
-async function analyze(
-  seed: number,
-  session: DetectorSession,
-  field: 1.5 | 3 = 1.5,
-): Promise<{ findings: Findings; crops: number; slices: number; truth: TruthLevel[] }> {
+interface TestStudy {
+  source: ReturnType<typeof part10StudySource>;
+  studyInstanceUid: string;
+  truth: TruthLevel[];
+}
+
+/** A held-out synthetic study: 1.5 T, high SNR, 320², or the external acquisition (3 T, low SNR, 512²). */
+function heldOutStudy(seed: number, field: 1.5 | 3 = 1.5): TestStudy {
   const study = generateSyntheticStudy({
     seed,
     patientId: `verify-${seed}`,
@@ -79,7 +71,18 @@ async function analyze(
     snr: field === 3 ? 'low' : 'high',
     matrix: field === 3 ? 512 : 320,
   });
-  const source = part10StudySource(study.instances.map((instance) => readPart10(instance.part10)));
+  return {
+    source: part10StudySource(study.instances.map((instance) => readPart10(instance.part10))),
+    studyInstanceUid: study.studyInstanceUid,
+    truth: study.groundTruth.levels,
+  };
+}
+
+/** Findings, and how many crops the verifier was asked to score (the session passes through, counting). */
+async function analyze(
+  study: TestStudy,
+  session: DetectorSession,
+): Promise<{ findings: Findings; crops: number; slices: number }> {
   let crops = 0;
   const counting: DetectorSession = {
     ...session,
@@ -90,8 +93,8 @@ async function analyze(
       },
     }),
   };
-  const { findings, slices } = await analyzeImages(source, study.studyInstanceUid, counting);
-  return { findings, crops, slices, truth: study.groundTruth.levels as unknown as TruthLevel[] };
+  const { findings, slices } = await analyzeImages(study.source, study.studyInstanceUid, counting);
+  return { findings, crops, slices };
 }
 
 interface TruthLevel {
@@ -120,9 +123,10 @@ function score(findings: Findings, truth: TruthLevel[]): { found: number; hernia
 describe('candidate verification', () => {
   it('when the zoomed score has weight 0 and every slice is a candidate, then the findings are those without verification', async () => {
     for (const seed of [973000, 973001, 973002]) {
+      const study = heldOutStudy(seed);
       const [reported, verified] = [
-        await analyze(seed, sessions.reportedOnly),
-        await analyze(seed, sessions.unweighted),
+        await analyze(study, sessions.reportedOnly),
+        await analyze(study, sessions.unweighted),
       ];
       const [reportedOnly, unweighted] = [reported.findings, verified.findings];
       // Every slice was a candidate (a slice with no detection at all above the 0.01 floor could be skipped).
@@ -145,9 +149,10 @@ describe('candidate verification', () => {
   it('when msu-ldh 1.4.0 verifies candidates on held-out 3 T low-SNR studies, then it finds as many herniations and calls fewer normal levels herniated', async () => {
     const totals = { verified: { found: 0, falseCalls: 0 }, wholeSlice: { found: 0, falseCalls: 0 }, herniations: 0 };
     for (let seed = 974000; seed < 974000 + EXTERNAL_STUDIES; seed++) {
-      const verified = await analyze(seed, sessions.verified, 3);
-      const wholeSlice = await analyze(seed, sessions.wholeSlicePresence, 3);
-      const [v, w] = [score(verified.findings, verified.truth), score(wholeSlice.findings, wholeSlice.truth)];
+      const study = heldOutStudy(seed, 3);
+      const verified = await analyze(study, sessions.verified);
+      const wholeSlice = await analyze(study, sessions.wholeSlicePresence);
+      const [v, w] = [score(verified.findings, study.truth), score(wholeSlice.findings, study.truth)];
       totals.verified.found += v.found;
       totals.verified.falseCalls += v.falseCalls;
       totals.wholeSlice.found += w.found;
