@@ -95,7 +95,7 @@ export function findingsToRows(findings: Pick<Findings, 'levels'>): FindingRow[]
   });
 }
 
-/** `msu-ldh 1.3.0` — which model produced the findings. */
+/** `msu-ldh 1.4.1` — which model produced the findings. */
 export function modelLabel(findings: Pick<Findings, 'model'>): string {
   return `${findings.model.id} ${findings.model.version}`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectionsToLevelFinding, sideOf, zoneOf, type LevelSlice } from './detections-to-findings';
+import { detectionsToLevelFinding, levelScore, sideOf, zoneOf, type LevelSlice } from './detections-to-findings';
 import type { ModelManifest } from './manifest';
 import type { Detection } from './yolo';
 
@@ -62,6 +62,47 @@ describe('detectionsToLevelFinding', () => {
     expect(
       detectionsToLevelFinding({ level: 'L1-L2', slices: [slice('a')], detections: [[]] }, manifest),
     ).toMatchObject({ herniation: false, confidence: 1 });
+  });
+});
+
+describe('levelScore with corroboration', () => {
+  const corroborated = { ...manifest, corroboration: { slices: 2, iou: 0.2 } } as ModelManifest;
+  const place: [number, number, number, number] = [40, 40, 50, 60];
+  const faint = {
+    level: 'L4-L5' as const,
+    slices: [slice('a'), slice('b'), slice('c'), slice('d')],
+    detections: [
+      [det(place, 0.3)],
+      [det([41, 41, 51, 61], 0.2), det([0, 0, 5, 5], 0.9)],
+      [det([42, 40, 52, 60], 0.1)],
+      [det([44, 42, 54, 62], 0.05)],
+    ],
+  };
+
+  it('when neighbouring slices show the same place, then the score is the noisy-OR of the strongest and its two best supports', () => {
+    // Slice b's strongest detection (0.9, elsewhere) is the level's strongest; the faint finding is scored apart.
+    const sameOnly = { ...faint, detections: faint.detections.map((d) => d.filter((x) => x.score < 0.9)) };
+    expect(levelScore(sameOnly, corroborated)).toBeCloseTo(1 - 0.7 * 0.8 * 0.9);
+    expect(levelScore(sameOnly, manifest)).toBeCloseTo(0.3);
+  });
+
+  it('when a slice also has a stronger detection elsewhere, then only the one at the same place supports', () => {
+    // The 0.9 box on slice b is the strongest; nothing else overlaps it, so it stands alone.
+    expect(levelScore(faint, corroborated)).toBeCloseTo(0.9);
+  });
+
+  it('when support lifts a level over the threshold, then it is called with the key slice and box of its strongest slice', () => {
+    const level = { ...faint, detections: faint.detections.map((d) => d.filter((x) => x.score < 0.9)) };
+    const threshold = { ...corroborated, thresholds: { ...manifest.thresholds, confidence: 0.45 } };
+    expect(detectionsToLevelFinding(level, threshold)).toMatchObject({
+      herniation: true,
+      keySlice: { sopInstanceUid: 'a' },
+      box: place,
+    });
+    expect(detectionsToLevelFinding(level, threshold).confidence).toBeCloseTo(0.496);
+    expect(detectionsToLevelFinding(level, { ...threshold, corroboration: undefined })).toMatchObject({
+      herniation: false,
+    });
   });
 });
 

@@ -1,12 +1,13 @@
 /**
  * Detections on the slices of each disc level → one LevelFinding per level (MSU rules, REFERENCE.md §1):
- * the key slice is the one with the highest-scoring detection; a herniation is present when that score
- * reaches the manifest threshold; grade and zone come from the detected class.
+ * the key slice is the one with the highest-scoring detection; a herniation is present when the level's score — that
+ * detection's, corroborated by the same place on neighbouring slices where the manifest asks for it — reaches the
+ * manifest threshold; grade and zone come from the detected class.
  */
 import type { DiscLevel, HerniationSide, LevelFinding, MsuZone, PixelBox, PixelPoint, SliceRef } from './findings';
 import type { ModelManifest } from './manifest';
 import { sideOfSpan } from './msu-side';
-import type { Detection } from './yolo';
+import { iou, type Detection } from './yolo';
 
 export interface LevelSlice {
   ref: SliceRef;
@@ -95,14 +96,37 @@ export function strongestDetection(
   return best;
 }
 
+/**
+ * The level's herniation score: its strongest detection's score, or with the manifest's `corroboration` the
+ * noisy-OR 1 − (1 − s₀) · Π (1 − sᵢ) of that score s₀ and, on up to `corroboration.slices` other slices of the
+ * level (the strongest first), the best detection at the same place (box IoU ≥ `corroboration.iou`). 0 when the
+ * level has no detection.
+ */
+export function levelScore(input: LevelDetections, manifest: ModelManifest): number {
+  const best = strongestDetection(input);
+  if (!best) return 0;
+  const corroboration = manifest.corroboration;
+  if (!corroboration) return best.detection.score;
+  const support = input.detections
+    .flatMap((detections, sliceIndex) => {
+      if (sliceIndex === best.sliceIndex) return [];
+      const here = detections.filter((d) => iou(d.box, best.detection.box) >= corroboration.iou);
+      return here.length > 0 ? [Math.max(...here.map((d) => d.score))] : [];
+    })
+    .sort((a, b) => b - a)
+    .slice(0, corroboration.slices);
+  return 1 - support.reduce((unlikely, score) => unlikely * (1 - score), 1 - best.detection.score);
+}
+
 export function detectionsToLevelFinding(input: LevelDetections, manifest: ModelManifest): LevelFinding {
   const best = strongestDetection(input);
+  const score = levelScore(input, manifest);
   const middle = input.slices[Math.floor((input.slices.length - 1) / 2)];
-  if (!best || best.detection.score < manifest.thresholds.confidence) {
+  if (!best || score < manifest.thresholds.confidence) {
     return {
       level: input.level,
       herniation: false,
-      confidence: 1 - (best?.detection.score ?? 0),
+      confidence: 1 - score,
       ...(middle ? { keySlice: middle.ref } : {}),
     };
   }
@@ -117,7 +141,7 @@ export function detectionsToLevelFinding(input: LevelDetections, manifest: Model
     grade: msuClass.grade,
     zone: zoneOf(detection, manifest),
     side: sideOf(detection.box, slice, intraFacetLine),
-    confidence: detection.score,
+    confidence: score,
     keySlice: slice.ref,
     box: detection.box,
     ...(intraFacetLine ? { intraFacetLine } : {}),

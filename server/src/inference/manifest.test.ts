@@ -53,4 +53,17 @@ describe('loadModelManifest', () => {
     });
     await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*verification\.weight/);
   });
+  it('when corroboration is given, then it is kept; zero slices are refused naming the field', async () => {
+    const corroboration = { slices: 2, iou: 0.2 };
+    const { manifest } = await loadModelManifest(
+      await manifestWith((m) => {
+        m.corroboration = corroboration;
+      }),
+    );
+    expect(manifest.corroboration).toEqual(corroboration);
+    const dir = await manifestWith((m) => {
+      m.corroboration = { ...corroboration, slices: 0 };
+    });
+    await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*corroboration\.slices/);
+  });
 });

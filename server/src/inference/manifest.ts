@@ -96,6 +96,21 @@ export const modelManifestSchema = z.object({
     })
     .optional(),
   /**
+   * Optional: let neighbouring slices corroborate a level's strongest detection. A herniation runs over several
+   * contiguous axial slices, and a faint one is a weak detection on each of them, while a normal margin that looks
+   * like a herniation mostly does so on one slice. The level's score becomes the noisy-OR 1 − (1 − s₀) · Π (1 − sᵢ)
+   * of the strongest detection's score s₀ and, on up to `slices` other slices of the level (the strongest first),
+   * the best detection at the same place (box IoU ≥ `iou`); `thresholds.confidence` applies to it and it is the
+   * finding's confidence. Key slice, box and class stay the strongest detection's. The threshold must be chosen
+   * with corroboration on (model card).
+   */
+  corroboration: z
+    .object({
+      slices: z.number().int().min(1),
+      iou: z.number().min(0).max(1),
+    })
+    .optional(),
+  /**
    * Where a herniation's MSU grade and zone come from. `classifier` (default): the class with the highest score.
    * `geometry`: measured from the box and the two facet keypoints by the MSU rules (REFERENCE.md §1), the
    * classifier's class only where the facet points are not found — for models whose box runs from the posterior

@@ -27,6 +27,7 @@ import type { DetectorSession, InferenceStage } from '../inference/detector-sess
 import type { Detection } from '../inference/yolo';
 import {
   detectionsToFindings,
+  levelScore,
   strongestDetection,
   type LevelDetections,
   type LevelSlice,
@@ -207,7 +208,7 @@ async function refineReportedBoxes(
   const reported = levels.flatMap((level) => {
     const best = strongestDetection(level);
     const image = best && level.images[best.sliceIndex];
-    return best && image && best.detection.score >= detector.manifest.thresholds.confidence
+    return best && image && levelScore(level, detector.manifest) >= detector.manifest.thresholds.confidence
       ? [{ level, ...best, image }]
       : [];
   });
