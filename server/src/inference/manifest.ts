@@ -73,7 +73,8 @@ export const modelManifestSchema = z.object({
       /**
        * `keep`: the refiner moves only the box. `average`: the reported herniation's class scores become the mean
        * of the whole-slice and the zoomed pass (which sees the herniation and the facets magnified); its confidence
-       * stays the whole-slice detection score, which decided that there is a herniation at all.
+       * stays the score that decided that there is a herniation at all (the detection's, verified and corroborated
+       * where the manifest asks for it).
        */
       classes: z.enum(['keep', 'average']).default('keep'),
     })
