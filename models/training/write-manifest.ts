@@ -42,7 +42,7 @@ export const VERIFICATION = { candidateScore: 0.05, weight: 0.7 } as const;
  * verifier the manifest keeps 1.3.0's rule (no corroboration, threshold 0.25): with the refiner alone, corroboration
  * lost as many internal herniations on the held-out sets as it found (1.4.1's model card).
  */
-export const CORROBORATION = { slices: 1, iou: 0.2, confidence: 0.44 } as const;
+export const CORROBORATION = { rule: { slices: 1, iou: 0.2 }, confidence: 0.44 } as const;
 
 const GRADES = [1, 2, 3] as const;
 const ZONES = ['A', 'B', 'C'] as const;
@@ -115,13 +115,12 @@ export function buildManifest(
             file: 'verify.onnx',
             zoom: verifier.refineZoom,
             mirror: true,
-            candidateScore: VERIFICATION.candidateScore,
-            weight: VERIFICATION.weight,
+            ...VERIFICATION,
           },
         }
       : {}),
     classFrom,
-    ...(corroboration ? { corroboration: { slices: corroboration.slices, iou: corroboration.iou } } : {}),
+    ...(corroboration ? { corroboration: corroboration.rule } : {}),
   });
 }
 

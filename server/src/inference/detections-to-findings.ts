@@ -100,10 +100,13 @@ export function strongestDetection(
  * The level's herniation score: its strongest detection's score, or with the manifest's `corroboration` the
  * noisy-OR 1 − (1 − s₀) · Π (1 − sᵢ) of that score s₀ and, on up to `corroboration.slices` other slices of the
  * level (the strongest first), the best detection at the same place (box IoU ≥ `corroboration.iou`). 0 when the
- * level has no detection.
+ * level has no detection. `best` is the level's strongest detection, for callers that have it already.
  */
-export function levelScore(input: LevelDetections, manifest: ModelManifest): number {
-  const best = strongestDetection(input);
+export function levelScore(
+  input: LevelDetections,
+  manifest: ModelManifest,
+  best: ReturnType<typeof strongestDetection> = strongestDetection(input),
+): number {
   if (!best) return 0;
   const corroboration = manifest.corroboration;
   if (!corroboration) return best.detection.score;
@@ -120,7 +123,7 @@ export function levelScore(input: LevelDetections, manifest: ModelManifest): num
 
 export function detectionsToLevelFinding(input: LevelDetections, manifest: ModelManifest): LevelFinding {
   const best = strongestDetection(input);
-  const score = levelScore(input, manifest);
+  const score = levelScore(input, manifest, best);
   const middle = input.slices[Math.floor((input.slices.length - 1) / 2)];
   if (!best || score < manifest.thresholds.confidence) {
     return {

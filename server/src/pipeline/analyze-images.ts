@@ -208,7 +208,7 @@ async function refineReportedBoxes(
   const reported = levels.flatMap((level) => {
     const best = strongestDetection(level);
     const image = best && level.images[best.sliceIndex];
-    return best && image && levelScore(level, detector.manifest) >= detector.manifest.thresholds.confidence
+    return best && image && levelScore(level, detector.manifest, best) >= detector.manifest.thresholds.confidence
       ? [{ level, ...best, image }]
       : [];
   });
