@@ -258,6 +258,7 @@ def main() -> None:
             if refine
             else {}
         ),
+        "size": args.size,
         "slices": len(files),
         "studies": studies,
         "epochs": args.epochs,

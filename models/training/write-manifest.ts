@@ -17,6 +17,8 @@ import type { MsuClassSource } from '../../server/src/inference/geometry-check';
 import { modelManifestSchema, type ModelManifest } from '../../server/src/inference/manifest';
 
 interface TrainingFacts {
+  /** The network's square input size (`train.py --size`); facts written before it was recorded were at 256. */
+  size?: number;
   slices: number;
   studies?: number;
   epochs: number;
@@ -44,6 +46,9 @@ export const VERIFICATION = { candidateScore: 0.05, weight: 0.7 } as const;
  */
 export const CORROBORATION = { rule: { slices: 1, iou: 0.2 }, confidence: 0.44 } as const;
 
+/** train.py's input size before its facts recorded one (msu-ldh 1.0.0–1.4.1). */
+const LEGACY_SIZE = 256;
+
 const GRADES = [1, 2, 3] as const;
 const ZONES = ['A', 'B', 'C'] as const;
 
@@ -55,6 +60,12 @@ export function buildManifest(
   verifier?: RefinerFacts,
 ): ModelManifest {
   const corroboration = verifier ? CORROBORATION : undefined;
+  const detectorSize = facts.size ?? LEGACY_SIZE;
+  // A zoomed pass runs at the size it was trained at; the manifest names it only where it differs from the detector's.
+  const passSize = (pass: RefinerFacts): { size?: [number, number] } => {
+    const size = pass.size ?? LEGACY_SIZE;
+    return size === detectorSize ? {} : { size: [size, size] };
+  };
   return modelManifestSchema.parse({
     id: 'msu-ldh',
     version,
@@ -65,7 +76,7 @@ export function buildManifest(
     file: 'model.onnx',
     input: {
       name: 'images',
-      shape: [-1, 1, 256, 256],
+      shape: [-1, 1, detectorSize, detectorSize],
       dtype: 'float32',
       normalization: { method: 'percentile', lowPercentile: 1, highPercentile: 99 },
     },
@@ -104,6 +115,7 @@ export function buildManifest(
             file: 'refine.onnx',
             zoom: refiner.refineZoom,
             mirror: true,
+            ...passSize(refiner),
             classes: 'average',
           },
         }
@@ -115,6 +127,7 @@ export function buildManifest(
             file: 'verify.onnx',
             zoom: verifier.refineZoom,
             mirror: true,
+            ...passSize(verifier),
             ...VERIFICATION,
           },
         }

@@ -7,8 +7,8 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { providerCandidates, type ExecutionProvider, type ExecutionProviderSetting } from './execution-provider';
 import { loadModelManifest, type ModelManifest } from './manifest';
-import type { PixelBox } from './findings';
-import { preprocessCrop, preprocessSlice, type GrayImage } from './preprocess';
+import type { PixelBox, PixelPoint } from './findings';
+import { preprocessCrop, preprocessSlice, zoomedPassSize, type GrayImage, type InputSize } from './preprocess';
 import { decodeYoloOutput, iou, scaleDetection, type Detection } from './yolo';
 
 export type InferenceStage = 'preprocess' | 'inference' | 'postprocess';
@@ -141,9 +141,10 @@ export async function createDetectorSession(
     input: Float32Array,
     n: number,
     scoreThreshold: number,
+    size: InputSize = { height, width },
   ): Promise<{ decoded: Detection[][]; inferenceMs: number; postprocessMs: number }> {
     let t = performance.now();
-    const tensor = new ort.Tensor('float32', input, [n, 1, height, width]);
+    const tensor = new ort.Tensor('float32', input, [n, 1, size.height, size.width]);
     let outputs: ort.InferenceSession.ReturnType | undefined;
     try {
       outputs = await model.run({ [manifest.input.name]: tensor });
@@ -241,13 +242,16 @@ export async function createDetectorSession(
   async function refineBoxes(
     cropModel: ort.InferenceSession,
     modelName: string,
-    { zoom, mirror }: { zoom: number; mirror: boolean },
+    pass: { zoom: number; mirror: boolean; size?: [number, number] | undefined },
     requests: RefineRequest[],
     onStage?: (stage: InferenceStage, ms: number) => void,
   ): Promise<(Detection | undefined)[]> {
     // With `mirror`, each crop also runs left-right mirrored and the two boxes are averaged (test-time
     // augmentation): the two views' errors are partly independent, so the mean sits closer to the edges.
     // A fixed batch of one has no room for the mirrored view beside the crop: it runs the crop alone.
+    const { zoom, mirror } = pass;
+    const size = zoomedPassSize(manifest, pass);
+    const cropPlane = size.width * size.height;
     const views = mirror && (fixedBatch <= 0 || fixedBatch >= 2) ? 2 : 1;
     const perRun = Math.max(1, Math.floor(batchSize / views));
     const refined: (Detection | undefined)[] = [];
@@ -255,11 +259,13 @@ export async function createDetectorSession(
       const chunk = requests.slice(start, start + perRun);
       const t = performance.now();
       const n = fixedBatch > 0 ? fixedBatch : chunk.length * views;
-      const input = new Float32Array(n * plane);
+      const input = new Float32Array(n * cropPlane);
       const prepared = chunk.map(({ image, box }, i) => {
-        const view = (k: number): Float32Array => input.subarray((i * views + k) * plane, (i * views + k + 1) * plane);
-        const crop = preprocessCrop(image, [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], zoom, manifest, view(0));
-        if (views === 2) mirrorRows(view(0), width, view(1));
+        const view = (k: number): Float32Array =>
+          input.subarray((i * views + k) * cropPlane, (i * views + k + 1) * cropPlane);
+        const centre: PixelPoint = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2];
+        const crop = preprocessCrop(image, centre, zoom, manifest, size, view(0));
+        if (views === 2) mirrorRows(view(0), size.width, view(1));
         return { crop, box };
       });
       onStage?.('preprocess', performance.now() - t);
@@ -269,6 +275,7 @@ export async function createDetectorSession(
         input,
         n,
         DEFAULT_SCORE_FLOOR,
+        size,
       );
       onStage?.('inference', inferenceMs);
       onStage?.('postprocess', postprocessMs);
@@ -283,7 +290,7 @@ export async function createDetectorSession(
         for (let k = 0; k < views; k++) {
           let best: Detection | undefined;
           for (const raw of decoded[i * views + k] ?? []) {
-            const detection = k === 1 ? unmirror(raw, width) : raw;
+            const detection = k === 1 ? unmirror(raw, size.width) : raw;
             if (iou(detection.box, original) >= REFINED_MIN_IOU && (!best || detection.score > best.score))
               best = detection;
           }

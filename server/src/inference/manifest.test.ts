@@ -53,6 +53,20 @@ describe('loadModelManifest', () => {
     });
     await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*verification\.weight/);
   });
+  it('when a zoomed pass names its own input size, then it is kept; a size of 0 is refused naming the field', async () => {
+    const refinement = { file: 'refine.onnx', zoom: 4, mirror: true, classes: 'average', size: [256, 256] };
+    const { manifest } = await loadModelManifest(
+      await manifestWith((m) => {
+        m.refinement = refinement;
+      }),
+    );
+    expect(manifest.refinement).toEqual(refinement);
+    const dir = await manifestWith((m) => {
+      m.refinement = { ...refinement, size: [0, 256] };
+    });
+    await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*refinement\.size/);
+  });
+
   it('when corroboration is given, then it is kept; zero slices are refused naming the field', async () => {
     const corroboration = { slices: 2, iou: 0.2 };
     const { manifest } = await loadModelManifest(

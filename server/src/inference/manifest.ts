@@ -16,6 +16,12 @@ const zoomedPass = z.object({
   zoom: z.number().min(1).max(16),
   /** Also run each crop mirrored left-right and average the two views (for models trained with mirroring). */
   mirror: z.boolean().default(false),
+  /**
+   * [height, width] of this model's input, when it differs from `input.shape`'s: e.g. a whole-slice detector at
+   * 384² beside a refiner trained on 256² crops. The crop covers the same source window either way (`zoom`); only
+   * the number of samples across it changes, so a pass must run at the size it was trained at.
+   */
+  size: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
 });
 
 export const modelManifestSchema = z.object({
@@ -65,7 +71,7 @@ export const modelManifestSchema = z.object({
   /**
    * Optional second pass that re-measures each reported herniation's box at a higher magnification: the key slice
    * is cropped around the detected box to (width / zoom) × (height / zoom) source pixels, normalized over the whole
-   * slice as above, resampled to the same input size and run through `file`, a model with this manifest's input
+   * slice as above, resampled to the input size (`size`, else `input.shape`'s) and run through `file`, a model with this manifest's input
    * and output layout. Small boxes (a few pixels at the whole-slice input size) gain most.
    */
   refinement: zoomedPass

@@ -59,6 +59,17 @@ describe('preprocessCrop', () => {
     expect(crop.data[7 * 8 + 7]).toBeCloseTo((23 + 100 * 15) / span, 6);
   });
 
+  it('when the pass has its own input size, then the same window is sampled at that size', () => {
+    const pixels = Float32Array.from({ length: 32 * 32 }, (_, i) => (i % 32) + 100 * Math.floor(i / 32));
+    // The detector's input is 8², the zoomed pass's 4²: the 8² window around (20, 12) again, two pixels a sample.
+    const crop = preprocessCrop({ width: 32, height: 32, pixels }, [20, 12], 4, manifest, { width: 4, height: 4 });
+    expect(crop).toMatchObject({ originX: 16, originY: 8, scaleX: 2, scaleY: 2 });
+    expect(crop.data).toHaveLength(16);
+    // The first sample's centre is source (17, 9): halfway between pixel centres 16.5 and 17.5 on each axis.
+    const span = 31 + 100 * 31;
+    expect(crop.data[0]).toBeCloseTo((16.5 + 100 * 8.5) / span, 6);
+  });
+
   it('when the window is finer than the pixels, then it interpolates between pixel centres and clamps at the edge', () => {
     const pixels = Float32Array.from([0, 100, 200, 300]);
     // A 4 × 1 slice at zoom 2: a 2-pixel window over [1, 3), sampled at 8 points.

@@ -147,9 +147,20 @@ export interface PreprocessedCrop extends PreprocessedSlice {
   originY: number;
 }
 
+/** [height, width] of a zoomed pass's input (manifest `refinement` / `verification`): its own `size`, else the detector's. */
+export function zoomedPassSize(manifest: ModelManifest, pass: { size?: [number, number] | undefined }): InputSize {
+  const [, , height, width] = manifest.input.shape;
+  return pass.size ? { height: pass.size[0], width: pass.size[1] } : { height, width };
+}
+
+export interface InputSize {
+  height: number;
+  width: number;
+}
+
 /**
  * The refinement pass's input (manifest `refinement`): a window of (width / zoom) × (height / zoom) source pixels
- * centred on (centreX, centreY), resampled to the model input size and normalized with the percentiles of the
+ * centred on (centreX, centreY), resampled to the pass's input size and normalized with the percentiles of the
  * whole slice — the window alone would stretch its few tissues over [0, 1] and look unlike anything trained on.
  * models/training/refine_crops.py cuts its training crops the same way.
  */
@@ -158,9 +169,9 @@ export function preprocessCrop(
   centre: PixelPoint,
   zoom: number,
   manifest: ModelManifest,
+  { height, width }: InputSize = zoomedPassSize(manifest, {}),
   out?: Float32Array,
 ): PreprocessedCrop {
-  const [, , height, width] = manifest.input.shape;
   const { lowPercentile, highPercentile } = manifest.input.normalization;
   const region = {
     width: image.width / zoom,
