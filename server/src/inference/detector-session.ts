@@ -97,6 +97,34 @@ async function createSession(
   throw new ModelLoadError(`Cannot load the ONNX model ${modelPath} (${failures.join('; ')})`);
 }
 
+/**
+ * Refuses, at load, a network whose input the manifest misdescribes: a wrong `input.name`, or a fixed height/width
+ * other than the one the pipeline will feed (`input.shape`, or a zoomed pass's `size`). Caught here, the site's
+ * integration engineer reads which file and which manifest field disagree, instead of a clinician's first Analyze
+ * failing inside onnxruntime.
+ */
+function checkInput(
+  session: ort.InferenceSession,
+  file: string,
+  manifest: ModelManifest,
+  expected: InputSize,
+  field: string,
+): void {
+  const input = session.inputMetadata.find((metadata) => metadata.name === manifest.input.name);
+  if (!input)
+    throw new ModelLoadError(
+      `${file} has no input named "${manifest.input.name}" (manifest input.name); its inputs: ${session.inputNames.join(', ')}`,
+    );
+  if (!input.isTensor || input.shape.length !== 4) return;
+  const [, , height, width] = input.shape;
+  const fixed = (dimension: number | string | undefined): dimension is number => typeof dimension === 'number';
+  if ((fixed(height) && height !== expected.height) || (fixed(width) && width !== expected.width))
+    throw new ModelLoadError(
+      `${file} takes ${String(height)}×${String(width)} input, but the manifest gives it ${expected.height}×${expected.width} ` +
+        `(${field}); set ${field} to the size the network was trained at`,
+    );
+}
+
 export async function createDetectorSession(
   modelDir: string,
   log: InferenceLog = () => undefined,
@@ -123,6 +151,16 @@ export async function createDetectorSession(
   const verifier = verification
     ? (await createSession(path.join(modelDir, verification.file), { ...options, executionProvider }, log)).session
     : undefined;
+  try {
+    checkInput(session, manifest.file, manifest, { height, width }, 'input.shape');
+    if (refiner && refinement)
+      checkInput(refiner, refinement.file, manifest, zoomedPassSize(manifest, refinement), 'refinement.size');
+    if (verifier && verification)
+      checkInput(verifier, verification.file, manifest, zoomedPassSize(manifest, verification), 'verification.size');
+  } catch (error) {
+    await Promise.all([session.release(), refiner?.release(), verifier?.release()]);
+    throw error;
+  }
 
   // One queue per session: slices of every analysis in flight wait here, and each run takes up to a batch of
   // them in arrival order, so concurrent studies fill each other's batches (a GPU's throughput depends on it) and

@@ -138,4 +138,27 @@ describe('refinement pass', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('when the manifest gives a network another input size or name than it has, then loading fails naming the field', async () => {
+    const options = { executionProvider: 'cpu' } as const;
+    const refinerAt384 = await modelVariant(MODEL_DIR, path.join(scratch, 'refiner-384'), (manifest) => {
+      if (manifest.refinement) manifest.refinement.size = [384, 384];
+    });
+    await expect(createDetectorSession(refinerAt384, undefined, options)).rejects.toThrow(
+      /refine\.onnx takes 256×256 input, but the manifest gives it 384×384 \(refinement\.size\)/,
+    );
+    const detectorAt384 = await modelVariant(MODEL_DIR, path.join(scratch, 'detector-384'), (manifest) => {
+      manifest.input.shape = [-1, 1, 384, 384];
+    });
+    // The refiner, trained at 256², keeps its size when the detector's changes only if the manifest says so.
+    await expect(createDetectorSession(detectorAt384, undefined, options)).rejects.toThrow(
+      /model\.onnx takes 256×256 input, but the manifest gives it 384×384 \(input\.shape\)/,
+    );
+    const renamed = await modelVariant(MODEL_DIR, path.join(scratch, 'renamed'), (manifest) => {
+      manifest.input.name = 'pixels';
+    });
+    await expect(createDetectorSession(renamed, undefined, options)).rejects.toThrow(
+      /model\.onnx has no input named "pixels" \(manifest input\.name\); its inputs: images/,
+    );
+  });
 });
