@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run train`: regenerates the synthetic training set, trains the MSU detector with Debian's PyTorch and
 # exports models/msu-ldh/<version>/{model.onnx,manifest.json}. Reproducible: fixed seeds throughout.
-#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.4.1), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2)
+#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.4.1), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2),
+#   TRAIN_SIZE (the whole-slice detector's input, 256; the refiner and verifier stay at 256² crops)
 #   REFINE_EPOCHS (60; 0 skips the box refiner), REFINE_ZOOM (4), REFINE_SEED (20241127),
 #   VERIFY_EPOCHS (30; 0 skips the verifier), VERIFY_SEED (20241128), VERIFY_NEGATIVES (1550 crops without a
 #   herniation), VERIFY_JITTER (0.4: the crop centre's error, share of the box; the refiner's is 0.25),
@@ -25,6 +26,7 @@ if ! /usr/bin/python3 -c 'import torch, torchvision, onnx, numpy' 2>/dev/null; t
 fi
 
 epochs=${TRAIN_EPOCHS:-12}
+size=${TRAIN_SIZE:-256}
 version=${MODEL_VERSION:-1.4.1}
 refine_epochs=${REFINE_EPOCHS:-60}
 refine_zoom=${REFINE_ZOOM:-4}
@@ -56,7 +58,7 @@ npx tsx models/training/prepare-dataset.ts "$data/dataset" "$data/slices"
 rm -rf "$data/dataset"
 # Passive OpenMP waits: spinning worker threads lose badly when another job shares the 2 cores.
 OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 models/training/train.py --data "$data/slices" --out "$out" \
-  --epochs "$epochs" --seed "$seed" --version "$version" --threads "$threads"
+  --epochs "$epochs" --seed "$seed" --version "$version" --threads "$threads" --size "$size"
 if [ "$refine_epochs" -gt 0 ]; then
   # The box refiner: the same network trained on zoomed crops around each herniation (refine_crops.py).
   OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 models/training/train.py --data "$data/slices" --out "$out" \
