@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # `npm run train`: regenerates the synthetic training set, trains the MSU detector with Debian's PyTorch and
 # exports models/msu-ldh/<version>/{model.onnx,manifest.json}. Reproducible: fixed seeds throughout.
-#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.4.1), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2),
-#   TRAIN_SIZE (the whole-slice detector's input, 256; the refiner and verifier stay at 256² crops)
+#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.5.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2),
+#   TRAIN_SIZE (the whole-slice detector's input, 384; the refiner and verifier stay at 256² crops)
 #   REFINE_EPOCHS (60; 0 skips the box refiner), REFINE_ZOOM (4), REFINE_SEED (20241127),
 #   VERIFY_EPOCHS (30; 0 skips the verifier), VERIFY_SEED (20241128), VERIFY_NEGATIVES (1550 crops without a
 #   herniation), VERIFY_JITTER (0.4: the crop centre's error, share of the box; the refiner's is 0.25),
 #   CLASS_FROM (classifier: the manifest's classFrom, where the reported MSU class comes from)
-# 1.4.1 = the 1.2.0 detector (this script's detector at its defaults) + 1.3.0's box refiner (refine.onnx) + the
-# candidate verifier (verify.onnx), with the manifest's corroboration (write-manifest.ts). 1.4.0 is the same networks
-# without corroboration; 1.3.0 had no verifier (VERIFY_EPOCHS=0).
+# 1.5.0 = this script's detector at its defaults (384² input) + 1.3.0's box refiner (refine.onnx) + 1.4.0's candidate
+# verifier (verify.onnx), with the manifest's corroboration (write-manifest.ts). 1.4.1 is the 1.2.0 detector
+# (TRAIN_SIZE=256) with the same refiner, verifier and corroboration; 1.4.0 is 1.4.1 without corroboration; 1.3.0 had
+# no verifier (VERIFY_EPOCHS=0).
 # Version 1.2.0 had no refiner; 1.1.0 was its detector at 7 epochs; 1.0.0 was 12 epochs on the first four batches below (seeds 100000–400049) with train.py of its commit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,8 +27,8 @@ if ! /usr/bin/python3 -c 'import torch, torchvision, onnx, numpy' 2>/dev/null; t
 fi
 
 epochs=${TRAIN_EPOCHS:-12}
-size=${TRAIN_SIZE:-256}
-version=${MODEL_VERSION:-1.4.1}
+size=${TRAIN_SIZE:-384}
+version=${MODEL_VERSION:-1.5.0}
 refine_epochs=${REFINE_EPOCHS:-60}
 refine_zoom=${REFINE_ZOOM:-4}
 refine_seed=${REFINE_SEED:-20241127}

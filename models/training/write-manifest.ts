@@ -40,16 +40,28 @@ export const VERIFICATION = { candidateScore: 0.05, weight: 0.7 } as const;
 
 /**
  * Corroboration by neighbouring slices (manifest `corroboration`) for a model with the verifier, and the presence
- * threshold on the corroborated score: chosen on the tuning sets for msu-ldh 1.4.1 (its MODEL_CARD.md). Without the
+ * threshold on the corroborated score, by the detector's input size: chosen on the tuning sets for msu-ldh 1.4.1 (256²)
+ * and 1.5.0 (384²), their MODEL_CARD.md. A detector at another size needs its own, chosen the same way. Without the
  * verifier the manifest keeps 1.3.0's rule (no corroboration, threshold 0.25): with the refiner alone, corroboration
  * lost as many internal herniations on the held-out sets as it found (1.4.1's model card).
  */
-export const CORROBORATION = { rule: { slices: 1, iou: 0.2 }, confidence: 0.44 } as const;
+export const CORROBORATION = { rule: { slices: 1, iou: 0.2 }, confidence: { 256: 0.44, 384: 0.5 } } as const;
 
 /** train.py's input size before its facts recorded one (msu-ldh 1.0.0–1.4.1). */
 const LEGACY_SIZE = 256;
 
 const GRADES = [1, 2, 3] as const;
+
+function corroboratedThreshold(detectorSize: number): number {
+  const thresholds: Partial<Record<number, number>> = CORROBORATION.confidence;
+  const threshold = thresholds[detectorSize];
+  if (threshold === undefined)
+    throw new Error(
+      `No presence threshold has been chosen for a ${detectorSize}² detector with the verifier: choose one on the ` +
+        `tuning sets (MODEL_CARD.md of 1.5.0) and add it to CORROBORATION.confidence in write-manifest.ts`,
+    );
+  return threshold;
+}
 const ZONES = ['A', 'B', 'C'] as const;
 
 export function buildManifest(
@@ -90,7 +102,7 @@ export function buildManifest(
     // spanning: chosen on tuning sets (seeds 960000–969029) for the scores the pipeline reads — the whole-slice
     // pass's (0.75), or with the refiner's averaged in (0.6, 1.3.0's model card).
     thresholds: {
-      confidence: corroboration?.confidence ?? 0.25,
+      confidence: corroboration ? corroboratedThreshold(detectorSize) : 0.25,
       iou: 0.45,
       spanning: refiner ? 0.6 : 0.75,
     },
