@@ -51,6 +51,7 @@ export const CORROBORATION = { rule: { slices: 1, iou: 0.2 }, confidence: { 256:
 const LEGACY_SIZE = 256;
 
 const GRADES = [1, 2, 3] as const;
+const ZONES = ['A', 'B', 'C'] as const;
 
 function corroboratedThreshold(detectorSize: number): number {
   const thresholds: Partial<Record<number, number>> = CORROBORATION.confidence;
@@ -62,7 +63,6 @@ function corroboratedThreshold(detectorSize: number): number {
     );
   return threshold;
 }
-const ZONES = ['A', 'B', 'C'] as const;
 
 export function buildManifest(
   version: string,

@@ -151,12 +151,12 @@ export async function createDetectorSession(
   const verifier = verification
     ? (await createSession(path.join(modelDir, verification.file), { ...options, executionProvider }, log)).session
     : undefined;
+  const refinerSize = zoomedPassSize(manifest, refinement ?? {});
+  const verifierSize = zoomedPassSize(manifest, verification ?? {});
   try {
     checkInput(session, manifest.file, manifest, { height, width }, 'input.shape');
-    if (refiner && refinement)
-      checkInput(refiner, refinement.file, manifest, zoomedPassSize(manifest, refinement), 'refinement.size');
-    if (verifier && verification)
-      checkInput(verifier, verification.file, manifest, zoomedPassSize(manifest, verification), 'verification.size');
+    if (refiner && refinement) checkInput(refiner, refinement.file, manifest, refinerSize, 'refinement.size');
+    if (verifier && verification) checkInput(verifier, verification.file, manifest, verifierSize, 'verification.size');
   } catch (error) {
     await Promise.all([session.release(), refiner?.release(), verifier?.release()]);
     throw error;
@@ -260,13 +260,13 @@ export async function createDetectorSession(
     ...(refiner && refinement
       ? {
           refine: (requests: RefineRequest[], refineOptions: Pick<DetectOptions, 'onStage'> = {}) =>
-            refineBoxes(refiner, 'refinement model', refinement, requests, refineOptions.onStage),
+            refineBoxes(refiner, 'refinement model', refinement, refinerSize, requests, refineOptions.onStage),
         }
       : {}),
     ...(verifier && verification
       ? {
           verify: (requests: RefineRequest[], verifyOptions: Pick<DetectOptions, 'onStage'> = {}) =>
-            refineBoxes(verifier, 'verification model', verification, requests, verifyOptions.onStage),
+            refineBoxes(verifier, 'verification model', verification, verifierSize, requests, verifyOptions.onStage),
         }
       : {}),
     release: async () => {
@@ -280,15 +280,14 @@ export async function createDetectorSession(
   async function refineBoxes(
     cropModel: ort.InferenceSession,
     modelName: string,
-    pass: { zoom: number; mirror: boolean; size?: [number, number] | undefined },
+    { zoom, mirror }: { zoom: number; mirror: boolean },
+    size: InputSize,
     requests: RefineRequest[],
     onStage?: (stage: InferenceStage, ms: number) => void,
   ): Promise<(Detection | undefined)[]> {
     // With `mirror`, each crop also runs left-right mirrored and the two boxes are averaged (test-time
     // augmentation): the two views' errors are partly independent, so the mean sits closer to the edges.
     // A fixed batch of one has no room for the mirrored view beside the crop: it runs the crop alone.
-    const { zoom, mirror } = pass;
-    const size = zoomedPassSize(manifest, pass);
     const cropPlane = size.width * size.height;
     const views = mirror && (fixedBatch <= 0 || fixedBatch >= 2) ? 2 : 1;
     const perRun = Math.max(1, Math.floor(batchSize / views));

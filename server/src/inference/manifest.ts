@@ -71,8 +71,8 @@ export const modelManifestSchema = z.object({
   /**
    * Optional second pass that re-measures each reported herniation's box at a higher magnification: the key slice
    * is cropped around the detected box to (width / zoom) × (height / zoom) source pixels, normalized over the whole
-   * slice as above, resampled to the input size (`size`, else `input.shape`'s) and run through `file`, a model with this manifest's input
-   * and output layout. Small boxes (a few pixels at the whole-slice input size) gain most.
+   * slice as above, resampled to the pass's input size (`size`, else `input.shape`'s) and run through `file`, a model
+   * with this manifest's input and output layout. Small boxes (a few pixels at the whole-slice input size) gain most.
    */
   refinement: zoomedPass
     .extend({

@@ -9,12 +9,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
 import { modelVariant } from '../../../test/support/model-variant';
-import { readPart10 } from '../dicom/part10';
+import { generatedStudySource } from '../../../test/support/study-source';
 import { createDetectorSession, ModelLoadError, type DetectorSession } from '../inference/detector-session';
 import type { Findings, LevelFinding } from '../inference/findings';
 import { iou } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
-import { part10StudySource } from './folder-source';
 
 const MODEL_DIR = 'models/msu-ldh/1.3.0';
 // Seeds no training, tuning or evaluation set uses: 1.5 T at the matrices the model was trained on, and the
@@ -97,7 +96,7 @@ describe('refinement pass', () => {
     const correct = { wholeSlice: 0, averaged: 0 };
     for (const { seed, field, snr, matrix } of STUDIES) {
       const study = generateSyntheticStudy({ seed, patientId: `refine-${seed}`, field, snr, matrix });
-      const source = part10StudySource(study.instances.map((instance) => readPart10(instance.part10)));
+      const source = generatedStudySource(study);
       const truth = study.groundTruth.levels as unknown as TruthLevel[];
       const analyze = async (session: DetectorSession) =>
         (await analyzeImages(source, study.studyInstanceUid, session)).findings;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
 import { modelVariant } from '../../../test/support/model-variant';
-import { readPart10 } from '../dicom/part10';
+import { generatedStudySource } from '../../../test/support/study-source';
 import {
   createDetectorSession,
   type DetectOptions,
@@ -17,8 +17,7 @@ import {
 } from '../inference/detector-session';
 import type { Findings } from '../inference/findings';
 import { iou } from '../inference/yolo';
-import { analyzeImages } from './analyze-images';
-import { part10StudySource } from './folder-source';
+import { analyzeImages, type StudySource } from './analyze-images';
 
 const VERIFYING_MODEL = 'models/msu-ldh/1.4.0';
 const EXTERNAL_STUDIES = 20;
@@ -57,7 +56,7 @@ afterAll(async () => {
 });
 
 interface TestStudy {
-  source: ReturnType<typeof part10StudySource>;
+  source: StudySource;
   studyInstanceUid: string;
   truth: TruthLevel[];
 }
@@ -72,7 +71,7 @@ function heldOutStudy(seed: number, field: 1.5 | 3 = 1.5): TestStudy {
     matrix: field === 3 ? 512 : 320,
   });
   return {
-    source: part10StudySource(study.instances.map((instance) => readPart10(instance.part10))),
+    source: generatedStudySource(study),
     studyInstanceUid: study.studyInstanceUid,
     truth: study.groundTruth.levels,
   };

@@ -9,11 +9,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
 import { modelVariant } from '../../../test/support/model-variant';
-import { readPart10 } from '../dicom/part10';
+import { generatedStudySource } from '../../../test/support/study-source';
 import { createDetectorSession, type DetectorSession } from '../inference/detector-session';
 import { iou } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
-import { part10StudySource } from './folder-source';
 
 const CORROBORATING_MODEL = 'models/msu-ldh/1.4.1';
 
@@ -57,7 +56,7 @@ describe('corroboration by neighbouring slices', () => {
         snr: 'low',
         matrix: 512,
       });
-      const source = part10StudySource(study.instances.map((instance) => readPart10(instance.part10)));
+      const source = generatedStudySource(study);
       const truth = study.groundTruth.levels.find((l) => l.level === level);
       if (!truth?.herniation) throw new Error(`seed ${seed} no longer has a herniation at ${level}`);
 

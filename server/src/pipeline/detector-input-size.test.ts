@@ -6,11 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
-import { readPart10 } from '../dicom/part10';
+import { generatedStudySource } from '../../../test/support/study-source';
 import { createDetectorSession } from '../inference/detector-session';
 import { iou } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
-import { part10StudySource } from './folder-source';
 
 const SEED = 929014;
 const LEVEL = 'L4-L5';
@@ -24,7 +23,7 @@ describe('the whole-slice detector at 384² with its zoomed passes at 256²', ()
       snr: 'high',
       matrix: 384,
     });
-    const source = part10StudySource(study.instances.map((instance) => readPart10(instance.part10)));
+    const source = generatedStudySource(study);
     const truth = study.groundTruth.levels.find((level) => level.level === LEVEL);
     if (!truth?.herniation) throw new Error(`seed ${SEED} no longer has a herniation at ${LEVEL}`);
     const options = { executionProvider: 'cpu' } as const;
