@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # `npm run train`: regenerates the synthetic training set, trains the MSU detector with Debian's PyTorch and
 # exports models/msu-ldh/<version>/{model.onnx,manifest.json}. Reproducible: fixed seeds throughout.
-#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.5.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2),
-#   TRAIN_SIZE (the whole-slice detector's input, 384; the refiner and verifier stay at 256² crops)
-#   REFINE_EPOCHS (60; 0 skips the box refiner), REFINE_ZOOM (4), REFINE_SEED (20241127),
-#   VERIFY_EPOCHS (30; 0 skips the verifier), VERIFY_SEED (20241128), VERIFY_NEGATIVES (1550 crops without a
-#   herniation), VERIFY_JITTER (0.4: the crop centre's error, share of the box; the refiner's is 0.25),
+#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.6.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2),
+#   TRAIN_SIZE (the whole-slice detector's input, 384; the zoomed networks stay at 256² crops)
+#   REFINE_EPOCHS (60; 0 skips the box refiner), REFINE_ZOOM (6), REFINE_SEED (20241127),
+#   CLASSIFY_EPOCHS (60; 0 skips the zoomed classifier), CLASSIFY_ZOOM (4), CLASSIFY_SEED (20241127),
+#   VERIFY_EPOCHS (30; 0 skips the verifier), VERIFY_ZOOM (4), VERIFY_SEED (20241128), VERIFY_NEGATIVES (1550 crops
+#   without a herniation), VERIFY_JITTER (0.4: the crop centre's error, share of the box; the refiner's is 0.25),
 #   CLASS_FROM (classifier: the manifest's classFrom, where the reported MSU class comes from)
-# 1.5.0 = this script's detector at its defaults (384² input) + 1.3.0's box refiner (refine.onnx) + 1.4.0's candidate
-# verifier (verify.onnx), with the manifest's corroboration (write-manifest.ts). 1.4.1 is the 1.2.0 detector
-# (TRAIN_SIZE=256) with the same refiner, verifier and corroboration; 1.4.0 is 1.4.1 without corroboration; 1.3.0 had
-# no verifier (VERIFY_EPOCHS=0).
+# 1.6.0 = this script at its defaults: the 384² detector of 1.5.0, a box refiner at zoom 6 (refine.onnx), 1.3.0's
+# refiner at zoom 4 as the zoomed classifier (classify.onnx) and 1.4.0's candidate verifier (verify.onnx), with the
+# manifest's corroboration (write-manifest.ts). 1.5.0 had the zoom-4 refiner as refine.onnx and no classify.onnx
+# (REFINE_ZOOM=4 CLASSIFY_EPOCHS=0). 1.4.1 is the 1.2.0 detector (TRAIN_SIZE=256) with 1.5.0's refiner, verifier and
+# corroboration; 1.4.0 is 1.4.1 without corroboration; 1.3.0 had no verifier (VERIFY_EPOCHS=0).
 # Version 1.2.0 had no refiner; 1.1.0 was its detector at 7 epochs; 1.0.0 was 12 epochs on the first four batches below (seeds 100000–400049) with train.py of its commit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,11 +30,15 @@ fi
 
 epochs=${TRAIN_EPOCHS:-12}
 size=${TRAIN_SIZE:-384}
-version=${MODEL_VERSION:-1.5.0}
+version=${MODEL_VERSION:-1.6.0}
 refine_epochs=${REFINE_EPOCHS:-60}
-refine_zoom=${REFINE_ZOOM:-4}
+refine_zoom=${REFINE_ZOOM:-6}
 refine_seed=${REFINE_SEED:-20241127}
+classify_epochs=${CLASSIFY_EPOCHS:-60}
+classify_zoom=${CLASSIFY_ZOOM:-4}
+classify_seed=${CLASSIFY_SEED:-20241127}
 verify_epochs=${VERIFY_EPOCHS:-30}
+verify_zoom=${VERIFY_ZOOM:-4}
 verify_seed=${VERIFY_SEED:-20241128}
 verify_negatives=${VERIFY_NEGATIVES:-1550}
 verify_jitter=${VERIFY_JITTER:-0.4}
@@ -66,10 +72,16 @@ if [ "$refine_epochs" -gt 0 ]; then
     --epochs "$refine_epochs" --seed "$refine_seed" --version "$version" --threads "$threads" \
     --refine-zoom "$refine_zoom" --onnx refine.onnx
 fi
+if [ "$classify_epochs" -gt 0 ]; then
+  # The zoomed classifier: the refiner's recipe at a lower zoom, which keeps the facet joints in the crop.
+  OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 models/training/train.py --data "$data/slices" --out "$out" \
+    --epochs "$classify_epochs" --seed "$classify_seed" --version "$version" --threads "$threads" \
+    --refine-zoom "$classify_zoom" --onnx classify.onnx
+fi
 if [ "$verify_epochs" -gt 0 ]; then
   # The candidate verifier: the same network on zoomed crops around herniations and around places without one.
   OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 models/training/train.py --data "$data/slices" --out "$out" \
     --epochs "$verify_epochs" --seed "$verify_seed" --version "$version" --threads "$threads" \
-    --refine-zoom "$refine_zoom" --negatives "$verify_negatives" --centre-jitter "$verify_jitter" --onnx verify.onnx
+    --refine-zoom "$verify_zoom" --negatives "$verify_negatives" --centre-jitter "$verify_jitter" --onnx verify.onnx
 fi
 npx tsx models/training/write-manifest.ts "$out" "$version" "$class_from"

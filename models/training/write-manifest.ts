@@ -3,7 +3,8 @@
  * training facts `train.py` leaves in `training.json` — and, when the folder also holds the box refiner (`refine.onnx`
  * with `refine-training.json`, from `train.py --refine-zoom`), the manifest's `refinement`; with the verifier
  * (`verify.onnx` with `verify-training.json`, from `train.py --refine-zoom --negatives`), its `verification` and the
- * `corroboration` by neighbouring slices chosen with it. Validated against the pipeline's own schema, so a model that
+ * `corroboration` by neighbouring slices chosen with it; with a second refiner (`classify.onnx` with
+ * `classify-training.json`), its `classification`. Validated against the pipeline's own schema, so a model that
  * would not load is caught here and not at a clinician's first Analyze.
  *
  *   tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry]
@@ -64,12 +65,18 @@ function corroboratedThreshold(detectorSize: number): number {
   return threshold;
 }
 
+/** The zoomed networks trained beside the detector, by the facts each left (absent: not trained). */
+export interface ZoomedPasses {
+  refiner?: RefinerFacts;
+  verifier?: RefinerFacts;
+  classifier?: RefinerFacts;
+}
+
 export function buildManifest(
   version: string,
   facts: TrainingFacts,
-  refiner?: RefinerFacts,
+  { refiner, verifier, classifier }: ZoomedPasses = {},
   classFrom: MsuClassSource = 'classifier',
-  verifier?: RefinerFacts,
 ): ModelManifest {
   const corroboration = verifier ? CORROBORATION : undefined;
   const detectorSize = facts.size ?? LEGACY_SIZE;
@@ -118,6 +125,10 @@ export function buildManifest(
         ? ` Verifier: ${verifier.crops - (verifier.negatives ?? 0)} herniation crops and ${verifier.negatives ?? 0} ` +
           `without one at zoom ${verifier.refineZoom}, ${verifier.epochs} epochs on ${verifier.device} in ${verifier.minutes} min.`
         : '') +
+      (classifier
+        ? ` Zoomed classifier: ${classifier.crops} herniation crops at zoom ${classifier.refineZoom}, ` +
+          `${classifier.epochs} epochs on ${classifier.device} in ${classifier.minutes} min.`
+        : '') +
       ' No patient data.',
     // The refiner is trained on randomly mirrored crops (refine_crops.py), so averaging with the mirrored view is
     // sound; its class scores, averaged with the whole-slice pass's, classify better than either alone (MODEL_CARD 1.3.0).
@@ -144,6 +155,17 @@ export function buildManifest(
           },
         }
       : {}),
+    // The classifier is the refiner's network at a lower zoom, its class scores averaged with the others.
+    ...(classifier
+      ? {
+          classification: {
+            file: 'classify.onnx',
+            zoom: classifier.refineZoom,
+            mirror: true,
+            ...passSize(classifier),
+          },
+        }
+      : {}),
     classFrom,
     ...(corroboration ? { corroboration: corroboration.rule } : {}),
   });
@@ -154,15 +176,17 @@ async function main(): Promise<void> {
   if (!modelDir || !version || (classFrom !== 'classifier' && classFrom !== 'geometry'))
     throw new Error('usage: tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry]');
   const facts = JSON.parse(await readFile(path.join(modelDir, 'training.json'), 'utf8')) as TrainingFacts;
-  const refinerFacts = path.join(modelDir, 'refine-training.json');
-  const refiner = existsSync(refinerFacts)
-    ? (JSON.parse(await readFile(refinerFacts, 'utf8')) as RefinerFacts)
-    : undefined;
-  const verifierFacts = path.join(modelDir, 'verify-training.json');
-  const verifier = existsSync(verifierFacts)
-    ? (JSON.parse(await readFile(verifierFacts, 'utf8')) as RefinerFacts)
-    : undefined;
-  const manifest = buildManifest(version, facts, refiner, classFrom, verifier);
+  // train.py leaves <network>-training.json beside each zoomed network it exports.
+  const zoomedFacts = async (network: string): Promise<RefinerFacts | undefined> => {
+    const file = path.join(modelDir, `${network}-training.json`);
+    return existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as RefinerFacts) : undefined;
+  };
+  const passes: ZoomedPasses = {};
+  const [refiner, verifier, classifier] = await Promise.all(['refine', 'verify', 'classify'].map(zoomedFacts));
+  if (refiner) passes.refiner = refiner;
+  if (verifier) passes.verifier = verifier;
+  if (classifier) passes.classifier = classifier;
+  const manifest = buildManifest(version, facts, passes, classFrom);
   await writeFile(path.join(modelDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`wrote ${path.join(modelDir, 'manifest.json')}`);
 }

@@ -36,6 +36,11 @@ export interface DetectorSession {
    * (manifest `verification`), whose score is the zoomed view's opinion of the candidate.
    */
   verify?(requests: RefineRequest[], options?: Pick<DetectOptions, 'onStage'>): Promise<(Detection | undefined)[]>;
+  /**
+   * Present when the manifest names a classification model: its detection of each requested box on a zoomed crop
+   * (manifest `classification`), whose class scores are the zoomed view's opinion of the herniation's class.
+   */
+  classify?(requests: RefineRequest[], options?: Pick<DetectOptions, 'onStage'>): Promise<(Detection | undefined)[]>;
   /** Runs so far and the slices they held (slices / runs = how full the batches were). */
   stats?(): { runs: number; slices: number };
   release?(): Promise<void>;
@@ -151,14 +156,21 @@ export async function createDetectorSession(
   const verifier = verification
     ? (await createSession(path.join(modelDir, verification.file), { ...options, executionProvider }, log)).session
     : undefined;
+  const classification = manifest.classification;
+  const classifier = classification
+    ? (await createSession(path.join(modelDir, classification.file), { ...options, executionProvider }, log)).session
+    : undefined;
   const refinerSize = zoomedPassSize(manifest, refinement ?? {});
   const verifierSize = zoomedPassSize(manifest, verification ?? {});
+  const classifierSize = zoomedPassSize(manifest, classification ?? {});
   try {
     checkInput(session, manifest.file, manifest, { height, width }, 'input.shape');
     if (refiner && refinement) checkInput(refiner, refinement.file, manifest, refinerSize, 'refinement.size');
     if (verifier && verification) checkInput(verifier, verification.file, manifest, verifierSize, 'verification.size');
+    if (classifier && classification)
+      checkInput(classifier, classification.file, manifest, classifierSize, 'classification.size');
   } catch (error) {
-    await Promise.all([session.release(), refiner?.release(), verifier?.release()]);
+    await Promise.all([session.release(), refiner?.release(), verifier?.release(), classifier?.release()]);
     throw error;
   }
 
@@ -269,14 +281,28 @@ export async function createDetectorSession(
             refineBoxes(verifier, 'verification model', verification, verifierSize, requests, verifyOptions.onStage),
         }
       : {}),
+    ...(classifier && classification
+      ? {
+          classify: (requests: RefineRequest[], classifyOptions: Pick<DetectOptions, 'onStage'> = {}) =>
+            refineBoxes(
+              classifier,
+              'classification model',
+              classification,
+              classifierSize,
+              requests,
+              classifyOptions.onStage,
+            ),
+        }
+      : {}),
     release: async () => {
       await session.release();
       await refiner?.release();
       await verifier?.release();
+      await classifier?.release();
     },
   };
 
-  /** The detection of each requested box by a model run on zoomed crops around it (refiner or verifier). */
+  /** The detection of each requested box by a model run on zoomed crops around it (refiner, verifier or classifier). */
   async function refineBoxes(
     cropModel: ort.InferenceSession,
     modelName: string,

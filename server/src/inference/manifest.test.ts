@@ -67,6 +67,20 @@ describe('loadModelManifest', () => {
     await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*refinement\.size/);
   });
 
+  it('when a classification pass is given, then it is kept with its size; a zoom under 1 is refused naming the field', async () => {
+    const classification = { file: 'classify.onnx', zoom: 4, mirror: true, size: [256, 256] as [number, number] };
+    const { manifest } = await loadModelManifest(
+      await manifestWith((m) => {
+        m.classification = classification;
+      }),
+    );
+    expect(manifest.classification).toEqual(classification);
+    const dir = await manifestWith((m) => {
+      m.classification = { ...classification, zoom: 0.5 };
+    });
+    await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*classification\.zoom/);
+  });
+
   it('when corroboration is given, then it is kept; zero slices are refused naming the field', async () => {
     const corroboration = { slices: 2, iou: 0.2 };
     const { manifest } = await loadModelManifest(

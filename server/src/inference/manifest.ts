@@ -86,6 +86,14 @@ export const modelManifestSchema = z.object({
     })
     .optional(),
   /**
+   * Optional: one more magnified view of each reported herniation, for its class only. Its crop is cut as for
+   * `refinement`, around the whole-slice box, and its class scores join the mean that gives the grade and zone: of
+   * the whole-slice pass, the refiner (with `refinement.classes: "average"`) and this pass. Why: a refiner at a high
+   * zoom measures a small box more exactly but sees less of the facet joints that place it in a zone; a second
+   * network at a lower zoom keeps them in view (msu-ldh 1.6.0: refiner at zoom 6, this pass at zoom 4).
+   */
+  classification: zoomedPass.optional(),
+  /**
    * Optional: decide *whether* a level has a herniation on a magnified view too. `file` is a model with this
    * manifest's input and output layout trained on zoomed crops with and without a herniation (training:
    * `--negatives`). Every slice's strongest whole-slice detection scoring at least `candidateScore` is a candidate:

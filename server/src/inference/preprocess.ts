@@ -147,7 +147,10 @@ export interface PreprocessedCrop extends PreprocessedSlice {
   originY: number;
 }
 
-/** [height, width] of a zoomed pass's input (manifest `refinement` / `verification`): its own `size`, else the detector's. */
+/**
+ * [height, width] of a zoomed pass's input (manifest `refinement` / `verification` / `classification`): its own
+ * `size`, else the detector's.
+ */
 export function zoomedPassSize(manifest: ModelManifest, pass: { size?: [number, number] | undefined }): InputSize {
   const [, , height, width] = manifest.input.shape;
   return pass.size ? { height: pass.size[0], width: pass.size[1] } : { height, width };

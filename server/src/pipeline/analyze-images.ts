@@ -195,16 +195,17 @@ async function verifyCandidates(
 
 /**
  * The refinement pass (manifest `refinement`): the box each level will report — its strongest detection, when that
- * reaches the confidence threshold — is re-measured on a zoomed crop of its slice and replaced in place; with
- * `classes: "average"` its class scores become the mean of both passes. The score, which chose this detection and
- * decided that the level has a herniation, is left alone, so the key slice and the presence call do not move.
+ * reaches the confidence threshold — is re-measured on a zoomed crop of its slice and replaced in place. Its class
+ * scores become the mean of the whole-slice pass's and, with `refinement.classes: "average"`, the refiner's and, with
+ * a `classification` pass, that pass's. The score, which chose this detection and decided that the level has a
+ * herniation, is left alone, so the key slice and the presence call do not move.
  */
 async function refineReportedBoxes(
   levels: (LevelDetections & { images: DecodedFrame[] })[],
   detector: DetectorSession,
   onStage: AnalyzeImagesOptions['onStage'],
 ): Promise<void> {
-  if (!detector.refine) return;
+  if (!detector.refine && !detector.classify) return;
   const reported = levels.flatMap((level) => {
     const best = strongestDetection(level);
     const image = best && level.images[best.sliceIndex];
@@ -213,16 +214,22 @@ async function refineReportedBoxes(
       : [];
   });
   if (reported.length === 0) return;
-  const refined = await detector.refine(
-    reported.map(({ image, detection }) => ({ image, box: detection.box })),
-    onStage ? { onStage } : {},
-  );
+  const requests = reported.map(({ image, detection }) => ({ image, box: detection.box }));
+  const stageOptions = onStage ? { onStage } : {};
+  const refined = detector.refine ? await detector.refine(requests, stageOptions) : [];
+  const classified = detector.classify ? await detector.classify(requests, stageOptions) : [];
   reported.forEach(({ level, sliceIndex, detection }, i) => {
     const zoomed = refined[i];
-    if (!zoomed) return;
-    const update: Partial<Detection> = { box: zoomed.box };
-    if (detector.manifest.refinement?.classes === 'average') {
-      const classScores = detection.classScores.map((score, k) => (score + (zoomed.classScores[k] ?? 0)) / 2);
+    const opinions = [
+      detection.classScores,
+      ...(zoomed && detector.manifest.refinement?.classes === 'average' ? [zoomed.classScores] : []),
+      ...(classified[i] ? [classified[i].classScores] : []),
+    ];
+    const update: Partial<Detection> = zoomed ? { box: zoomed.box } : {};
+    if (opinions.length > 1) {
+      const classScores = detection.classScores.map(
+        (_, k) => opinions.reduce((sum, scores) => sum + (scores[k] ?? 0), 0) / opinions.length,
+      );
       update.classScores = classScores;
       update.classIndex = classScores.indexOf(Math.max(...classScores));
     }

@@ -153,6 +153,12 @@ describe('refinement pass', () => {
     await expect(createDetectorSession(detectorAt384, undefined, options)).rejects.toThrow(
       /model\.onnx takes 256×256 input, but the manifest gives it 384×384 \(input\.shape\)/,
     );
+    const classifierAt384 = await modelVariant(MODEL_DIR, path.join(scratch, 'classifier-384'), (manifest) => {
+      manifest.classification = { file: 'refine.onnx', zoom: 4, mirror: true, size: [384, 384] };
+    });
+    await expect(createDetectorSession(classifierAt384, undefined, options)).rejects.toThrow(
+      /refine\.onnx takes 256×256 input, but the manifest gives it 384×384 \(classification\.size\)/,
+    );
     const renamed = await modelVariant(MODEL_DIR, path.join(scratch, 'renamed'), (manifest) => {
       manifest.input.name = 'pixels';
     });
