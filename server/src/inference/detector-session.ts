@@ -57,6 +57,23 @@ export interface RefineRequest {
  */
 const REFINED_MIN_IOU = 0.3;
 
+/** The manifest's zoomed passes, each exposed as the DetectorSession method of the same row. */
+const ZOOMED_PASSES = [
+  { field: 'refinement', method: 'refine', name: 'refinement model' },
+  { field: 'verification', method: 'verify', name: 'verification model' },
+  { field: 'classification', method: 'classify', name: 'classification model' },
+] as const;
+
+type ZoomedMethod = (typeof ZOOMED_PASSES)[number]['method'];
+
+/** A zoomed pass's network, opened and checked against the manifest. */
+interface ZoomedNetwork {
+  pass: { file: string; zoom: number; mirror: boolean };
+  name: string;
+  size: InputSize;
+  session: ort.InferenceSession;
+}
+
 export interface DetectorOptions {
   executionProvider?: ExecutionProviderSetting;
   /** Slices per run for dynamic-batch models (default 16). */
@@ -148,29 +165,25 @@ export async function createDetectorSession(
   const [fixedBatch, , height, width] = manifest.input.shape;
   const batchSize = fixedBatch > 0 ? fixedBatch : (options.batchSize ?? DEFAULT_BATCH);
   const plane = width * height;
-  const refinement = manifest.refinement;
-  const refiner = refinement
-    ? (await createSession(path.join(modelDir, refinement.file), { ...options, executionProvider }, log)).session
-    : undefined;
-  const verification = manifest.verification;
-  const verifier = verification
-    ? (await createSession(path.join(modelDir, verification.file), { ...options, executionProvider }, log)).session
-    : undefined;
-  const classification = manifest.classification;
-  const classifier = classification
-    ? (await createSession(path.join(modelDir, classification.file), { ...options, executionProvider }, log)).session
-    : undefined;
-  const refinerSize = zoomedPassSize(manifest, refinement ?? {});
-  const verifierSize = zoomedPassSize(manifest, verification ?? {});
-  const classifierSize = zoomedPassSize(manifest, classification ?? {});
+  // Each zoomed pass the manifest names is opened and checked in turn; if one fails, every network opened so far is
+  // released.
+  const zoomed: Partial<Record<ZoomedMethod, ZoomedNetwork>> = {};
   try {
     checkInput(session, manifest.file, manifest, { height, width }, 'input.shape');
-    if (refiner && refinement) checkInput(refiner, refinement.file, manifest, refinerSize, 'refinement.size');
-    if (verifier && verification) checkInput(verifier, verification.file, manifest, verifierSize, 'verification.size');
-    if (classifier && classification)
-      checkInput(classifier, classification.file, manifest, classifierSize, 'classification.size');
+    for (const { field, method, name } of ZOOMED_PASSES) {
+      const pass = manifest[field];
+      if (!pass) continue;
+      const network = {
+        pass,
+        name,
+        size: zoomedPassSize(manifest, pass),
+        session: (await createSession(path.join(modelDir, pass.file), { ...options, executionProvider }, log)).session,
+      };
+      zoomed[method] = network;
+      checkInput(network.session, pass.file, manifest, network.size, `${field}.size`);
+    }
   } catch (error) {
-    await Promise.all([session.release(), refiner?.release(), verifier?.release(), classifier?.release()]);
+    await Promise.all([session.release(), ...Object.values(zoomed).map((network) => network.session.release())]);
     throw error;
   }
 
@@ -269,45 +282,22 @@ export async function createDetectorSession(
       setImmediate(() => void drain());
       return Promise.all(pending);
     },
-    ...(refiner && refinement
-      ? {
-          refine: (requests: RefineRequest[], refineOptions: Pick<DetectOptions, 'onStage'> = {}) =>
-            refineBoxes(refiner, 'refinement model', refinement, refinerSize, requests, refineOptions.onStage),
-        }
-      : {}),
-    ...(verifier && verification
-      ? {
-          verify: (requests: RefineRequest[], verifyOptions: Pick<DetectOptions, 'onStage'> = {}) =>
-            refineBoxes(verifier, 'verification model', verification, verifierSize, requests, verifyOptions.onStage),
-        }
-      : {}),
-    ...(classifier && classification
-      ? {
-          classify: (requests: RefineRequest[], classifyOptions: Pick<DetectOptions, 'onStage'> = {}) =>
-            refineBoxes(
-              classifier,
-              'classification model',
-              classification,
-              classifierSize,
-              requests,
-              classifyOptions.onStage,
-            ),
-        }
-      : {}),
+    ...(zoomed.refine ? { refine: zoomedPass(zoomed.refine) } : {}),
+    ...(zoomed.verify ? { verify: zoomedPass(zoomed.verify) } : {}),
+    ...(zoomed.classify ? { classify: zoomedPass(zoomed.classify) } : {}),
     release: async () => {
       await session.release();
-      await refiner?.release();
-      await verifier?.release();
-      await classifier?.release();
+      for (const network of Object.values(zoomed)) await network.session.release();
     },
   };
 
+  function zoomedPass(network: ZoomedNetwork): NonNullable<DetectorSession['refine']> {
+    return (requests, { onStage } = {}) => refineBoxes(network, requests, onStage);
+  }
+
   /** The detection of each requested box by a model run on zoomed crops around it (refiner, verifier or classifier). */
   async function refineBoxes(
-    cropModel: ort.InferenceSession,
-    modelName: string,
-    { zoom, mirror }: { zoom: number; mirror: boolean },
-    size: InputSize,
+    { session: cropModel, name: modelName, pass: { zoom, mirror }, size }: ZoomedNetwork,
     requests: RefineRequest[],
     onStage?: (stage: InferenceStage, ms: number) => void,
   ): Promise<(Detection | undefined)[]> {
