@@ -79,11 +79,12 @@ def quality_focal_loss(logits: torch.Tensor, target: torch.Tensor, beta: float =
     return (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * (p - target).abs().pow(beta)).sum()
 
 
-def compute_loss(outputs, samples, device):
+def compute_loss(outputs, samples, device, edge_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)):
     """IoU-aware classification: a positive's class target is its slice quality × (0.4 + 0.6 · IoU of its own
     predicted box), so among a herniation's cells and slices the best box on the key slice scores highest — the
     pipeline keeps the top-scoring detection of a level, and the eval measures its box on that slice. Boxes: GIoU
-    plus L1 in cells; keypoints: smooth L1; visibility: BCE."""
+    plus L1 in cells, the L1 of each edge (x0, y0, x1, y1) times its `edge_weights` entry; keypoints: smooth L1;
+    visibility: BCE."""
     cls, box, keypoints, visibility = outputs
     grid = cls.shape[-1]
     cls_mask, box_t, quality, kp_t, kp_valid, positive = assign_targets(samples, grid, device)
@@ -104,7 +105,12 @@ def compute_loss(outputs, samples, device):
             dense = torch.zeros_like(quality)
             dense[positive] = score
             cls_target = cls_mask * dense[:, None]
-        loss_box = generalized_box_iou_loss(pred, target, reduction="mean") + F.l1_loss(pred, target)
+        l1 = (
+            F.l1_loss(pred, target)  # kept as is for equal weights: the committed models retrain bit for bit
+            if all(w == 1.0 for w in edge_weights)
+            else ((pred - target).abs() * torch.tensor(edge_weights, device=device)).mean()
+        )
+        loss_box = generalized_box_iou_loss(pred, target, reduction="mean") + l1
     loss_cls = quality_focal_loss(cls, cls_target) / num_pos
     if kp_valid.any():
         loss_kp = F.smooth_l1_loss(keypoints.permute(1, 0, 2, 3)[:, kp_valid].T, kp_t.permute(1, 0, 2, 3)[:, kp_valid].T)
@@ -171,7 +177,14 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=0, help="refiner: also this many crops without a herniation (a verifier)")
     parser.add_argument("--centre-jitter", type=float, default=0.25, help="refiner: crop centre error, share of the box")
     parser.add_argument("--onnx", default="model.onnx", help="file name of the export in --out")
+    parser.add_argument(
+        "--edge-weights", default="1,1,1,1",
+        help="L1 box-loss weight of each edge x0,y0,x1,y1 (a refiner's deep edge y1 is the hardest to place)",
+    )
     args = parser.parse_args()
+    edge_weights = tuple(float(w) for w in args.edge_weights.split(","))
+    if len(edge_weights) != 4:
+        raise SystemExit(f"--edge-weights takes four numbers (x0,y0,x1,y1), got {args.edge_weights!r}")
 
     set_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -226,7 +239,7 @@ def main() -> None:
             else:
                 images, samples = augment_batch(batch[0], batch[1], rng, args.rotate)
             images = images.to(device)
-            loss, parts = compute_loss(model(images), samples, device)
+            loss, parts = compute_loss(model(images), samples, device, edge_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -254,7 +267,11 @@ def main() -> None:
     )
     training = {
         **(
-            {"refineZoom": args.refine_zoom, "crops": len(dataset), "negatives": args.negatives, "centreJitter": args.centre_jitter}
+            {
+                "refineZoom": args.refine_zoom, "crops": len(dataset), "negatives": args.negatives,
+                "centreJitter": args.centre_jitter,
+                **({"edgeWeights": list(edge_weights)} if edge_weights != (1.0, 1.0, 1.0, 1.0) else {}),
+            }
             if refine
             else {}
         ),

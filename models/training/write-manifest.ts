@@ -34,6 +34,8 @@ interface RefinerFacts extends TrainingFacts {
   crops: number;
   /** Crops without a herniation (`train.py --negatives`), in a verifier's training. */
   negatives?: number;
+  /** L1 box-loss weight of each edge x0, y0, x1, y1 (`train.py --edge-weights`), where not all 1. */
+  edgeWeights?: number[];
 }
 
 /** Candidate verification (manifest `verification`), chosen on tuning sets for msu-ldh 1.4.0's verifier (its MODEL_CARD.md). */
@@ -118,8 +120,11 @@ export function buildManifest(
       `seed ${facts.seed}; ${facts.epochs} epochs on ${facts.device} in ${facts.minutes} min; ` +
       `${(facts.parameters / 1e6).toFixed(2)} M parameters.` +
       (refiner
-        ? ` Box refiner: ${refiner.crops} herniation crops at zoom ${refiner.refineZoom}, ${refiner.epochs} epochs on ` +
-          `${refiner.device} in ${refiner.minutes} min.`
+        ? ` Box refiner: ${refiner.crops} herniation crops` +
+          (refiner.studies !== undefined && refiner.studies !== facts.studies ? ` of ${refiner.studies} studies` : '') +
+          ` at zoom ${refiner.refineZoom}` +
+          (refiner.edgeWeights ? `, box-edge loss weights ${refiner.edgeWeights.join('/')}` : '') +
+          `, ${refiner.epochs} epochs on ${refiner.device} in ${refiner.minutes} min.`
         : '') +
       (verifier
         ? ` Verifier: ${verifier.crops - (verifier.negatives ?? 0)} herniation crops and ${verifier.negatives ?? 0} ` +
@@ -171,12 +176,9 @@ export function buildManifest(
   });
 }
 
-async function main(): Promise<void> {
-  const [modelDir, version, classFrom = 'classifier'] = process.argv.slice(2);
-  if (!modelDir || !version || (classFrom !== 'classifier' && classFrom !== 'geometry'))
-    throw new Error('usage: tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry]');
+/** The facts train.py left in a model folder: `training.json`, and `<network>-training.json` beside each zoomed network. */
+export async function readTrainingFacts(modelDir: string): Promise<{ facts: TrainingFacts; passes: ZoomedPasses }> {
   const facts = JSON.parse(await readFile(path.join(modelDir, 'training.json'), 'utf8')) as TrainingFacts;
-  // train.py leaves <network>-training.json beside each zoomed network it exports.
   const zoomedFacts = async (network: string): Promise<RefinerFacts | undefined> => {
     const file = path.join(modelDir, `${network}-training.json`);
     return existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as RefinerFacts) : undefined;
@@ -186,6 +188,14 @@ async function main(): Promise<void> {
   if (refiner) passes.refiner = refiner;
   if (verifier) passes.verifier = verifier;
   if (classifier) passes.classifier = classifier;
+  return { facts, passes };
+}
+
+async function main(): Promise<void> {
+  const [modelDir, version, classFrom = 'classifier'] = process.argv.slice(2);
+  if (!modelDir || !version || (classFrom !== 'classifier' && classFrom !== 'geometry'))
+    throw new Error('usage: tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry]');
+  const { facts, passes } = await readTrainingFacts(modelDir);
   const manifest = buildManifest(version, facts, passes, classFrom);
   await writeFile(path.join(modelDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`wrote ${path.join(modelDir, 'manifest.json')}`);
