@@ -28,6 +28,7 @@ from refine_crops import crop_batch, load_crop_sources
 
 POSITIVE_RADIUS = 1.0  # cells: positives are the cells whose centre lies within this of the box centre (2 × 2)
 NON_KEY_QUALITY = 0.85  # score target on a herniation's non-key slices, relative to its key slice
+EQUAL_EDGE_WEIGHTS = (1.0, 1.0, 1.0, 1.0)  # box-loss L1 weights of x0, y0, x1, y1 unless --edge-weights says otherwise
 
 
 def assign_targets(samples, grid: int, device: torch.device):
@@ -79,7 +80,7 @@ def quality_focal_loss(logits: torch.Tensor, target: torch.Tensor, beta: float =
     return (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * (p - target).abs().pow(beta)).sum()
 
 
-def compute_loss(outputs, samples, device, edge_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)):
+def compute_loss(outputs, samples, device, edge_weights: tuple[float, ...] = EQUAL_EDGE_WEIGHTS):
     """IoU-aware classification: a positive's class target is its slice quality × (0.4 + 0.6 · IoU of its own
     predicted box), so among a herniation's cells and slices the best box on the key slice scores highest — the
     pipeline keeps the top-scoring detection of a level, and the eval measures its box on that slice. Boxes: GIoU
@@ -107,7 +108,7 @@ def compute_loss(outputs, samples, device, edge_weights: tuple[float, ...] = (1.
             cls_target = cls_mask * dense[:, None]
         l1 = (
             F.l1_loss(pred, target)  # kept as is for equal weights: the committed models retrain bit for bit
-            if all(w == 1.0 for w in edge_weights)
+            if edge_weights == EQUAL_EDGE_WEIGHTS
             else ((pred - target).abs() * torch.tensor(edge_weights, device=device)).mean()
         )
         loss_box = generalized_box_iou_loss(pred, target, reduction="mean") + l1
@@ -270,7 +271,7 @@ def main() -> None:
             {
                 "refineZoom": args.refine_zoom, "crops": len(dataset), "negatives": args.negatives,
                 "centreJitter": args.centre_jitter,
-                **({"edgeWeights": list(edge_weights)} if edge_weights != (1.0, 1.0, 1.0, 1.0) else {}),
+                **({"edgeWeights": list(edge_weights)} if edge_weights != EQUAL_EDGE_WEIGHTS else {}),
             }
             if refine
             else {}
