@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
+import { openModelSessions, type ModelSessions } from '../../../test/support/model-sessions';
 import { modelVariant } from '../../../test/support/model-variant';
 import { generatedStudySource } from '../../../test/support/study-source';
 import { createDetectorSession, ModelLoadError, type DetectorSession } from '../inference/detector-session';
@@ -38,30 +39,28 @@ const STUDIES = [
  */
 const MIN_IOU_GAIN = 0.05;
 
-let scratch: string;
-const sessions: Record<'averaged' | 'boxOnly' | 'wholeSlice', DetectorSession> = {} as never;
+let models: ModelSessions<'averaged' | 'boxOnly' | 'wholeSlice'>;
 
 beforeAll(async () => {
-  scratch = await mkdtemp(path.join(tmpdir(), 'ldh-refine-'));
-  const boxOnly = await modelVariant(MODEL_DIR, path.join(scratch, 'box-only'), (manifest) => {
-    expect(manifest.refinement).toMatchObject({ file: 'refine.onnx', classes: 'average' });
-    if (manifest.refinement) manifest.refinement.classes = 'keep';
+  models = await openModelSessions('refine', {
+    averaged: { model: MODEL_DIR },
+    boxOnly: {
+      model: MODEL_DIR,
+      edit: (manifest) => {
+        expect(manifest.refinement).toMatchObject({ file: 'refine.onnx', classes: 'average' });
+        if (manifest.refinement) manifest.refinement.classes = 'keep';
+      },
+    },
+    wholeSlice: {
+      model: MODEL_DIR,
+      edit: (manifest) => {
+        delete manifest.refinement;
+      },
+    },
   });
-  const wholeSlice = await modelVariant(MODEL_DIR, path.join(scratch, 'whole-slice'), (manifest) => {
-    delete manifest.refinement;
-  });
-  const options = { executionProvider: 'cpu' } as const;
-  [sessions.averaged, sessions.boxOnly, sessions.wholeSlice] = await Promise.all([
-    createDetectorSession(MODEL_DIR, undefined, options),
-    createDetectorSession(boxOnly, undefined, options),
-    createDetectorSession(wholeSlice, undefined, options),
-  ]);
 }, 60_000);
 
-afterAll(async () => {
-  for (const session of Object.values(sessions)) await session.release?.();
-  await rm(scratch, { recursive: true, force: true });
-});
+afterAll(() => models.release());
 
 interface TruthLevel {
   level: string;
@@ -101,9 +100,9 @@ describe('refinement pass', () => {
       const analyze = async (session: DetectorSession) =>
         (await analyzeImages(source, study.studyInstanceUid, session)).findings;
       const [wholeSlice, boxOnly, averaged] = [
-        await analyze(sessions.wholeSlice),
-        await analyze(sessions.boxOnly),
-        await analyze(sessions.averaged),
+        await analyze(models.sessions.wholeSlice),
+        await analyze(models.sessions.boxOnly),
+        await analyze(models.sessions.averaged),
       ];
       // `keep` moves only the boxes; `average` moves only the boxes and the classes: the same levels are called
       // herniated, on the same key slices, with the same confidences.
@@ -140,26 +139,26 @@ describe('refinement pass', () => {
 
   it('when the manifest gives a network another input size or name than it has, then loading fails naming the field', async () => {
     const options = { executionProvider: 'cpu' } as const;
-    const refinerAt384 = await modelVariant(MODEL_DIR, path.join(scratch, 'refiner-384'), (manifest) => {
+    const refinerAt384 = await modelVariant(MODEL_DIR, path.join(models.scratch, 'refiner-384'), (manifest) => {
       if (manifest.refinement) manifest.refinement.size = [384, 384];
     });
     await expect(createDetectorSession(refinerAt384, undefined, options)).rejects.toThrow(
       /refine\.onnx takes 256×256 input, but the manifest gives it 384×384 \(refinement\.size\)/,
     );
-    const detectorAt384 = await modelVariant(MODEL_DIR, path.join(scratch, 'detector-384'), (manifest) => {
+    const detectorAt384 = await modelVariant(MODEL_DIR, path.join(models.scratch, 'detector-384'), (manifest) => {
       manifest.input.shape = [-1, 1, 384, 384];
     });
     // The refiner, trained at 256², keeps its size when the detector's changes only if the manifest says so.
     await expect(createDetectorSession(detectorAt384, undefined, options)).rejects.toThrow(
       /model\.onnx takes 256×256 input, but the manifest gives it 384×384 \(input\.shape\)/,
     );
-    const classifierAt384 = await modelVariant(MODEL_DIR, path.join(scratch, 'classifier-384'), (manifest) => {
+    const classifierAt384 = await modelVariant(MODEL_DIR, path.join(models.scratch, 'classifier-384'), (manifest) => {
       manifest.classification = { file: 'refine.onnx', zoom: 4, mirror: true, size: [384, 384] };
     });
     await expect(createDetectorSession(classifierAt384, undefined, options)).rejects.toThrow(
       /refine\.onnx takes 256×256 input, but the manifest gives it 384×384 \(classification\.size\)/,
     );
-    const renamed = await modelVariant(MODEL_DIR, path.join(scratch, 'renamed'), (manifest) => {
+    const renamed = await modelVariant(MODEL_DIR, path.join(models.scratch, 'renamed'), (manifest) => {
       manifest.input.name = 'pixels';
     });
     await expect(createDetectorSession(renamed, undefined, options)).rejects.toThrow(

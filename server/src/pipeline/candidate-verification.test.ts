@@ -2,19 +2,11 @@
  * Candidate verification (manifest `verification`): every slice's strongest whole-slice detection is re-scored on a
  * zoomed crop, and presence, key slice and confidence follow the verified score.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
-import { modelVariant } from '../../../test/support/model-variant';
+import { openModelSessions, type ModelSessions } from '../../../test/support/model-sessions';
 import { generatedStudySource } from '../../../test/support/study-source';
-import {
-  createDetectorSession,
-  type DetectOptions,
-  type DetectorSession,
-  type RefineRequest,
-} from '../inference/detector-session';
+import { type DetectOptions, type DetectorSession, type RefineRequest } from '../inference/detector-session';
 import type { Findings } from '../inference/findings';
 import { iou } from '../inference/yolo';
 import { analyzeImages, type StudySource } from './analyze-images';
@@ -22,38 +14,32 @@ import { analyzeImages, type StudySource } from './analyze-images';
 const VERIFYING_MODEL = 'models/msu-ldh/1.4.0';
 const EXTERNAL_STUDIES = 20;
 
-let scratch: string;
-const sessions = {} as Record<'reportedOnly' | 'unweighted' | 'verified' | 'wholeSlicePresence', DetectorSession>;
+let models: ModelSessions<'reportedOnly' | 'unweighted' | 'verified' | 'wholeSlicePresence'>;
 
 beforeAll(async () => {
-  scratch = await mkdtemp(path.join(tmpdir(), 'ldh-verify-'));
-  const options = { executionProvider: 'cpu' } as const;
-  const unweighted = await modelVariant('models/msu-ldh/1.3.0', path.join(scratch, 'weight-0'), (manifest) => {
-    // Any model of the layout can stand in for a verifier whose score has no weight: 1.3.0's refiner.
-    manifest.verification = { file: 'refine.onnx', zoom: 4, mirror: true, candidateScore: 0, weight: 0 };
-  });
-  // 1.4.0 as it would run without verification: presence from the whole-slice score at 1.3.0's threshold.
-  const wholeSlicePresence = await modelVariant(
-    VERIFYING_MODEL,
-    path.join(scratch, 'whole-slice-presence'),
-    (manifest) => {
-      expect(manifest.verification).toBeDefined();
-      delete manifest.verification;
-      manifest.thresholds.confidence = 0.25;
+  models = await openModelSessions('verify', {
+    reportedOnly: { model: 'models/msu-ldh/1.3.0' },
+    unweighted: {
+      model: 'models/msu-ldh/1.3.0',
+      edit: (manifest) => {
+        // Any model of the layout can stand in for a verifier whose score has no weight: 1.3.0's refiner.
+        manifest.verification = { file: 'refine.onnx', zoom: 4, mirror: true, candidateScore: 0, weight: 0 };
+      },
     },
-  );
-  [sessions.reportedOnly, sessions.unweighted, sessions.verified, sessions.wholeSlicePresence] = await Promise.all([
-    createDetectorSession('models/msu-ldh/1.3.0', undefined, options),
-    createDetectorSession(unweighted, undefined, options),
-    createDetectorSession(VERIFYING_MODEL, undefined, options),
-    createDetectorSession(wholeSlicePresence, undefined, options),
-  ]);
+    verified: { model: VERIFYING_MODEL },
+    // 1.4.0 as it would run without verification: presence from the whole-slice score at 1.3.0's threshold.
+    wholeSlicePresence: {
+      model: VERIFYING_MODEL,
+      edit: (manifest) => {
+        expect(manifest.verification).toBeDefined();
+        delete manifest.verification;
+        manifest.thresholds.confidence = 0.25;
+      },
+    },
+  });
 }, 60_000);
 
-afterAll(async () => {
-  for (const session of Object.values(sessions)) await session.release?.();
-  await rm(scratch, { recursive: true, force: true });
-});
+afterAll(() => models.release());
 
 interface TestStudy {
   source: StudySource;
@@ -124,8 +110,8 @@ describe('candidate verification', () => {
     for (const seed of [973000, 973001, 973002]) {
       const study = heldOutStudy(seed);
       const [reported, verified] = [
-        await analyze(study, sessions.reportedOnly),
-        await analyze(study, sessions.unweighted),
+        await analyze(study, models.sessions.reportedOnly),
+        await analyze(study, models.sessions.unweighted),
       ];
       const [reportedOnly, unweighted] = [reported.findings, verified.findings];
       // Every slice was a candidate (a slice with no detection at all above the 0.01 floor could be skipped).
@@ -149,8 +135,8 @@ describe('candidate verification', () => {
     const totals = { verified: { found: 0, falseCalls: 0 }, wholeSlice: { found: 0, falseCalls: 0 }, herniations: 0 };
     for (let seed = 974000; seed < 974000 + EXTERNAL_STUDIES; seed++) {
       const study = heldOutStudy(seed, 3);
-      const verified = await analyze(study, sessions.verified);
-      const wholeSlice = await analyze(study, sessions.wholeSlicePresence);
+      const verified = await analyze(study, models.sessions.verified);
+      const wholeSlice = await analyze(study, models.sessions.wholeSlicePresence);
       const [v, w] = [score(verified.findings, study.truth), score(wholeSlice.findings, study.truth)];
       totals.verified.found += v.found;
       totals.verified.falseCalls += v.falseCalls;

@@ -3,41 +3,31 @@
  * strongest detection's, so a faint herniation seen on several slices clears a threshold set high enough to drop
  * single-slice false calls.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
-import { modelVariant } from '../../../test/support/model-variant';
+import { openModelSessions, type ModelSessions } from '../../../test/support/model-sessions';
 import { generatedStudySource } from '../../../test/support/study-source';
-import { createDetectorSession, type DetectorSession } from '../inference/detector-session';
 import { iou } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
 
 const CORROBORATING_MODEL = 'models/msu-ldh/1.4.1';
 
-let scratch: string;
-let corroborated: DetectorSession;
-let alone: DetectorSession;
+let models: ModelSessions<'corroborated' | 'alone'>;
 
 beforeAll(async () => {
-  scratch = await mkdtemp(path.join(tmpdir(), 'ldh-corroboration-'));
-  const withoutCorroboration = await modelVariant(CORROBORATING_MODEL, path.join(scratch, 'alone'), (manifest) => {
-    expect(manifest.corroboration).toBeDefined();
-    delete manifest.corroboration;
+  models = await openModelSessions('corroboration', {
+    corroborated: { model: CORROBORATING_MODEL },
+    alone: {
+      model: CORROBORATING_MODEL,
+      edit: (manifest) => {
+        expect(manifest.corroboration).toBeDefined();
+        delete manifest.corroboration;
+      },
+    },
   });
-  const options = { executionProvider: 'cpu' } as const;
-  [corroborated, alone] = await Promise.all([
-    createDetectorSession(CORROBORATING_MODEL, undefined, options),
-    createDetectorSession(withoutCorroboration, undefined, options),
-  ]);
 }, 60_000);
 
-afterAll(async () => {
-  await corroborated.release?.();
-  await alone.release?.();
-  await rm(scratch, { recursive: true, force: true });
-});
+afterAll(() => models.release());
 
 describe('corroboration by neighbouring slices', () => {
   // Tuning-set studies (1.4.1's model card: 3 T, low SNR, 512²) with a faint herniation that msu-ldh 1.4.1 found only
@@ -60,6 +50,7 @@ describe('corroboration by neighbouring slices', () => {
       const truth = study.groundTruth.levels.find((l) => l.level === level);
       if (!truth?.herniation) throw new Error(`seed ${seed} no longer has a herniation at ${level}`);
 
+      const { corroborated, alone } = models.sessions;
       const withSupport = (await analyzeImages(source, study.studyInstanceUid, corroborated)).findings;
       const found = withSupport.levels.find((l) => l.level === level);
       if (!found?.herniation) throw new Error(`${level} called normal with corroboration`);

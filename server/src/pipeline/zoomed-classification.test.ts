@@ -3,42 +3,33 @@
  * whose crop leaves much of the facet joints out, and adds the class opinion of a second network at zoom 4, which
  * keeps them in view, to the mean that gives grade and zone.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
-import { modelVariant } from '../../../test/support/model-variant';
+import { openModelSessions, type ModelSessions } from '../../../test/support/model-sessions';
 import { generatedStudySource } from '../../../test/support/study-source';
-import { createDetectorSession, type DetectorSession } from '../inference/detector-session';
+import type { DetectorSession } from '../inference/detector-session';
 import { iou } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
 
 const CLASSIFYING_MODEL = 'models/msu-ldh/1.6.0';
 
-let scratch: string;
-let withClassifier: DetectorSession;
-let refinerOnly: DetectorSession;
+let models: ModelSessions<'withClassifier' | 'refinerOnly'>;
 
 beforeAll(async () => {
-  scratch = await mkdtemp(path.join(tmpdir(), 'ldh-classification-'));
-  const withoutClassifier = await modelVariant(CLASSIFYING_MODEL, path.join(scratch, 'refiner-only'), (manifest) => {
-    expect(manifest.classification?.zoom).toBe(4);
-    expect(manifest.refinement?.zoom).toBe(6);
-    delete manifest.classification;
+  models = await openModelSessions('classification', {
+    withClassifier: { model: CLASSIFYING_MODEL },
+    refinerOnly: {
+      model: CLASSIFYING_MODEL,
+      edit: (manifest) => {
+        expect(manifest.classification?.zoom).toBe(4);
+        expect(manifest.refinement?.zoom).toBe(6);
+        delete manifest.classification;
+      },
+    },
   });
-  const options = { executionProvider: 'cpu' } as const;
-  [withClassifier, refinerOnly] = await Promise.all([
-    createDetectorSession(CLASSIFYING_MODEL, undefined, options),
-    createDetectorSession(withoutClassifier, undefined, options),
-  ]);
 }, 60_000);
 
-afterAll(async () => {
-  await withClassifier.release?.();
-  await refinerOnly.release?.();
-  await rm(scratch, { recursive: true, force: true });
-});
+afterAll(() => models.release());
 
 describe('zoomed classification pass', () => {
   // Tuning-set studies (1.4.1's model card: 3 T, low SNR, 512²) with a herniation spanning two zones, which the
@@ -62,8 +53,8 @@ describe('zoomed classification pass', () => {
         if (!found?.herniation) throw new Error(`${level} called normal`);
         return found;
       };
-      const classified = await read(withClassifier);
-      const refined = await read(refinerOnly);
+      const classified = await read(models.sessions.withClassifier);
+      const refined = await read(models.sessions.refinerOnly);
 
       expect(classified.zone).toBe(truth.zone);
       expect(refined.zone).not.toBe(truth.zone);
