@@ -73,6 +73,18 @@ describe('groupIntoStacks', () => {
     const stacks = groupIntoStacks([slice(0, 0), slice(4, 0), slice(8, 0), slice(12, 10), slice(16, 10)]);
     expect(stacks.map((s) => s.slices.length)).toEqual([3, 2]);
   });
+
+  // Seen in a generated study (seed 953065): the L4-L5 and L5-S1 stacks 2.1° apart and 7.3 mm apart at 5.3 mm
+  // spacing were one stack under a 3° tolerance, so four stacks were found and the study was refused.
+  it('when two adjacent stacks touch and differ by only 2°, then they are still two stacks', () => {
+    const stacks = groupIntoStacks([slice(0, 0), slice(4, 0), slice(8, 0), slice(13, 2), slice(17, 2)]);
+    expect(stacks.map((s) => s.slices.length)).toEqual([3, 2]);
+  });
+
+  it('when the slices of one stack differ in orientation only by DS rounding, then they stay one stack', () => {
+    const stacks = groupIntoStacks([slice(0, 5), slice(4, 5.00001), slice(8, 4.99999)]);
+    expect(stacks.map((s) => s.slices.length)).toEqual([3]);
+  });
 });
 
 describe('assignLevels', () => {

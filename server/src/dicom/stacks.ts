@@ -26,9 +26,16 @@ export class LevelAssignmentError extends Error {
 export interface StackingOptions {
   /** A neighbour gap larger than this multiple of the median gap starts a new stack. */
   gapFactor?: number;
-  /** A change of slice angle above this (degrees) starts a new stack. */
+  /** A change of slice angle above this (degrees; default 0.5) starts a new stack. */
   maxAngleDegrees?: number;
 }
+
+/**
+ * Every slice of one prescribed stack shares its ImageOrientationPatient (PS3.3 C.7.6.2.1.1: the plane's direction
+ * cosines), up to the rounding of its DS values; neighbouring per-disc stacks can differ by as little as 1–2° while
+ * touching. Half a degree keeps the rounding in and those stacks apart.
+ */
+const MAX_IN_STACK_ANGLE_DEGREES = 0.5;
 
 const angleDegrees = (a: Vec3, b: Vec3): number => (Math.acos(Math.min(1, Math.abs(dot(a, b)))) * 180) / Math.PI;
 
@@ -42,7 +49,7 @@ const angleDegrees = (a: Vec3, b: Vec3): number => (Math.acos(Math.min(1, Math.a
 export function groupIntoStacks<T extends PositionedSlice>(slices: T[], options: StackingOptions = {}): Stack<T>[] {
   if (slices.length === 0) return [];
   const gapFactor = options.gapFactor ?? 2;
-  const maxAngle = options.maxAngleDegrees ?? 3;
+  const maxAngle = options.maxAngleDegrees ?? MAX_IN_STACK_ANGLE_DEGREES;
   const orientations: { normal: Vec3; members: T[] }[] = [];
   for (const slice of slices) {
     const normal = slice.geometry.normal;
