@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
 import { openModelSessions, type ModelSessions } from '../../../test/support/model-sessions';
 import { generatedStudySource } from '../../../test/support/study-source';
-import { type DetectOptions, type DetectorSession, type RefineRequest } from '../inference/detector-session';
+import type { DetectOptions, DetectorSession, RefineRequest } from '../inference/detector-session';
 import type { Findings } from '../inference/findings';
 import { iou } from '../inference/yolo';
 import { analyzeImages, type StudySource } from './analyze-images';
