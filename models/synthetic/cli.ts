@@ -24,19 +24,33 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const { values } = parseArgs({
-  options: {
-    out: { type: 'string' },
-    studies: { type: 'string', default: '1' },
-    seed: { type: 'string', default: '1' },
-    matrix: { type: 'string' },
-    field: { type: 'string' },
-    snr: { type: 'string' },
-    'transfer-syntax': { type: 'string', default: 'explicit-le' },
-    dataset: { type: 'boolean', default: false },
-    phantom: { type: 'boolean', default: false },
-  },
-});
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        out: { type: 'string' },
+        studies: { type: 'string', default: '1' },
+        seed: { type: 'string', default: '1' },
+        matrix: { type: 'string' },
+        field: { type: 'string' },
+        snr: { type: 'string' },
+        'transfer-syntax': { type: 'string', default: 'explicit-le' },
+        dataset: { type: 'boolean', default: false },
+        phantom: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  } catch (error) {
+    // An unknown or malformed option: say which, and how the command is used, not a stack trace.
+    return fail(error instanceof Error ? error.message : String(error));
+  }
+}
+
+const { values } = parseOptions();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const outDir = values.out ?? fail('--out is required');
 const studies = Number(values.studies);
 const firstSeed = Number(values.seed);
