@@ -70,6 +70,9 @@ describe('npm run eval', () => {
       expect(report[task]?.ac1?.value).toBe(1);
     }
     expect(typeof report.inferenceMsPerSlice).toBe('number');
+    // Six herniated levels in three studies, each found on the phantom's key slice.
+    expect(stdout).toMatch(/key slice: the truth's .* for 6 of the 6 herniated levels found: 100\.0%/);
+    expect(report.keySlice?.value).toBe(1);
   });
 
   it('when given --ratings, then it prints AC1, kappa and agreement for the two columns', async () => {

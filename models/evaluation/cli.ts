@@ -15,7 +15,7 @@ import { createDetectorSession } from '../../server/src/inference/detector-sessi
 import type { Findings } from '../../server/src/inference/findings';
 import { analyzeImages } from '../../server/src/pipeline/analyze-images';
 import { loadDicomFolder } from '../../server/src/pipeline/folder-source';
-import { evaluateTask, taskReportToJson, type StudyPair, type TaskReport } from './evaluate';
+import { evaluateTask, keySliceAgreement, taskReportToJson, type StudyPair, type TaskReport } from './evaluate';
 import { PAPER_FIGURES, PAPER_SURGEON_AC1 } from './paper-figures';
 import { parseRatingsCsv, ratingsReport } from './ratings';
 
@@ -141,8 +141,13 @@ async function evaluateFolder(dataDir: string, modelDir: string, jsonFile: strin
   );
   const grading = evaluateTask(pairs, 'grading');
   const localization = evaluateTask(pairs, 'localization');
+  const keySlice = keySliceAgreement(pairs);
   printTask(grading);
   printTask(localization);
+  console.log(
+    `\nkey slice: the truth's (largest herniation, where MSU is read) for ${keySlice.onKeySlice} of the ` +
+      `${keySlice.found} herniated levels found: ${withCi(pct, keySlice)}`,
+  );
   const inferenceMsPerSlice = slices > 0 ? inferenceMs / slices : Number.NaN;
   console.log(
     `\ninference: ${inferenceMsPerSlice.toFixed(2)} ms per slice (${slices} slices, ${detector.executionProvider})`,
@@ -152,6 +157,7 @@ async function evaluateFolder(dataDir: string, modelDir: string, jsonFile: strin
     const json = {
       grading: taskReportToJson(grading),
       localization: taskReportToJson(localization),
+      keySlice: { value: keySlice.value, ci: keySlice.ci },
       inferenceMsPerSlice,
     };
     await writeFile(jsonFile, `${JSON.stringify(json, null, 2)}\n`);

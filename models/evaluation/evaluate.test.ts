@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Findings, LevelFinding } from '../../server/src/inference/findings';
 import { matchDetections, type PredictedBox, type TruthBox } from './detection';
-import { evaluateTask } from './evaluate';
+import { evaluateTask, keySliceAgreement } from './evaluate';
 
 const normal = (level: LevelFinding['level']): LevelFinding => ({ level, herniation: false, confidence: 0.9 });
 const herniation = (
@@ -43,6 +43,16 @@ describe('evaluateTask', () => {
     herniation('L4-L5', 3, 'A', [0, 0, 10, 10]), // wrong grade, right zone, IoU 1
     herniation('L5-S1', 2, 'B', [0, 0, 10, 10], 'another-slice'), // right class, other slice
   ]);
+
+  it('when herniations are found, then the key-slice agreement counts those reported on the truth key slice', () => {
+    // Found: L3-L4 and L4-L5 on their key slices, L5-S1 on another; the false call at L2-L3 is not a found herniation.
+    const agreement = keySliceAgreement([{ truth, predicted }]);
+    expect(agreement).toMatchObject({ found: 3, onKeySlice: 2 });
+    expect(agreement.value).toBeCloseTo(2 / 3, 10);
+    expect(agreement.ci[0]).toBeLessThan(2 / 3);
+    expect(agreement.ci[1]).toBeGreaterThan(2 / 3);
+    expect(keySliceAgreement([{ truth, predicted: study([normal('L3-L4')]) }]).found).toBe(0);
+  });
 
   it('when grading, then any box on a slice the truth marks counts (REFERENCE §2), and class-aware only with the true grade', () => {
     const report = evaluateTask([{ truth, predicted }], 'grading');

@@ -113,6 +113,33 @@ export function evaluateTask(pairs: readonly StudyPair[], task: Task): TaskRepor
   };
 }
 
+/**
+ * How often a found herniation is reported on the truth's key slice — the one axial slice MSU is read on, where the
+ * herniation is largest (REFERENCE.md §1). Over the truth's herniated levels that the model also calls herniated,
+ * whatever the box; the clinician reviews the finding on that slice.
+ */
+export function keySliceAgreement(
+  pairs: readonly StudyPair[],
+): { found: number; onKeySlice: number } & RateWithInterval {
+  let found = 0;
+  let onKeySlice = 0;
+  for (const { truth, predicted } of pairs) {
+    for (const truthLevel of truth.levels) {
+      const predictedLevel = predicted.levels.find((level) => level.level === truthLevel.level);
+      if (!truthLevel.herniation || !predictedLevel?.herniation) continue;
+      found++;
+      const [t, p] = [truthLevel.keySlice, predictedLevel.keySlice];
+      if (t.sopInstanceUid === p.sopInstanceUid && t.frame === p.frame) onKeySlice++;
+    }
+  }
+  return {
+    found,
+    onKeySlice,
+    value: found > 0 ? onKeySlice / found : Number.NaN,
+    ci: wilsonInterval(onKeySlice, found),
+  };
+}
+
 /** The `--json` shape of issue 5: each metric a number or { value, ci }; sensitivity/specificity macro averages. */
 export function taskReportToJson(report: TaskReport): Record<string, unknown> {
   return {
