@@ -7,9 +7,11 @@
  * `classify-training.json`), its `classification`. Validated against the pipeline's own schema, so a model that
  * would not load is caught here and not at a clinician's first Analyze.
  *
- *   tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry]
+ *   tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry] [largest|strongest]
  *
- * The third argument is the manifest's `classFrom` (default classifier): where the reported MSU class comes from.
+ * The third argument is the manifest's `classFrom` (default classifier): where the reported MSU class comes from. The
+ * fourth is the key-slice rule: `largest` (default) writes `KEY_SLICE` as the manifest's `keySlice` beside a refiner,
+ * `strongest` leaves it out (msu-ldh 1.7.0 and older).
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -50,6 +52,16 @@ export const VERIFICATION = { candidateScore: 0.05, weight: 0.7 } as const;
  */
 export const CORROBORATION = { rule: { slices: 1, iou: 0.2 }, confidence: { 256: 0.44, 384: 0.5 } } as const;
 
+/**
+ * The key-slice rule (manifest `keySlice`) beside a refiner: the strongest detection and the same place (IoU ≥ 0.2, as
+ * for corroboration) on the slice either side scoring at least 0.8 of it, the largest refined box reported. Chosen for
+ * msu-ldh 1.8.0 on its tuning sets among shares 0.7/0.8/0.9, one or two slices, and box area or depth (its MODEL_CARD.md).
+ */
+export const KEY_SLICE = { slices: 1, iou: 0.2, minScoreShare: 0.8 } as const;
+
+/** Where the reported herniation's slice comes from: its largest (KEY_SLICE) or its strongest detection. */
+export type KeySliceChoice = 'largest' | 'strongest';
+
 /** train.py's input size before its facts recorded one (msu-ldh 1.0.0–1.4.1). */
 const LEGACY_SIZE = 256;
 
@@ -79,6 +91,7 @@ export function buildManifest(
   facts: TrainingFacts,
   { refiner, verifier, classifier }: ZoomedPasses = {},
   classFrom: MsuClassSource = 'classifier',
+  keySlice: KeySliceChoice = 'largest',
 ): ModelManifest {
   const corroboration = verifier ? CORROBORATION : undefined;
   const detectorSize = facts.size ?? LEGACY_SIZE;
@@ -173,6 +186,8 @@ export function buildManifest(
       : {}),
     classFrom,
     ...(corroboration ? { corroboration: corroboration.rule } : {}),
+    // Without a refiner a neighbour's box would be the whole-slice pass's, too coarse to say which slice is largest.
+    ...(refiner && keySlice === 'largest' ? { keySlice: KEY_SLICE } : {}),
   });
 }
 
@@ -192,11 +207,18 @@ export async function readTrainingFacts(modelDir: string): Promise<{ facts: Trai
 }
 
 async function main(): Promise<void> {
-  const [modelDir, version, classFrom = 'classifier'] = process.argv.slice(2);
-  if (!modelDir || !version || (classFrom !== 'classifier' && classFrom !== 'geometry'))
-    throw new Error('usage: tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry]');
+  const [modelDir, version, classFrom = 'classifier', keySlice = 'largest'] = process.argv.slice(2);
+  if (
+    !modelDir ||
+    !version ||
+    (classFrom !== 'classifier' && classFrom !== 'geometry') ||
+    (keySlice !== 'largest' && keySlice !== 'strongest')
+  )
+    throw new Error(
+      'usage: tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry] [largest|strongest]',
+    );
   const { facts, passes } = await readTrainingFacts(modelDir);
-  const manifest = buildManifest(version, facts, passes, classFrom);
+  const manifest = buildManifest(version, facts, passes, classFrom, keySlice);
   await writeFile(path.join(modelDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`wrote ${path.join(modelDir, 'manifest.json')}`);
 }

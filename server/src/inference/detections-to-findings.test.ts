@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { detectionsToLevelFinding, levelScore, sideOf, zoneOf, type LevelSlice } from './detections-to-findings';
+import {
+  detectionsToLevelFinding,
+  keySliceCandidates,
+  levelScore,
+  sideOf,
+  strongestDetection,
+  zoneOf,
+  type LevelSlice,
+} from './detections-to-findings';
 import type { ModelManifest } from './manifest';
 import type { Detection } from './yolo';
 
@@ -103,6 +111,70 @@ describe('levelScore with corroboration', () => {
     expect(detectionsToLevelFinding(level, { ...threshold, corroboration: undefined })).toMatchObject({
       herniation: false,
     });
+  });
+});
+
+describe('keySliceCandidates', () => {
+  const rule = { slices: 1, iou: 0.2, minScoreShare: 0.8 };
+  const place: [number, number, number, number] = [40, 40, 50, 60];
+  const level = (detections: Detection[][]) => ({
+    level: 'L4-L5' as const,
+    slices: detections.map((_, i) => slice(String(i))),
+    detections,
+  });
+  const candidatesOf = (input: ReturnType<typeof level>, ruleHere = rule) => {
+    const best = strongestDetection(input);
+    if (!best) throw new Error('the test level has no detection');
+    return keySliceCandidates(input, best, ruleHere);
+  };
+
+  it('when both neighbours show the same place strongly enough, then the strongest comes first and each neighbour follows', () => {
+    const input = level([
+      [det([41, 41, 51, 61], 0.5)],
+      [det(place, 0.6)],
+      [det([40, 42, 50, 64], 0.49)],
+      [det(place, 0.59)],
+    ]);
+    const candidates = candidatesOf(input);
+    expect(candidates.map((c) => [c.sliceIndex, c.detection.score])).toEqual([
+      [1, 0.6],
+      [0, 0.5],
+      [2, 0.49],
+    ]);
+  });
+
+  it('when a neighbour scores under minScoreShare of the strongest or sits elsewhere, then it is not a candidate', () => {
+    const input = level([[det(place, 0.47)], [det(place, 0.6)], [det([0, 0, 10, 10], 0.59), det(place, 0.3)]]);
+    expect(candidatesOf(input).map((c) => c.sliceIndex)).toEqual([1]);
+  });
+
+  it('when rule.slices is 2, then slices two away are candidates too, nearest first', () => {
+    const input = level([[det(place, 0.55)], [det(place, 0.4)], [det(place, 0.6)], [], [det(place, 0.58)]]);
+    const candidates = candidatesOf(input, { ...rule, slices: 2 });
+    expect(candidates.map((c) => c.sliceIndex)).toEqual([2, 0, 4]);
+  });
+});
+
+describe('detectionsToLevelFinding with a reported detection (manifest keySlice)', () => {
+  it('when another slice is reported, then key slice, box and class are its own and the confidence stays the strongest', () => {
+    const reported = det([38, 40, 52, 66], 0.52, 0);
+    const finding = detectionsToLevelFinding(
+      {
+        level: 'L4-L5',
+        slices: [slice('a'), slice('b')],
+        detections: [[det([40, 40, 50, 60], 0.52, 0)], [det([40, 40, 50, 60], 0.7)]],
+        reported: { sliceIndex: 0, detection: reported },
+      },
+      manifest,
+    );
+    expect(finding).toMatchObject({
+      herniation: true,
+      grade: 1,
+      zone: 'A',
+      keySlice: { sopInstanceUid: 'a' },
+      box: [38, 40, 52, 66],
+    });
+    expect(finding.confidence).toBeCloseTo(0.7);
   });
 });
 

@@ -1,8 +1,8 @@
 /**
  * Detections on the slices of each disc level → one LevelFinding per level (MSU rules, REFERENCE.md §1):
- * the key slice is the one with the highest-scoring detection; a herniation is present when the level's score — that
- * detection's, corroborated by the same place on neighbouring slices where the manifest asks for it — reaches the
- * manifest threshold; grade and zone come from the detected class.
+ * a herniation is present when the level's score — its highest-scoring detection's, corroborated by the same place on
+ * neighbouring slices where the manifest asks for it — reaches the manifest threshold; the key slice is that
+ * detection's, or the one the manifest's `keySlice` rule chose (`reported`); grade and zone come from its class.
  */
 import type { DiscLevel, HerniationSide, LevelFinding, MsuZone, PixelBox, PixelPoint, SliceRef } from './findings';
 import type { ModelManifest } from './manifest';
@@ -22,6 +22,11 @@ export interface LevelDetections {
   slices: LevelSlice[];
   /** detections[i] belong to slices[i]. */
   detections: Detection[][];
+  /**
+   * The detection the level reports when the manifest's `keySlice` rule chose another slice than its strongest
+   * detection's: key slice, box, grade and zone come from it, presence and confidence still from the strongest.
+   */
+  reported?: { sliceIndex: number; detection: Detection };
 }
 
 /**
@@ -97,6 +102,32 @@ export function strongestDetection(
 }
 
 /**
+ * The detections that may give a herniation's key slice (manifest `keySlice`): the level's strongest detection first,
+ * then on each slice up to `rule.slices` away from its slice the highest-scoring detection at the same place
+ * (box IoU ≥ `rule.iou`) that scores at least `rule.minScoreShare` of the strongest, nearest slices first.
+ */
+export function keySliceCandidates(
+  input: LevelDetections,
+  best: NonNullable<ReturnType<typeof strongestDetection>>,
+  rule: NonNullable<ModelManifest['keySlice']>,
+): { detection: Detection; sliceIndex: number }[] {
+  const candidates = [{ detection: best.detection, sliceIndex: best.sliceIndex }];
+  for (let distance = 1; distance <= rule.slices; distance++) {
+    for (const sliceIndex of [best.sliceIndex - distance, best.sliceIndex + distance]) {
+      const here = (input.detections[sliceIndex] ?? []).filter(
+        (d) => d.score >= rule.minScoreShare * best.detection.score && iou(d.box, best.detection.box) >= rule.iou,
+      );
+      const strongest = here.reduce<Detection | undefined>(
+        (top, d) => (!top || d.score > top.score ? d : top),
+        undefined,
+      );
+      if (strongest) candidates.push({ detection: strongest, sliceIndex });
+    }
+  }
+  return candidates;
+}
+
+/**
  * The level's herniation score: its strongest detection's score, or with the manifest's `corroboration` the
  * noisy-OR 1 − (1 − s₀) · Π (1 − sᵢ) of that score s₀ and, on up to `corroboration.slices` other slices of the
  * level (the strongest first), the best detection at the same place (box IoU ≥ `corroboration.iou`). 0 when the
@@ -133,7 +164,9 @@ export function detectionsToLevelFinding(input: LevelDetections, manifest: Model
       ...(middle ? { keySlice: middle.ref } : {}),
     };
   }
-  const { detection, slice } = best;
+  const { detection, slice } = input.reported
+    ? { detection: input.reported.detection, slice: input.slices[input.reported.sliceIndex] ?? best.slice }
+    : best;
   const msuClass = manifest.classes.find((c) => c.index === detection.classIndex);
   if (!msuClass)
     throw new Error(`Model predicted class ${detection.classIndex}, which the manifest's class table does not list`);

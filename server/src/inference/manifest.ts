@@ -126,6 +126,23 @@ export const modelManifestSchema = z.object({
     })
     .optional(),
   /**
+   * Optional: report each herniation on the slice where it is largest, the slice MSU is read on (REFERENCE.md §1),
+   * rather than the slice of its strongest detection. The strongest detection and, on up to `slices` slices either
+   * side of it, the best detection at the same place (box IoU ≥ `iou`) scoring at least `minScoreShare` of its score
+   * are each re-measured by `refinement` where the manifest has one; the box with the largest area gives the key
+   * slice and the box. Presence, confidence, grade and zone stay the strongest detection's: on msu-ldh 1.8.0's
+   * tuning sets its class scores gave the true grade and zone more often than the largest slice's. Why: a
+   * herniation's score peaks on whichever of its slices the networks find clearest, which was its largest slice only
+   * about three times in five on those sets, and a box measured on a thinner end slice misses much of its extent.
+   */
+  keySlice: z
+    .object({
+      slices: z.number().int().min(1),
+      iou: z.number().min(0).max(1),
+      minScoreShare: z.number().min(0).max(1),
+    })
+    .optional(),
+  /**
    * Where a herniation's MSU grade and zone come from. `classifier` (default): the class with the highest score.
    * `geometry`: measured from the box and the two facet keypoints by the MSU rules (REFERENCE.md §1), the
    * classifier's class only where the facet points are not found — for models whose box runs from the posterior

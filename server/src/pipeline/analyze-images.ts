@@ -27,6 +27,7 @@ import type { DetectorSession, InferenceStage } from '../inference/detector-sess
 import type { Detection } from '../inference/yolo';
 import {
   detectionsToFindings,
+  keySliceCandidates,
   levelScore,
   strongestDetection,
   type LevelDetections,
@@ -193,49 +194,88 @@ async function verifyCandidates(
   });
 }
 
+/** Box area in pixels², the measure of a herniation's size on a slice for the `keySlice` rule. */
+function boxArea([x0, y0, x1, y1]: Detection['box']): number {
+  return Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
+}
+
 /**
  * The refinement pass (manifest `refinement`): the box each level will report — its strongest detection, when that
- * reaches the confidence threshold — is re-measured on a zoomed crop of its slice and replaced in place. Its class
- * scores become the mean of the whole-slice pass's and, with `refinement.classes: "average"`, the refiner's and, with
- * a `classification` pass, that pass's. The score, which chose this detection and decided that the level has a
- * herniation, is left alone, so the key slice and the presence call do not move.
+ * reaches the confidence threshold — is re-measured on a zoomed crop of its slice and replaced in place. With the
+ * manifest's `keySlice` rule, the same place on the neighbouring slices is re-measured too (`keySliceCandidates`) and
+ * the largest refined box is reported, in `reported` when it is not the strongest detection's. Class scores become the
+ * mean of the strongest detection's whole-slice scores and, with `refinement.classes: "average"`, its refiner's and,
+ * with a `classification` pass, that pass's. The scores, which chose the strongest detection and decided that the
+ * level has a herniation, are left alone, so the presence call and confidence do not move.
  */
 async function refineReportedBoxes(
   levels: (LevelDetections & { images: DecodedFrame[] })[],
   detector: DetectorSession,
   onStage: AnalyzeImagesOptions['onStage'],
 ): Promise<void> {
-  if (!detector.refine && !detector.classify) return;
+  const { manifest } = detector;
+  if (!detector.refine && !detector.classify && !manifest.keySlice) return;
   const reported = levels.flatMap((level) => {
     const best = strongestDetection(level);
     const image = best && level.images[best.sliceIndex];
-    return best && image && levelScore(level, detector.manifest, best) >= detector.manifest.thresholds.confidence
-      ? [{ level, ...best, image }]
-      : [];
+    if (!best || !image || levelScore(level, manifest, best) < manifest.thresholds.confidence) return [];
+    const neighbours = manifest.keySlice ? keySliceCandidates(level, best, manifest.keySlice).slice(1) : [];
+    const candidates = [
+      { detection: best.detection, sliceIndex: best.sliceIndex, image },
+      ...neighbours.flatMap(({ detection, sliceIndex }) => {
+        const neighbourImage = level.images[sliceIndex];
+        return neighbourImage ? [{ detection, sliceIndex, image: neighbourImage }] : [];
+      }),
+    ];
+    return [{ level, best, image, candidates }];
   });
   if (reported.length === 0) return;
-  const requests = reported.map(({ image, detection }) => ({ image, box: detection.box }));
   const stageOptions = onStage ? { onStage } : {};
-  const refined = detector.refine ? await detector.refine(requests, stageOptions) : [];
-  const classified = detector.classify ? await detector.classify(requests, stageOptions) : [];
-  reported.forEach(({ level, sliceIndex, detection }, i) => {
-    const zoomed = refined[i];
+  const refined = detector.refine
+    ? await detector.refine(
+        reported.flatMap(({ candidates }) => candidates.map(({ image, detection }) => ({ image, box: detection.box }))),
+        stageOptions,
+      )
+    : [];
+  // The class is read where the herniation scored highest, whichever slice shows it largest: on the tuning sets the
+  // strongest slice's class scores gave the true grade and zone more often than the largest slice's (1.8.0's card).
+  const classified = detector.classify
+    ? await detector.classify(
+        reported.map(({ image, best }) => ({ image, box: best.detection.box })),
+        stageOptions,
+      )
+    : [];
+  let offset = 0;
+  reported.forEach(({ level, best, candidates }, i) => {
+    const measured = candidates.map((candidate, k) => ({ ...candidate, zoomed: refined[offset + k] }));
+    const strongestZoomed = refined[offset];
+    offset += candidates.length;
+    // Ties keep the strongest detection (first): only a strictly larger herniation moves the key slice.
+    const largest = measured.reduce((top, c) =>
+      boxArea(c.zoomed?.box ?? c.detection.box) > boxArea(top.zoomed?.box ?? top.detection.box) ? c : top,
+    );
     const opinions = [
-      detection.classScores,
-      ...(zoomed && detector.manifest.refinement?.classes === 'average' ? [zoomed.classScores] : []),
+      best.detection.classScores,
+      ...(strongestZoomed && manifest.refinement?.classes === 'average' ? [strongestZoomed.classScores] : []),
       ...(classified[i] ? [classified[i].classScores] : []),
     ];
-    const update: Partial<Detection> = zoomed ? { box: zoomed.box } : {};
+    const update: Partial<Detection> = largest.zoomed ? { box: largest.zoomed.box } : {};
     if (opinions.length > 1) {
-      const classScores = detection.classScores.map(
+      const classScores = best.detection.classScores.map(
         (_, k) => opinions.reduce((sum, scores) => sum + (scores[k] ?? 0), 0) / opinions.length,
       );
       update.classScores = classScores;
       update.classIndex = classScores.indexOf(Math.max(...classScores));
     }
-    level.detections[sliceIndex] = (level.detections[sliceIndex] ?? []).map((d) =>
-      d === detection ? { ...d, ...update } : d,
-    );
+    const { sliceIndex, detection } = largest;
+    if (detection === best.detection) {
+      level.detections[sliceIndex] = (level.detections[sliceIndex] ?? []).map((d) =>
+        d === detection ? { ...d, ...update } : d,
+      );
+    } else {
+      // The strongest detection keeps its slice and box, which the presence score is corroborated against.
+      level.reported = { sliceIndex, detection: { ...detection, ...update } };
+    }
   });
 }
 
