@@ -266,6 +266,9 @@ async function refineReportedBoxes(
       );
       update.classScores = classScores;
       update.classIndex = classScores.indexOf(Math.max(...classScores));
+    } else {
+      update.classScores = best.detection.classScores;
+      update.classIndex = best.detection.classIndex;
     }
     const { sliceIndex, detection } = largest;
     if (detection === best.detection) {

@@ -2,13 +2,16 @@
  * The key-slice rule (manifest `keySlice`) on held-out realistic synthetic studies, with the bundled model: each
  * herniation is reported on the neighbouring slice where its refined box is largest — the slice MSU is read on
  * (REFERENCE.md §1) — and that is the ground truth's key slice (the slice with the most herniated pixels) far more
- * often than the slice of the strongest detection; presence, confidence, grade and zone do not move.
+ * often than the slice of the strongest detection; presence, confidence, grade and zone do not move. A model without
+ * the zoomed passes compares its whole-slice boxes, and still takes the class from its strongest detection.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
 import { openModelSessions, type ModelSessions } from '../../../test/support/model-sessions';
 import { generatedStudySource } from '../../../test/support/study-source';
 import type { Findings, HerniationLevelFinding } from '../inference/findings';
+import type { ModelManifestInput } from '../inference/manifest';
+import type { DetectorSession } from '../inference/detector-session';
 import { analyzeImages } from './analyze-images';
 
 const MODEL_DIR = 'models/msu-ldh/1.8.0';
@@ -29,7 +32,16 @@ const STUDIES = [
  */
 const MIN_KEY_SLICE_GAIN = 2;
 
-let models: ModelSessions<'largest' | 'strongest'>;
+/** The first four studies: one herniation moves there (measured), enough to show whose class it carries. */
+const PLAIN_STUDIES = 4;
+
+let models: ModelSessions<'largest' | 'strongest' | 'plainLargest' | 'plainStrongest'>;
+
+/** Without the zoomed passes that measure boxes and classes (a site's plain detector): whole-slice boxes compared. */
+const withoutZoomedPasses = (manifest: ModelManifestInput): void => {
+  delete manifest.refinement;
+  delete manifest.classification;
+};
 
 beforeAll(async () => {
   models = await openModelSessions('key-slice', {
@@ -38,6 +50,14 @@ beforeAll(async () => {
       model: MODEL_DIR,
       edit: (manifest) => {
         expect(manifest.keySlice).toMatchObject({ slices: 1 });
+        delete manifest.keySlice;
+      },
+    },
+    plainLargest: { model: MODEL_DIR, edit: withoutZoomedPasses },
+    plainStrongest: {
+      model: MODEL_DIR,
+      edit: (manifest) => {
+        withoutZoomedPasses(manifest);
         delete manifest.keySlice;
       },
     },
@@ -99,5 +119,44 @@ describe('key-slice rule', () => {
     console.log(`key slice = truth's: ${JSON.stringify(onTruthKeySlice)}, moved ${moved}`);
     expect(moved).toBeGreaterThan(0);
     expect(onTruthKeySlice.largest - onTruthKeySlice.strongest).toBeGreaterThanOrEqual(MIN_KEY_SLICE_GAIN);
+  }, 300_000);
+  it('when the model has no refiner, then whole-slice boxes are compared and the class still comes from the strongest detection', async () => {
+    // Neighbouring slices are made to disagree on the class (1-A on even slices, 2-B on odd ones), so a finding that
+    // moved shows whose class it carries.
+    const alternatingClasses = (session: DetectorSession): DetectorSession => ({
+      ...session,
+      detect: async (images, options) =>
+        (await session.detect(images, options)).map((detections, slice) =>
+          detections.map((d) => {
+            const classIndex = slice % 2 === 0 ? 0 : 4;
+            return { ...d, classIndex, classScores: d.classScores.map((_, k) => (k === classIndex ? d.score : 0)) };
+          }),
+        ),
+    });
+    const plainLargest = alternatingClasses(models.sessions.plainLargest);
+    const plainStrongest = alternatingClasses(models.sessions.plainStrongest);
+    let moved = 0;
+    for (const { seed, field, snr, matrix } of STUDIES.slice(0, PLAIN_STUDIES)) {
+      const study = generateSyntheticStudy({ seed, patientId: `key-slice-${seed}`, field, snr, matrix });
+      const source = generatedStudySource(study);
+      const [largest, strongest] = [
+        (await analyzeImages(source, study.studyInstanceUid, plainLargest)).findings,
+        (await analyzeImages(source, study.studyInstanceUid, plainStrongest)).findings,
+      ];
+      expect(largest.levels.map((l) => [l.level, l.herniation, l.confidence])).toEqual(
+        strongest.levels.map((l) => [l.level, l.herniation, l.confidence]),
+      );
+      const strongestLevels = herniated(strongest);
+      for (const [level, reported] of herniated(largest)) {
+        const byScore = strongestLevels.get(level);
+        if (!byScore) throw new Error(`${level} of study ${seed} is missing from the strongest-detection run`);
+        if (reported.keySlice.sopInstanceUid === byScore.keySlice.sopInstanceUid) continue;
+        moved++;
+        expect(area(reported.box)).toBeGreaterThan(area(byScore.box));
+        expect([reported.grade, reported.zone]).toEqual([byScore.grade, byScore.zone]);
+      }
+    }
+    console.log(`without the zoomed passes: moved ${moved}`);
+    expect(moved).toBeGreaterThan(0);
   }, 300_000);
 });
