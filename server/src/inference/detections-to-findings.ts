@@ -87,6 +87,11 @@ export function zoneOf(detection: Detection, manifest: ModelManifest): MsuZone {
   return zone;
 }
 
+/** The highest-scoring of some detections (undefined when there are none). */
+export function strongestOf(detections: readonly Detection[]): Detection | undefined {
+  return detections.reduce<Detection | undefined>((top, d) => (!top || d.score > top.score ? d : top), undefined);
+}
+
 /** The level's highest-scoring detection over all its slices (its slice becomes the key slice). */
 export function strongestDetection(
   input: LevelDetections,
@@ -114,12 +119,10 @@ export function keySliceCandidates(
   const candidates = [{ detection: best.detection, sliceIndex: best.sliceIndex }];
   for (let distance = 1; distance <= rule.slices; distance++) {
     for (const sliceIndex of [best.sliceIndex - distance, best.sliceIndex + distance]) {
-      const here = (input.detections[sliceIndex] ?? []).filter(
-        (d) => d.score >= rule.minScoreShare * best.detection.score && iou(d.box, best.detection.box) >= rule.iou,
-      );
-      const strongest = here.reduce<Detection | undefined>(
-        (top, d) => (!top || d.score > top.score ? d : top),
-        undefined,
+      const strongest = strongestOf(
+        (input.detections[sliceIndex] ?? []).filter(
+          (d) => d.score >= rule.minScoreShare * best.detection.score && iou(d.box, best.detection.box) >= rule.iou,
+        ),
       );
       if (strongest) candidates.push({ detection: strongest, sliceIndex });
     }

@@ -33,6 +33,11 @@ export interface DecodeOptions {
   maxDetections?: number;
 }
 
+/** A box's area in pixels² (0 for a degenerate box). */
+export function boxArea([x0, y0, x1, y1]: PixelBox): number {
+  return Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
+}
+
 export function iou(a: PixelBox, b: PixelBox): number {
   const ix = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
   const iy = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));

@@ -24,12 +24,13 @@ import {
 import { groupIntoStacks } from '../dicom/stacks';
 import { mapWithConcurrency, type DicomwebRetriever, type RetrievedFrame } from '../dicomweb/dicomweb-retriever';
 import type { DetectorSession, InferenceStage } from '../inference/detector-session';
-import type { Detection } from '../inference/yolo';
+import { boxArea, type Detection } from '../inference/yolo';
 import {
   detectionsToFindings,
   keySliceCandidates,
   levelScore,
   strongestDetection,
+  strongestOf,
   type LevelDetections,
   type LevelSlice,
 } from '../inference/detections-to-findings';
@@ -172,10 +173,7 @@ async function verifyCandidates(
   if (!detector.verify || !verification) return;
   const candidates = levels.flatMap((level) =>
     level.detections.flatMap((detections, sliceIndex) => {
-      const detection = detections.reduce<Detection | undefined>(
-        (best, d) => (!best || d.score > best.score ? d : best),
-        undefined,
-      );
+      const detection = strongestOf(detections);
       const image = level.images[sliceIndex];
       return detection && image && detection.score >= verification.candidateScore
         ? [{ level, sliceIndex, detection, image }]
@@ -192,11 +190,6 @@ async function verifyCandidates(
     const score = (1 - verification.weight) * detection.score + verification.weight * (zoomed[i]?.score ?? 0);
     level.detections[sliceIndex] = [{ ...detection, score }];
   });
-}
-
-/** Box area in pixels², the measure of a herniation's size on a slice for the `keySlice` rule. */
-function boxArea([x0, y0, x1, y1]: Detection['box']): number {
-  return Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
 }
 
 /**

@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
 import { openModelSessions, type ModelSessions } from '../../../test/support/model-sessions';
 import { generatedStudySource } from '../../../test/support/study-source';
-import type { Findings, HerniationLevelFinding } from '../inference/findings';
+import type { Findings } from '../inference/findings';
 import type { ModelManifestInput } from '../inference/manifest';
 import type { DetectorSession } from '../inference/detector-session';
+import { boxArea } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
 
 const MODEL_DIR = 'models/msu-ldh/1.8.0';
@@ -73,35 +74,50 @@ interface TruthLevel {
   sopInstanceUids: string[];
 }
 
-const area = ([x0, y0, x1, y1]: HerniationLevelFinding['box']): number => (x1 - x0) * (y1 - y0);
 const herniated = (findings: Findings) =>
   new Map(findings.levels.flatMap((level) => (level.herniation ? [[level.level, level] as const] : [])));
+
+/**
+ * One study analyzed with and without the rule: presence and confidence must agree, and each herniated level of the
+ * rule's run is returned beside the same level of the run without it.
+ */
+async function analyzeWithAndWithout(
+  { seed, field, snr, matrix }: (typeof STUDIES)[number],
+  withRule: DetectorSession,
+  withoutRule: DetectorSession,
+) {
+  const study = generateSyntheticStudy({ seed, patientId: `key-slice-${seed}`, field, snr, matrix });
+  const source = generatedStudySource(study);
+  const [largest, strongest] = [
+    (await analyzeImages(source, study.studyInstanceUid, withRule)).findings,
+    (await analyzeImages(source, study.studyInstanceUid, withoutRule)).findings,
+  ];
+  expect(largest.levels.map((l) => [l.level, l.herniation, l.confidence])).toEqual(
+    strongest.levels.map((l) => [l.level, l.herniation, l.confidence]),
+  );
+  const strongestLevels = herniated(strongest);
+  const levels = [...herniated(largest)].map(([level, reported]) => {
+    const byScore = strongestLevels.get(level);
+    if (!byScore) throw new Error(`${level} of study ${seed} is missing from the run without the rule`);
+    return { level, reported, byScore };
+  });
+  return { truth: study.groundTruth.levels as unknown as TruthLevel[], levels };
+}
 
 describe('key-slice rule', () => {
   it('when a herniation is larger on a neighbouring slice, then that slice is reported, closer to the truth key slice; presence, confidence and class stay', async () => {
     const onTruthKeySlice = { largest: 0, strongest: 0, of: 0 };
     let moved = 0;
-    for (const { seed, field, snr, matrix } of STUDIES) {
-      const study = generateSyntheticStudy({ seed, patientId: `key-slice-${seed}`, field, snr, matrix });
-      const source = generatedStudySource(study);
-      const truth = study.groundTruth.levels as unknown as TruthLevel[];
-      const [largest, strongest] = [
-        (await analyzeImages(source, study.studyInstanceUid, models.sessions.largest)).findings,
-        (await analyzeImages(source, study.studyInstanceUid, models.sessions.strongest)).findings,
-      ];
-      expect(largest.levels.map((l) => [l.level, l.herniation, l.confidence])).toEqual(
-        strongest.levels.map((l) => [l.level, l.herniation, l.confidence]),
-      );
-      const strongestLevels = herniated(strongest);
-      for (const [level, reported] of herniated(largest)) {
-        const byScore = strongestLevels.get(level);
+    for (const plan of STUDIES) {
+      const { truth, levels } = await analyzeWithAndWithout(plan, models.sessions.largest, models.sessions.strongest);
+      for (const { level, reported, byScore } of levels) {
         const truthLevel = truth.find((t) => t.level === level);
-        if (!byScore || !truthLevel) throw new Error(`${level} of study ${seed} is missing from a run or the truth`);
+        if (!truthLevel) throw new Error(`${level} of study ${plan.seed} is missing from the truth`);
         if (reported.keySlice.sopInstanceUid === byScore.keySlice.sopInstanceUid) {
           expect(reported).toEqual(byScore);
         } else {
           moved++;
-          expect(area(reported.box)).toBeGreaterThan(area(byScore.box));
+          expect(boxArea(reported.box)).toBeGreaterThan(boxArea(byScore.box));
           // The class is still read where the herniation scored highest.
           expect([reported.grade, reported.zone]).toEqual([byScore.grade, byScore.zone]);
           const order = truthLevel.sopInstanceUids;
@@ -120,6 +136,7 @@ describe('key-slice rule', () => {
     expect(moved).toBeGreaterThan(0);
     expect(onTruthKeySlice.largest - onTruthKeySlice.strongest).toBeGreaterThanOrEqual(MIN_KEY_SLICE_GAIN);
   }, 300_000);
+
   it('when the model has no refiner, then whole-slice boxes are compared and the class still comes from the strongest detection', async () => {
     // Neighbouring slices are made to disagree on the class (1-A on even slices, 2-B on odd ones), so a finding that
     // moved shows whose class it carries.
@@ -136,23 +153,12 @@ describe('key-slice rule', () => {
     const plainLargest = alternatingClasses(models.sessions.plainLargest);
     const plainStrongest = alternatingClasses(models.sessions.plainStrongest);
     let moved = 0;
-    for (const { seed, field, snr, matrix } of STUDIES.slice(0, PLAIN_STUDIES)) {
-      const study = generateSyntheticStudy({ seed, patientId: `key-slice-${seed}`, field, snr, matrix });
-      const source = generatedStudySource(study);
-      const [largest, strongest] = [
-        (await analyzeImages(source, study.studyInstanceUid, plainLargest)).findings,
-        (await analyzeImages(source, study.studyInstanceUid, plainStrongest)).findings,
-      ];
-      expect(largest.levels.map((l) => [l.level, l.herniation, l.confidence])).toEqual(
-        strongest.levels.map((l) => [l.level, l.herniation, l.confidence]),
-      );
-      const strongestLevels = herniated(strongest);
-      for (const [level, reported] of herniated(largest)) {
-        const byScore = strongestLevels.get(level);
-        if (!byScore) throw new Error(`${level} of study ${seed} is missing from the strongest-detection run`);
+    for (const plan of STUDIES.slice(0, PLAIN_STUDIES)) {
+      const { levels } = await analyzeWithAndWithout(plan, plainLargest, plainStrongest);
+      for (const { reported, byScore } of levels) {
         if (reported.keySlice.sopInstanceUid === byScore.keySlice.sopInstanceUid) continue;
         moved++;
-        expect(area(reported.box)).toBeGreaterThan(area(byScore.box));
+        expect(boxArea(reported.box)).toBeGreaterThan(boxArea(byScore.box));
         expect([reported.grade, reported.zone]).toEqual([byScore.grade, byScore.zone]);
       }
     }
