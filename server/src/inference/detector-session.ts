@@ -6,9 +6,16 @@
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { providerCandidates, type ExecutionProvider, type ExecutionProviderSetting } from './execution-provider';
-import { loadModelManifest, type ModelManifest } from './manifest';
+import { loadModelManifest, type ModelManifest, type ZoomedPass } from './manifest';
 import type { PixelBox, PixelPoint } from './findings';
-import { preprocessCrop, preprocessSlice, zoomedPassSize, type GrayImage, type InputSize } from './preprocess';
+import {
+  preprocessCrop,
+  preprocessSlice,
+  sliceNormalizationRange,
+  zoomedPassSize,
+  type GrayImage,
+  type InputSize,
+} from './preprocess';
 import { decodeYoloOutput, iou, scaleDetection, type Detection } from './yolo';
 
 export type InferenceStage = 'preprocess' | 'inference' | 'postprocess';
@@ -68,7 +75,7 @@ type ZoomedMethod = (typeof ZOOMED_PASSES)[number]['method'];
 
 /** A zoomed pass's network, opened and checked against the manifest. */
 interface ZoomedNetwork {
-  pass: { file: string; zoom: number; mirror: boolean };
+  pass: ZoomedPass;
   name: string;
   size: InputSize;
   session: ort.InferenceSession;
@@ -297,29 +304,35 @@ export async function createDetectorSession(
 
   /** The detection of each requested box by a model run on zoomed crops around it (refiner, verifier or classifier). */
   async function refineBoxes(
-    { session: cropModel, name: modelName, pass: { zoom, mirror }, size }: ZoomedNetwork,
+    { session: cropModel, name: modelName, pass, size }: ZoomedNetwork,
     requests: RefineRequest[],
     onStage?: (stage: InferenceStage, ms: number) => void,
   ): Promise<(Detection | undefined)[]> {
-    // With `mirror`, each crop also runs left-right mirrored and the two boxes are averaged (test-time
-    // augmentation): the two views' errors are partly independent, so the mean sits closer to the edges.
-    // A fixed batch of one has no room for the mirrored view beside the crop: it runs the crop alone.
+    // Each request is cut as the pass's views (manifest `views`, default one centred crop), and with `mirror` each
+    // view also runs left-right mirrored (test-time augmentation): the views' errors are partly independent, so
+    // the mean of their boxes sits closer to the edges. A fixed batch smaller than the views runs the first ones.
     const cropPlane = size.width * size.height;
-    const views = mirror && (fixedBatch <= 0 || fixedBatch >= 2) ? 2 : 1;
-    const perRun = Math.max(1, Math.floor(batchSize / views));
+    const views = cropViews(pass).slice(0, fixedBatch > 0 ? fixedBatch : undefined);
+    const perRun = Math.max(1, Math.floor(batchSize / views.length));
     const refined: (Detection | undefined)[] = [];
     for (let start = 0; start < requests.length; start += perRun) {
       const chunk = requests.slice(start, start + perRun);
       const t = performance.now();
-      const n = fixedBatch > 0 ? fixedBatch : chunk.length * views;
+      const n = fixedBatch > 0 ? fixedBatch : chunk.length * views.length;
       const input = new Float32Array(n * cropPlane);
-      const prepared = chunk.map(({ image, box }, i) => {
-        const view = (k: number): Float32Array =>
-          input.subarray((i * views + k) * cropPlane, (i * views + k + 1) * cropPlane);
-        const centre: PixelPoint = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2];
-        const crop = preprocessCrop(image, centre, zoom, manifest, size, view(0));
-        if (views === 2) mirrorRows(view(0), size.width, view(1));
-        return { crop, box };
+      const crops = chunk.flatMap(({ image, box }, i) => {
+        const [width, height] = [box[2] - box[0], box[3] - box[1]];
+        const range = sliceNormalizationRange(image, manifest);
+        return views.map(({ shift, zoom, mirrored }, k) => {
+          const out = input.subarray((i * views.length + k) * cropPlane, (i * views.length + k + 1) * cropPlane);
+          const centre: PixelPoint = [
+            (box[0] + box[2]) / 2 + shift[0] * width,
+            (box[1] + box[3]) / 2 + shift[1] * height,
+          ];
+          const crop = preprocessCrop(image, centre, pass.zoom * zoom, manifest, size, out, range);
+          if (mirrored) mirrorRowsInPlace(out, size.width);
+          return { crop, mirrored, box };
+        });
       });
       onStage?.('preprocess', performance.now() - t);
       const { decoded, inferenceMs, postprocessMs } = await runAndDecode(
@@ -332,39 +345,33 @@ export async function createDetectorSession(
       );
       onStage?.('inference', inferenceMs);
       onStage?.('postprocess', postprocessMs);
-      prepared.forEach(({ crop, box }, i) => {
-        const original: PixelBox = [
-          (box[0] - crop.originX) / crop.scaleX,
-          (box[1] - crop.originY) / crop.scaleY,
-          (box[2] - crop.originX) / crop.scaleX,
-          (box[3] - crop.originY) / crop.scaleY,
-        ];
-        const found: Detection[] = [];
-        for (let k = 0; k < views; k++) {
+      chunk.forEach((_, i) => {
+        // Each view's best detection overlapping the requested box, in source pixels.
+        const found = crops.slice(i * views.length, (i + 1) * views.length).flatMap(({ crop, mirrored, box }, k) => {
           let best: Detection | undefined;
-          for (const raw of decoded[i * views + k] ?? []) {
-            const detection = k === 1 ? unmirror(raw, size.width) : raw;
-            if (iou(detection.box, original) >= REFINED_MIN_IOU && (!best || detection.score > best.score))
-              best = detection;
+          for (const raw of decoded[i * views.length + k] ?? []) {
+            const inCrop = mirrored ? unmirror(raw, size.width) : raw;
+            const detection = scaleDetection(inCrop, crop.scaleX, crop.scaleY, crop.originX, crop.originY);
+            if (iou(detection.box, box) >= REFINED_MIN_IOU && (!best || detection.score > best.score)) best = detection;
           }
-          if (best) found.push(best);
-        }
-        refined.push(
-          found.length > 0
-            ? scaleDetection(averageBoxes(found), crop.scaleX, crop.scaleY, crop.originX, crop.originY)
-            : undefined,
-        );
+          return best ? [best] : [];
+        });
+        refined.push(found.length > 0 ? averageBoxes(found) : undefined);
       });
     }
     return refined;
   }
 }
 
-/** Rows of a width-wide image, each reversed, into `out`. */
-function mirrorRows(image: Float32Array, width: number, out: Float32Array): void {
-  for (let row = 0; row < image.length; row += width) {
-    for (let x = 0; x < width; x++) out[row + x] = image[row + width - 1 - x] ?? 0;
-  }
+/** A zoomed pass's crops of one box: its `views` (default one, centred), each also mirrored with `mirror`. */
+function cropViews(pass: ZoomedPass): { shift: [number, number]; zoom: number; mirrored: boolean }[] {
+  const views = pass.views ?? [{ shift: [0, 0] as [number, number], zoom: 1 }];
+  return views.flatMap((view) => [{ ...view, mirrored: false }, ...(pass.mirror ? [{ ...view, mirrored: true }] : [])]);
+}
+
+/** Rows of a width-wide image, each reversed in place. */
+function mirrorRowsInPlace(image: Float32Array, width: number): void {
+  for (let row = 0; row < image.length; row += width) image.subarray(row, row + width).reverse();
 }
 
 /** A detection on the mirrored view, in the unmirrored view's pixels (x → width − x). */

@@ -67,6 +67,28 @@ describe('loadModelManifest', () => {
     await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*refinement\.size/);
   });
 
+  it('when a zoomed pass lists views, then a missing shift or zoom defaults to the centred crop; a shift beyond the box is refused naming the field', async () => {
+    const refinement = { file: 'refine.onnx', zoom: 6, mirror: true, classes: 'average' };
+    const { manifest } = await loadModelManifest(
+      await manifestWith((m) => {
+        m.refinement = { ...refinement, views: [{}, { shift: [0.1, -0.1] }, { zoom: 1.2 }] };
+      }),
+    );
+    expect(manifest.refinement?.views).toEqual([
+      { shift: [0, 0], zoom: 1 },
+      { shift: [0.1, -0.1], zoom: 1 },
+      { shift: [0, 0], zoom: 1.2 },
+    ]);
+    const dir = await manifestWith((m) => {
+      m.refinement = { ...refinement, views: [{ shift: [1.5, 0] }] };
+    });
+    await expect(loadModelManifest(dir)).rejects.toThrow(/Invalid model manifest .*refinement\.views\.0\.shift/);
+    const none = await manifestWith((m) => {
+      m.refinement = { ...refinement, views: [] };
+    });
+    await expect(loadModelManifest(none)).rejects.toThrow(/Invalid model manifest .*refinement\.views/);
+  });
+
   it('when a classification pass is given, then it is kept with its size; a zoom under 1 is refused naming the field', async () => {
     const classification = { file: 'classify.onnx', zoom: 4, mirror: true, size: [256, 256] as [number, number] };
     const { manifest } = await loadModelManifest(

@@ -22,6 +22,24 @@ const zoomedPass = z.object({
    * the number of samples across it changes, so a pass must run at the size it was trained at.
    */
   size: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
+  /**
+   * Test-time augmentation: the crops cut around each box, each re-centred by `shift` (a share of the box's width
+   * and height) and magnified `zoom` times the pass's own zoom; with `mirror`, each is also run mirrored. Every
+   * view's box is mapped back to the slice and the views' edges, scores and class scores are averaged. Why: a
+   * herniation is a few source pixels across, so a pixel at one edge moves IoU by 0.1–0.2, and views cut at other
+   * centres and scales err partly independently. Keep the shifts and zooms inside the training crops' jitter.
+   * Default: one view, centred at the pass's zoom.
+   */
+  views: z
+    .array(
+      z.object({
+        shift: z.tuple([z.number().min(-1).max(1), z.number().min(-1).max(1)]).default([0, 0]),
+        zoom: z.number().min(0.5).max(2).default(1),
+      }),
+    )
+    .min(1)
+    .max(16)
+    .optional(),
 });
 
 export const modelManifestSchema = z.object({
@@ -153,6 +171,8 @@ export const modelManifestSchema = z.object({
 });
 
 export type ModelManifest = z.infer<typeof modelManifestSchema>;
+/** A zoomed pass of the manifest (`refinement`, `verification`, `classification`). */
+export type ZoomedPass = z.infer<typeof zoomedPass>;
 /** A manifest as written (optional fields may be left out). */
 export type ModelManifestInput = z.input<typeof modelManifestSchema>;
 

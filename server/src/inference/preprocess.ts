@@ -174,8 +174,9 @@ export function preprocessCrop(
   manifest: ModelManifest,
   { height, width }: InputSize = zoomedPassSize(manifest, {}),
   out?: Float32Array,
+  /** The slice's normalization range, when the caller cuts several crops of it (`sliceNormalizationRange`). */
+  range: [number, number] = sliceNormalizationRange(image, manifest),
 ): PreprocessedCrop {
-  const { lowPercentile, highPercentile } = manifest.input.normalization;
   const region = {
     width: image.width / zoom,
     height: image.height / zoom,
@@ -183,6 +184,12 @@ export function preprocessCrop(
     y: centre[1] - image.height / zoom / 2,
   };
   const data = resampleRegionBilinear(image, region, width, height, out);
-  normalizeInPlace(data, percentileRange(image.pixels, lowPercentile, highPercentile));
+  normalizeInPlace(data, range);
   return { data, originX: region.x, originY: region.y, scaleX: region.width / width, scaleY: region.height / height };
+}
+
+/** The whole slice's normalization range (manifest `input.normalization`), which every crop of it shares. */
+export function sliceNormalizationRange(image: GrayImage, manifest: ModelManifest): [number, number] {
+  const { lowPercentile, highPercentile } = manifest.input.normalization;
+  return percentileRange(image.pixels, lowPercentile, highPercentile);
 }

@@ -38,8 +38,11 @@ const STUDIES = [
  * is required, and more true classes.
  */
 const MIN_IOU_GAIN = 0.05;
+/** Single views cut elsewhere than the centred crop (manifest `views`): a quarter of the box off, and 1.25× closer. */
+const OFF_CENTRE = { shift: [0.25, 0.25] as [number, number] };
+const MAGNIFIED = { zoom: 1.25 };
 
-let models: ModelSessions<'averaged' | 'boxOnly' | 'wholeSlice'>;
+let models: ModelSessions<'averaged' | 'boxOnly' | 'wholeSlice' | 'offCentre' | 'magnified'>;
 
 beforeAll(async () => {
   models = await openModelSessions('refine', {
@@ -55,6 +58,18 @@ beforeAll(async () => {
       model: MODEL_DIR,
       edit: (manifest) => {
         delete manifest.refinement;
+      },
+    },
+    offCentre: {
+      model: MODEL_DIR,
+      edit: (manifest) => {
+        if (manifest.refinement) manifest.refinement = { ...manifest.refinement, classes: 'keep', views: [OFF_CENTRE] };
+      },
+    },
+    magnified: {
+      model: MODEL_DIR,
+      edit: (manifest) => {
+        if (manifest.refinement) manifest.refinement = { ...manifest.refinement, classes: 'keep', views: [MAGNIFIED] };
       },
     },
   });
@@ -123,6 +138,37 @@ describe('refinement pass', () => {
     expect(mean(ious.after)).toBeGreaterThan(mean(ious.before) + MIN_IOU_GAIN);
     expect(correct.averaged).toBeGreaterThan(correct.wholeSlice);
   }, 180_000);
+
+  it('when the refiner sees a crop cut off-centre or closer (views), then its box is mapped back to the slice where the centred crop puts it', async () => {
+    const agreement = { offCentre: [] as number[], magnified: [] as number[], unmapped: [] as number[] };
+    for (const { seed, field, snr, matrix } of STUDIES.slice(0, 8)) {
+      const study = generateSyntheticStudy({ seed, patientId: `refine-${seed}`, field, snr, matrix });
+      const source = generatedStudySource(study);
+      const boxes = async (session: DetectorSession) =>
+        (await analyzeImages(source, study.studyInstanceUid, session)).findings.levels.flatMap((level) =>
+          level.herniation ? [level.box] : [],
+        );
+      const [centred, offCentre, magnified] = [
+        await boxes(models.sessions.boxOnly),
+        await boxes(models.sessions.offCentre),
+        await boxes(models.sessions.magnified),
+      ];
+      expect([offCentre.length, magnified.length]).toEqual([centred.length, centred.length]);
+      centred.forEach((box, i) => {
+        agreement.offCentre.push(iou(box, offCentre[i] ?? box));
+        agreement.magnified.push(iou(box, magnified[i] ?? box));
+        // What a view read in the centred crop's frame would give: the box moved by the shift.
+        const [dx, dy] = [OFF_CENTRE.shift[0] * (box[2] - box[0]), OFF_CENTRE.shift[1] * (box[3] - box[1])];
+        agreement.unmapped.push(iou(box, [box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy]));
+      });
+    }
+    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+    expect(agreement.offCentre.length).toBeGreaterThanOrEqual(8);
+    // Measured: 0.96 and 0.95 over 14 herniations; a box left in the shifted view's frame would agree 0.39.
+    expect(mean(agreement.unmapped)).toBeLessThan(0.5);
+    expect(mean(agreement.offCentre)).toBeGreaterThan(0.85);
+    expect(mean(agreement.magnified)).toBeGreaterThan(0.85);
+  }, 120_000);
 
   it('when the manifest names a refiner file that is missing, then loading fails and names it', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ldh-refine-missing-'));
