@@ -6,23 +6,25 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildManifest, KEY_SLICE, readTrainingFacts } from './write-manifest';
+import { buildManifest, KEY_SLICE, readTrainingFacts, REFINE_VIEWS } from './write-manifest';
 
 const MODELS = path.resolve(import.meta.dirname, '../msu-ldh');
 
 describe('write-manifest', () => {
-  it.each(['1.3.0', '1.4.1', '1.5.0', '1.6.0', '1.7.0', '1.8.0'])(
+  it.each(['1.3.0', '1.4.1', '1.5.0', '1.6.0', '1.7.0', '1.8.0', '1.9.0'])(
     'when msu-ldh %s is rebuilt from its training facts, then it is the committed manifest',
     async (version) => {
       const folder = path.join(MODELS, version);
       const committed = JSON.parse(await readFile(path.join(folder, 'manifest.json'), 'utf8')) as {
         classFrom: 'classifier';
         keySlice?: unknown;
+        refinement?: { views?: unknown };
       };
       const { facts, passes } = await readTrainingFacts(folder);
       const keySlice = committed.keySlice ? 'largest' : 'strongest';
+      const views = committed.refinement?.views ? 'augmented' : 'centred';
       const rebuilt: unknown = JSON.parse(
-        JSON.stringify(buildManifest(version, facts, passes, committed.classFrom, keySlice)),
+        JSON.stringify(buildManifest(version, facts, passes, committed.classFrom, keySlice, views)),
       );
       expect(rebuilt).toEqual(committed);
     },
@@ -33,6 +35,14 @@ describe('write-manifest', () => {
     expect(buildManifest('1.8.0', facts, passes).keySlice).toEqual(KEY_SLICE);
     expect(buildManifest('1.8.0', facts, passes, 'classifier', 'strongest').keySlice).toBeUndefined();
     expect(buildManifest('1.8.0', facts, { ...passes, refiner: undefined }).keySlice).toBeUndefined();
+  });
+
+  it('when the manifest is written at its defaults beside a refiner, then the refiner cuts REFINE_VIEWS; centred, none', async () => {
+    const { facts, passes } = await readTrainingFacts(path.join(MODELS, '1.8.0'));
+    expect(buildManifest('1.9.0', facts, passes).refinement?.views).toEqual(REFINE_VIEWS);
+    expect(buildManifest('1.9.0', facts, passes, 'classifier', 'largest', 'centred').refinement?.views).toBeUndefined();
+    // The other zoomed passes keep one centred crop.
+    expect(buildManifest('1.9.0', facts, passes).classification?.views).toBeUndefined();
   });
 
   it('when the refiner saw more studies than the detector and weighted its edges, then trainingData says so', async () => {

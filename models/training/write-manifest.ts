@@ -7,11 +7,12 @@
  * `classify-training.json`), its `classification`. Validated against the pipeline's own schema, so a model that
  * would not load is caught here and not at a clinician's first Analyze.
  *
- *   tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry] [largest|strongest]
+ *   tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry] [largest|strongest] [augmented|centred]
  *
  * The third argument is the manifest's `classFrom` (default classifier): where the reported MSU class comes from. The
  * fourth is the key-slice rule: `largest` (default) writes `KEY_SLICE` as the manifest's `keySlice` beside a refiner,
- * `strongest` leaves it out (msu-ldh 1.7.0 and older).
+ * `strongest` leaves it out (msu-ldh 1.7.0 and older). The fifth is how the refiner's crops are cut: `augmented`
+ * (default) writes `REFINE_VIEWS` as its `views`, `centred` leaves them out (msu-ldh 1.8.0 and older).
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -62,6 +63,22 @@ export const KEY_SLICE = { slices: 1, iou: 0.2, minScoreShare: 0.8 } as const;
 /** Where the reported herniation's slice comes from: its largest (KEY_SLICE) or its strongest detection. */
 export type KeySliceChoice = 'largest' | 'strongest';
 
+/**
+ * The refiner's test-time views (manifest `refinement.views`): the centred crop and four cut 0.15 of the box off
+ * centre, each also mirrored, their boxes averaged. Inside refine_crops.py's training jitter (0.25 of the box).
+ * Chosen for msu-ldh 1.9.0 on its tuning sets among shifts, zooms and both (its MODEL_CARD.md).
+ */
+export const REFINE_VIEWS = [
+  { shift: [0, 0], zoom: 1 },
+  { shift: [0.15, 0], zoom: 1 },
+  { shift: [-0.15, 0], zoom: 1 },
+  { shift: [0, 0.15], zoom: 1 },
+  { shift: [0, -0.15], zoom: 1 },
+] as const satisfies readonly { shift: readonly [number, number]; zoom: number }[];
+
+/** How the refiner's crops are cut: REFINE_VIEWS, or one centred crop (msu-ldh 1.8.0 and older). */
+export type RefineViewsChoice = 'augmented' | 'centred';
+
 /** train.py's input size before its facts recorded one (msu-ldh 1.0.0–1.4.1). */
 const LEGACY_SIZE = 256;
 
@@ -92,6 +109,7 @@ export function buildManifest(
   { refiner, verifier, classifier }: ZoomedPasses = {},
   classFrom: MsuClassSource = 'classifier',
   keySlice: KeySliceChoice = 'largest',
+  refineViews: RefineViewsChoice = 'augmented',
 ): ModelManifest {
   const corroboration = verifier ? CORROBORATION : undefined;
   const detectorSize = facts.size ?? LEGACY_SIZE;
@@ -158,6 +176,9 @@ export function buildManifest(
             mirror: true,
             ...passSize(refiner),
             classes: 'average',
+            ...(refineViews === 'augmented'
+              ? { views: REFINE_VIEWS.map(({ shift, zoom }) => ({ shift: [...shift] as [number, number], zoom })) }
+              : {}),
           },
         }
       : {}),
@@ -207,18 +228,20 @@ export async function readTrainingFacts(modelDir: string): Promise<{ facts: Trai
 }
 
 async function main(): Promise<void> {
-  const [modelDir, version, classFrom = 'classifier', keySlice = 'largest'] = process.argv.slice(2);
+  const [modelDir, version, classFrom = 'classifier', keySlice = 'largest', refineViews = 'augmented'] =
+    process.argv.slice(2);
   if (
     !modelDir ||
     !version ||
     (classFrom !== 'classifier' && classFrom !== 'geometry') ||
-    (keySlice !== 'largest' && keySlice !== 'strongest')
+    (keySlice !== 'largest' && keySlice !== 'strongest') ||
+    (refineViews !== 'augmented' && refineViews !== 'centred')
   )
     throw new Error(
-      'usage: tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry] [largest|strongest]',
+      'usage: tsx models/training/write-manifest.ts <modelDir> <version> [classifier|geometry] [largest|strongest] [augmented|centred]',
     );
   const { facts, passes } = await readTrainingFacts(modelDir);
-  const manifest = buildManifest(version, facts, passes, classFrom, keySlice);
+  const manifest = buildManifest(version, facts, passes, classFrom, keySlice, refineViews);
   await writeFile(path.join(modelDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   console.log(`wrote ${path.join(modelDir, 'manifest.json')}`);
 }
