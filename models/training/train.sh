@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run train`: regenerates the synthetic training set, trains the MSU detector with Debian's PyTorch and
 # exports models/msu-ldh/<version>/{model.onnx,manifest.json}. Reproducible: fixed seeds throughout.
-#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.9.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2),
+#   TRAIN_EPOCHS (default 12), MODEL_VERSION (1.8.0), TRAIN_SEED (20241126), TRAIN_THREADS (CPU threads, 2),
 #   TRAIN_SIZE (the whole-slice detector's input, 384; the zoomed networks stay at 256² crops)
 #   REFINE_EPOCHS (30; 0 skips the box refiner), REFINE_ZOOM (6), REFINE_SEED (20241127),
 #   REFINE_EXTRA_STUDIES (400 more studies that only the box refiner sees), REFINE_EDGE_WEIGHTS (1,1,1,2: the L1
@@ -10,11 +10,11 @@
 #   VERIFY_EPOCHS (30; 0 skips the verifier), VERIFY_ZOOM (4), VERIFY_SEED (20241128), VERIFY_NEGATIVES (1550 crops
 #   without a herniation), VERIFY_JITTER (0.4: the crop centre's error, share of the box; the refiner's is 0.25),
 #   CLASS_FROM (classifier: the manifest's classFrom, where the reported MSU class comes from), KEY_SLICE (largest:
-#   the manifest's keySlice rule; strongest leaves it out), REFINE_VIEWS (augmented: the refiner's five test-time
-#   views in the manifest; centred leaves them out)
-# 1.9.0 = this script at its defaults: 1.8.0's networks with the refiner's five views in the manifest (REFINE_VIEWS=centred
-# MODEL_VERSION=1.8.0 gives 1.8.0). 1.8.0: 1.7.0's networks with the key-slice rule in the manifest (REFINE_VIEWS=centred
-# KEY_SLICE=strongest MODEL_VERSION=1.7.0 gives 1.7.0). 1.7.0: 1.6.0 with its box refiner retrained on 800 studies (the 400 below and 400
+#   the manifest's keySlice rule; strongest leaves it out), REFINE_VIEWS (centred: one refiner crop per box;
+#   augmented writes the refiner's five test-time views in the manifest)
+# 1.8.0 = this script at its defaults: 1.7.0's networks with the key-slice rule in the manifest (KEY_SLICE=strongest
+# MODEL_VERSION=1.7.0 gives 1.7.0; REFINE_VIEWS=augmented MODEL_VERSION=1.9.0 gives 1.9.0, 1.8.0 with five refiner
+# views). 1.7.0: 1.6.0 with its box refiner retrained on 800 studies (the 400 below and 400
 # more) for 30 epochs, the deep edge's L1 loss weighted 2 (its refine.onnx was trained with TRAIN_THREADS=1 beside
 # another job). 1.6.0 had REFINE_EPOCHS=60 REFINE_EXTRA_STUDIES=0 REFINE_EDGE_WEIGHTS=1,1,1,1:
 # the 384² detector of 1.5.0, a box refiner at zoom 6 (refine.onnx), 1.3.0's
@@ -39,7 +39,7 @@ fi
 
 epochs=${TRAIN_EPOCHS:-12}
 size=${TRAIN_SIZE:-384}
-version=${MODEL_VERSION:-1.9.0}
+version=${MODEL_VERSION:-1.8.0}
 refine_epochs=${REFINE_EPOCHS:-30}
 refine_zoom=${REFINE_ZOOM:-6}
 refine_seed=${REFINE_SEED:-20241127}
@@ -55,7 +55,7 @@ verify_negatives=${VERIFY_NEGATIVES:-1550}
 verify_jitter=${VERIFY_JITTER:-0.4}
 class_from=${CLASS_FROM:-classifier}
 key_slice=${KEY_SLICE:-largest}
-refine_views=${REFINE_VIEWS:-augmented}
+refine_views=${REFINE_VIEWS:-centred}
 threads=${TRAIN_THREADS:-2}
 seed=${TRAIN_SEED:-20241126}
 data=$(mktemp -d)

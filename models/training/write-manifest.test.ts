@@ -37,12 +37,13 @@ describe('write-manifest', () => {
     expect(buildManifest('1.8.0', facts, { ...passes, refiner: undefined }).keySlice).toBeUndefined();
   });
 
-  it('when the manifest is written at its defaults beside a refiner, then the refiner cuts REFINE_VIEWS; centred, none', async () => {
+  it('when the manifest is written at its defaults, then the refiner cuts one centred crop; augmented, REFINE_VIEWS', async () => {
     const { facts, passes } = await readTrainingFacts(path.join(MODELS, '1.8.0'));
-    expect(buildManifest('1.9.0', facts, passes).refinement?.views).toEqual(REFINE_VIEWS);
-    expect(buildManifest('1.9.0', facts, passes, 'classifier', 'largest', 'centred').refinement?.views).toBeUndefined();
+    expect(buildManifest('1.8.0', facts, passes).refinement?.views).toBeUndefined();
+    const augmented = buildManifest('1.9.0', facts, passes, 'classifier', 'largest', 'augmented');
+    expect(augmented.refinement?.views).toEqual(REFINE_VIEWS);
     // The other zoomed passes keep one centred crop.
-    expect(buildManifest('1.9.0', facts, passes).classification?.views).toBeUndefined();
+    expect(augmented.classification?.views).toBeUndefined();
   });
 
   it('when the refiner saw more studies than the detector and weighted its edges, then trainingData says so', async () => {

@@ -22,7 +22,7 @@ export const CONFIG_KEYS = [
   },
   {
     key: 'MODEL_DIR',
-    default: 'models/msu-ldh/1.9.0',
+    default: 'models/msu-ldh/1.8.0',
     description: 'Folder with `manifest.json` and the ONNX model.',
   },
   { key: 'CLIENT_DIST_DIR', default: 'client/dist', description: 'Built SMART client served at `/`.' },
