@@ -15,6 +15,7 @@ import {
   zoomedPassSize,
   type GrayImage,
   type InputSize,
+  type PreprocessedCrop,
 } from './preprocess';
 import { decodeYoloOutput, iou, scaleDetection, type Detection } from './yolo';
 
@@ -323,15 +324,23 @@ export async function createDetectorSession(
       const crops = chunk.flatMap(({ image, box }, i) => {
         const [width, height] = [box[2] - box[0], box[3] - box[1]];
         const range = sliceNormalizationRange(image, manifest);
+        const slot = (k: number): Float32Array =>
+          input.subarray((i * views.length + k) * cropPlane, (i * views.length + k + 1) * cropPlane);
+        let previous: PreprocessedCrop | undefined;
         return views.map(({ shift, zoom, mirrored }, k) => {
-          const out = input.subarray((i * views.length + k) * cropPlane, (i * views.length + k + 1) * cropPlane);
+          const out = slot(k);
+          // A mirrored view follows its unmirrored one (cropViews): the same crop, its rows reversed.
+          if (mirrored && previous) {
+            out.set(slot(k - 1));
+            mirrorRowsInPlace(out, size.width);
+            return { crop: previous, mirrored, box };
+          }
           const centre: PixelPoint = [
             (box[0] + box[2]) / 2 + shift[0] * width,
             (box[1] + box[3]) / 2 + shift[1] * height,
           ];
-          const crop = preprocessCrop(image, centre, pass.zoom * zoom, manifest, size, out, range);
-          if (mirrored) mirrorRowsInPlace(out, size.width);
-          return { crop, mirrored, box };
+          previous = preprocessCrop(image, centre, pass.zoom * zoom, manifest, size, out, range);
+          return { crop: previous, mirrored, box };
         });
       });
       onStage?.('preprocess', performance.now() - t);
@@ -363,7 +372,9 @@ export async function createDetectorSession(
   }
 }
 
-/** A zoomed pass's crops of one box: its `views` (default one, centred), each also mirrored with `mirror`. */
+/**
+ * A zoomed pass's crops of one box: its `views` (default one, centred), each followed by its mirror with `mirror`.
+ */
 function cropViews(pass: ZoomedPass): { shift: [number, number]; zoom: number; mirrored: boolean }[] {
   const views = pass.views ?? [{ shift: [0, 0] as [number, number], zoom: 1 }];
   return views.flatMap((view) => [{ ...view, mirrored: false }, ...(pass.mirror ? [{ ...view, mirrored: true }] : [])]);

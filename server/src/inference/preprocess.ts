@@ -132,8 +132,7 @@ function normalizeInPlace(data: Float32Array, [low, high]: [number, number]): vo
 /** Writes the model input for one slice into `out` (width·height floats) when given, else a new array. */
 export function preprocessSlice(image: GrayImage, manifest: ModelManifest, out?: Float32Array): PreprocessedSlice {
   const [, , height, width] = manifest.input.shape;
-  const { lowPercentile, highPercentile } = manifest.input.normalization;
-  const range = percentileRange(image.pixels, lowPercentile, highPercentile);
+  const range = sliceNormalizationRange(image, manifest);
   const data = out ?? new Float32Array(width * height);
   if (image.width === width && image.height === height) data.set(image.pixels);
   else resampleBilinear(image, width, height, data);
