@@ -2,7 +2,7 @@
  * The client side of the ldh-cds app server API (docs/design.md "App server"). Components call these
  * functions; they never build requests themselves. `fetch` is injectable so the module can be tested in node.
  */
-import type { Findings } from '../../server/src/inference/findings';
+import type { Findings } from '../../server/src/findings/findings';
 import { errorBodyToMessage } from './operation-outcome';
 
 /** Response of `POST /api/analyses` and of `GET /api/analyses?imagingStudy=…`. */

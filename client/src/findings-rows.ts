@@ -3,7 +3,7 @@
  * report string (REFERENCE.md §1), percent confidence, the key slice, and one row per disc level in
  * anatomical order whatever order (or gaps) the server sends.
  */
-import type { DiscLevel, Findings, LevelFinding } from '../../server/src/inference/findings';
+import type { DiscLevel, Findings, LevelFinding } from '../../server/src/findings/findings';
 
 /** L1-L2 … L5-S1, top to bottom (the server's DISC_LEVELS; repeated because the client imports only types). */
 export const TABLE_LEVELS: readonly DiscLevel[] = ['L1-L2', 'L2-L3', 'L3-L4', 'L4-L5', 'L5-S1'];

@@ -1,5 +1,5 @@
 /** Data factories for the client's unit tests (partial overrides, Goldberg style). */
-import type { Findings, HerniationLevelFinding, NormalLevelFinding } from '../../server/src/inference/findings';
+import type { Findings, HerniationLevelFinding, NormalLevelFinding } from '../../server/src/findings/findings';
 
 export function aHerniation(overrides: Partial<HerniationLevelFinding> = {}): HerniationLevelFinding {
   return {

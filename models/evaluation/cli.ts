@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../server/src/config';
 import { createDetectorSession } from '../../server/src/inference/detector-session';
-import type { Findings } from '../../server/src/inference/findings';
+import type { Findings } from '../../server/src/findings/findings';
 import { analyzeImages } from '../../server/src/pipeline/analyze-images';
 import { loadDicomFolder } from '../../server/src/pipeline/folder-source';
 import { evaluateTask, keySliceAgreement, taskReportToJson, type StudyPair, type TaskReport } from './evaluate';

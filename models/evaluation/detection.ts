@@ -6,7 +6,7 @@
  * prints the stricter class-aware variant beside it (a grading box must also carry the true grade, a localization
  * box the true zone), as detection benchmarks such as COCO count matches.
  */
-import type { PixelBox } from '../../server/src/inference/findings';
+import type { PixelBox } from '../../server/src/findings/findings';
 import { iou } from '../../server/src/inference/yolo';
 
 export const MATCH_IOU = 0.5;

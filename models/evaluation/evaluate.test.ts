@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Findings, LevelFinding } from '../../server/src/inference/findings';
+import type { Findings, LevelFinding } from '../../server/src/findings/findings';
 import { matchDetections, type PredictedBox, type TruthBox } from './detection';
 import { evaluateTask, keySliceAgreement } from './evaluate';
 

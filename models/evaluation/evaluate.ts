@@ -3,7 +3,7 @@
  * two tasks: grading (MSU grade 1/2/3) and localization (zone A/B/C/AB/BC). Items are disc levels; a level without
  * herniation is the category "none".
  */
-import type { Findings, LevelFinding, PixelBox } from '../../server/src/inference/findings';
+import type { Findings, LevelFinding, PixelBox } from '../../server/src/findings/findings';
 import { agreementTable, cohenKappa, gwetAc1, percentAgreement } from './agreement';
 import { classificationReport, type ClassificationReport, type RateWithInterval } from './classification';
 import { bootstrapInterval, wilsonInterval, type Interval } from './confidence';

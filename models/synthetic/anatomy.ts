@@ -6,7 +6,7 @@
  * Every level uses the same geometry for now; a later, realistic generator varies it. The tiny fixed-weight
  * detector (models/tiny) reads these numbers, so keep them in this one place.
  */
-import type { PixelPoint } from '../../server/src/inference/findings';
+import type { PixelPoint } from '../../server/src/findings/findings';
 
 export const PHANTOM_IMAGE_SIZE = 256;
 export const PHANTOM_PIXEL_SPACING_MM = 0.8;

@@ -3,7 +3,7 @@
  * ground truth drawn on (intra-facet line, disc margin, herniation box, MSU label) for people to check the data.
  */
 import { encode } from 'fast-png';
-import type { PixelBox, PixelPoint } from '../../server/src/inference/findings';
+import type { PixelBox, PixelPoint } from '../../server/src/findings/findings';
 
 export function encodeGray16Png(pixels: Uint16Array, width: number, height: number): Uint8Array {
   return encode({ width, height, data: pixels, depth: 16, channels: 1 });

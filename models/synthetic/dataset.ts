@@ -4,7 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { MsuGrade, MsuZone } from '../../server/src/inference/findings';
+import type { MsuGrade, MsuZone } from '../../server/src/findings/findings';
 import { encodeGray16Png } from './contact-sheet';
 import type { SyntheticStudy } from './study';
 

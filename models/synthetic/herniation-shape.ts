@@ -3,7 +3,7 @@
  * material gives back that class (REFERENCE.md §1). Extents keep a few pixels' margin from every zone and grade
  * boundary: the phantom is meant to be unambiguous, and a detector that reads it must not sit on a knife edge.
  */
-import type { HerniationSide, MsuGrade, MsuZone } from '../../server/src/inference/findings';
+import type { HerniationSide, MsuGrade, MsuZone } from '../../server/src/findings/findings';
 import type { PhantomGeometry } from './anatomy';
 import type { Rng } from './prng';
 

@@ -5,7 +5,7 @@
  * label: level and MSU class. Default output: docs/synthetic-contact-sheet.png.
  */
 import { writeFile } from 'node:fs/promises';
-import type { DiscLevel, PixelPoint } from '../../server/src/inference/findings';
+import type { DiscLevel, PixelPoint } from '../../server/src/findings/findings';
 import { RgbCanvas } from './contact-sheet';
 import type { PlannedHerniation } from './realistic/herniation';
 import { generateSyntheticStudy } from './study';

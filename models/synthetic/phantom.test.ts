@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DISC_LEVELS, type HerniationLevelFinding } from '../../server/src/inference/findings';
+import { DISC_LEVELS, type HerniationLevelFinding } from '../../server/src/findings/findings';
 import { PHANTOM_GEOMETRY, PHANTOM_IMAGE_SIZE } from './anatomy';
 import { readPart10, type NaturalDataset } from './dcmjs';
 import { classifyMsu, measureBox } from '../../server/src/inference/msu-geometry';

@@ -16,7 +16,7 @@ import {
   type MsuGrade,
   type MsuZone,
   type PixelBox,
-} from '../../server/src/inference/findings';
+} from '../../server/src/findings/findings';
 import { PHANTOM_GEOMETRY, PHANTOM_IMAGE_SIZE, PHANTOM_PIXEL_SPACING_MM } from './anatomy';
 import { sliceToPart10 } from './dicom-writer';
 import { herniationShape, neighbourShape, type HerniationShape, type PhantomHerniation } from './herniation-shape';

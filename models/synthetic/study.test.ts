@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DiscLevel } from '../../server/src/inference/findings';
+import type { DiscLevel } from '../../server/src/findings/findings';
 import { readPart10 } from './dcmjs';
 import type { PlannedHerniation } from './realistic/herniation';
 import type { GeneratedStudy, PhantomStudyOptions } from './phantom';

@@ -14,7 +14,7 @@ import {
   type LevelFinding,
   type PixelBox,
   type PixelPoint,
-} from '../../server/src/inference/findings';
+} from '../../server/src/findings/findings';
 import { MR_IMAGE_STORAGE } from './dicom-writer';
 import { buildStudyResources } from './fhir';
 import { classifyMsu, measurePoints, type MsuMeasurement } from '../../server/src/inference/msu-geometry';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectionsToLevelFinding } from '../../server/src/inference/detections-to-findings';
-import type { DiscLevel } from '../../server/src/inference/findings';
+import type { DiscLevel } from '../../server/src/findings/findings';
 import { loadModelManifest, type ModelManifest } from '../../server/src/inference/manifest';
 import { preprocessSlice } from '../../server/src/inference/preprocess';
 import { decodeYoloOutput, iou } from '../../server/src/inference/yolo';

@@ -5,7 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ModelManifestInput } from '../../server/src/inference/manifest';
-import type { MsuGrade } from '../../server/src/inference/findings';
+import type { MsuGrade } from '../../server/src/findings/findings';
 import { PHANTOM_IMAGE_SIZE } from '../synthetic/anatomy';
 import { buildPhantomDetectorOnnx, DETECTOR_INPUT, DETECTOR_OUTPUT, ZONES } from './phantom-detector';
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../server/src/config';
 import { createDetectorSession } from '../../server/src/inference/detector-session';
-import type { Findings, LevelFinding, PixelBox } from '../../server/src/inference/findings';
+import type { Findings, LevelFinding, PixelBox } from '../../server/src/findings/findings';
 import { iou, type Detection } from '../../server/src/inference/yolo';
 import { analyzeImages } from '../../server/src/pipeline/analyze-images';
 import { loadDicomFolder } from '../../server/src/pipeline/folder-source';

@@ -9,7 +9,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decode } from 'fast-png';
-import type { MsuGrade, MsuZone, PixelBox, PixelPoint } from '../../server/src/inference/findings';
+import type { MsuGrade, MsuZone, PixelBox, PixelPoint } from '../../server/src/findings/findings';
 
 interface DatasetRecord {
   herniation: boolean;

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
 import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
-import { levelFindingToReportLine, type Findings } from '../../server/src/inference/findings';
+import { levelFindingToReportLine, type Findings } from '../../server/src/findings/findings';
 import { transcodeMany, type TranscodableSyntax } from '../support/transcode';
 
 const run = promisify(execFile);

@@ -10,7 +10,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMART_CLIENT_ID, SMART_SCOPE } from '../../client/src/smart-scope';
 import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
-import { levelFindingToReportLine, type Findings } from '../../server/src/inference/findings';
+import { levelFindingToReportLine, type Findings } from '../../server/src/findings/findings';
 import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
 import { startSandbox, type Sandbox } from '../support/sandbox';
 import { launchAndAuthorize, type SmartTokenResponse } from '../support/smart-launch';

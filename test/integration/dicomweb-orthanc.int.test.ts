@@ -16,7 +16,7 @@ import { generatePhantomStudy, generateSyntheticStudy, type GeneratedStudy } fro
 import { createDecodePool } from '../../server/src/dicom/decode-pool';
 import { createDicomwebRetriever, DicomwebRequestError } from '../../server/src/dicomweb/dicomweb-retriever';
 import { createDetectorSession, type DetectorSession } from '../../server/src/inference/detector-session';
-import { levelFindingToReportLine, type Findings } from '../../server/src/inference/findings';
+import { levelFindingToReportLine, type Findings } from '../../server/src/findings/findings';
 import { analyzeImages } from '../../server/src/pipeline/analyze-images';
 import { startOrthanc, type RunningOrthanc } from '../support/orthanc';
 import { transcodeMany, type TranscodableSyntax } from '../support/transcode';

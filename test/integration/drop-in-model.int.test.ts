@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMART_CLIENT_ID, SMART_SCOPE } from '../../client/src/smart-scope';
 import { GraphBuilder } from '../../models/tiny/graph-builder';
-import type { Findings } from '../../server/src/inference/findings';
+import type { Findings } from '../../server/src/findings/findings';
 import type { ModelManifestInput } from '../../server/src/inference/manifest';
 import { startSandbox, type Sandbox } from '../support/sandbox';
 import { launchAndAuthorize } from '../support/smart-launch';

@@ -12,7 +12,7 @@ import { startMockEhr } from '../../mock-ehr/src/app';
 import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
 import { createDicomwebRetriever } from '../../server/src/dicomweb/dicomweb-retriever';
 import { createDetectorSession, type DetectorSession } from '../../server/src/inference/detector-session';
-import { levelFindingToReportLine, type Findings } from '../../server/src/inference/findings';
+import { levelFindingToReportLine, type Findings } from '../../server/src/findings/findings';
 import { analyzeImages } from '../../server/src/pipeline/analyze-images';
 import { findFreePort } from '../support/free-port';
 import { launchAndAuthorize } from '../support/smart-launch';

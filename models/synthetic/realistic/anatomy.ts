@@ -4,7 +4,7 @@
  * z along the spine with 0 at the disc's mid-plane). Sizes follow adult lumbar morphometry: discs 40–55 mm wide and
  * 30–40 mm deep, 8–12 mm high; interfacet distance 16–26 mm; disc margin to intra-facet line 9–15 mm.
  */
-import type { DiscLevel } from '../../../server/src/inference/findings';
+import type { DiscLevel } from '../../../server/src/findings/findings';
 import type { Rng } from '../prng';
 
 export type FieldStrength = 1.5 | 3;

@@ -4,7 +4,7 @@
  * unchanged, so the drawn pixels (measured on the key slice) give back the planned class. The ground truth is
  * still measured from the drawn pixels, never copied from the plan.
  */
-import type { DiscLevel, HerniationSide, MsuGrade, MsuZone } from '../../../server/src/inference/findings';
+import type { DiscLevel, HerniationSide, MsuGrade, MsuZone } from '../../../server/src/findings/findings';
 import { classifyMsu, type MsuClass } from '../../../server/src/inference/msu-geometry';
 import { pickWeighted, type Rng } from '../prng';
 import type { HerniationGeometry, LevelAnatomy } from './anatomy';

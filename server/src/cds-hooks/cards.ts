@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, DiagnosticReport, FhirResource, ServiceRequest } from 'fhir/r4';
 import { SNOMED } from '../fhir/codes';
-import { DISC_LEVELS, type DiscLevel } from '../inference/findings';
+import { DISC_LEVELS, type DiscLevel } from '../findings/findings';
 
 /** SNOMED referral codes of a spine referral (REFERENCE.md §5, check): orthopedic surgeon, neurosurgeon, pain management, physiotherapist. */
 export const SPINE_REFERRAL_CODES = new Set(['308481009', '308482002', '306265007', '308447003']);

@@ -14,7 +14,7 @@ import { loadConfig } from '../config';
 import { createDicomwebRetriever } from '../dicomweb/dicomweb-retriever';
 import { EXECUTION_PROVIDERS, type ExecutionProviderSetting } from '../inference/execution-provider';
 import { createDetectorSession } from '../inference/detector-session';
-import { levelFindingToReportLine, type Findings, type LevelFinding } from '../inference/findings';
+import { levelFindingToReportLine, type Findings, type LevelFinding } from '../findings/findings';
 import { analyzeImages, type ImageAnalysis, type StudySource } from '../pipeline/analyze-images';
 import { decoderFor, pipelineOptionsFromConfig } from '../pipeline/analyze-study';
 import { loadDicomFolder } from '../pipeline/folder-source';

@@ -20,7 +20,7 @@ import { loadConfig } from '../config';
 import { createDicomwebRetriever } from '../dicomweb/dicomweb-retriever';
 import { createDetectorSession } from '../inference/detector-session';
 import { EXECUTION_PROVIDERS, type ExecutionProviderSetting } from '../inference/execution-provider';
-import { levelFindingToReportLine } from '../inference/findings';
+import { levelFindingToReportLine } from '../findings/findings';
 import { analyzeImages, type PipelineStage } from '../pipeline/analyze-images';
 import { decoderFor, pipelineOptionsFromConfig } from '../pipeline/analyze-study';
 

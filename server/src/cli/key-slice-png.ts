@@ -4,7 +4,7 @@
  */
 import { encode } from 'fast-png';
 import type { DecodedFrame } from '../dicom/decode-frame';
-import type { LevelFinding } from '../inference/findings';
+import type { LevelFinding } from '../findings/findings';
 import { percentileRange } from '../inference/preprocess';
 
 type Rgb = [number, number, number];

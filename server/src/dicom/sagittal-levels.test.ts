@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { generateSyntheticStudy, type SyntheticStudy } from '../../../models/synthetic';
-import { DISC_LEVELS, type DiscLevel } from '../inference/findings';
+import { DISC_LEVELS, type DiscLevel } from '../findings/findings';
 import { decodeFrame, pixelModuleFromMetadata } from './decode-frame';
 import { frameGeometries, type SliceGeometry } from './geometry';
 import { readPart10 } from './part10';

@@ -11,7 +11,7 @@
  * how alike two of this patient's known discs are, against a disc and a vertebral body — decides what counts as
  * a disc, and a decision close to that line is reported as uncertain.
  */
-import { DISC_LEVELS, type DiscLevel, type LevelAssignment } from '../inference/findings';
+import { DISC_LEVELS, type DiscLevel, type LevelAssignment } from '../findings/findings';
 import { dot, type SliceGeometry, type Vec3 } from './geometry';
 import type { LevelStack, PositionedSlice, Stack } from './stacks';
 

@@ -3,7 +3,7 @@
  * disc; stacks are separated by gaps along the slice normal much larger than the slice spacing inside a
  * stack, or by a change of angle.
  */
-import { DISC_LEVELS, type DiscLevel } from '../inference/findings';
+import { DISC_LEVELS, type DiscLevel } from '../findings/findings';
 import { dot, type SliceGeometry, type Vec3 } from './geometry';
 
 export interface PositionedSlice {

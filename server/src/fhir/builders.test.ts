@@ -1,6 +1,6 @@
 import type { DiagnosticReport, Observation } from 'fhir/r4';
 import { describe, expect, it } from 'vitest';
-import type { Findings } from '../inference/findings';
+import type { Findings } from '../findings/findings';
 import { findingToObservation, findingsToDiagnosticReport, modelToDevice } from './builders';
 import { levelAssignmentOf, observationToLevelFinding } from './read-findings';
 import { findingsToTransaction } from './write-findings';

@@ -16,7 +16,7 @@ import type {
   ObservationComponent,
   Reference,
 } from 'fhir/r4';
-import { levelFindingToReportLine, type Findings, type LevelFinding, type ModelRef } from '../inference/findings';
+import { levelFindingToReportLine, type Findings, type LevelFinding, type ModelRef } from '../findings/findings';
 import {
   AI_ASSERTED,
   AI_TEXT,

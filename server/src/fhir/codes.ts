@@ -3,7 +3,7 @@
  * change them here).
  */
 import type { CodeableConcept, Coding } from 'fhir/r4';
-import type { DiscLevel, HerniationSide, MsuZone } from '../inference/findings';
+import type { DiscLevel, HerniationSide, MsuZone } from '../findings/findings';
 
 export const SNOMED = 'http://snomed.info/sct';
 export const LOINC = 'http://loinc.org';

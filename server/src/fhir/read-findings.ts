@@ -14,7 +14,7 @@ import {
   type MsuGrade,
   type MsuZone,
   type PixelBox,
-} from '../inference/findings';
+} from '../findings/findings';
 import {
   COMPONENT_CODES,
   DEVICE_IDENTIFIER_SYSTEM,

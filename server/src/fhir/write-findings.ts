@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, FhirResource, Identifier } from 'fhir/r4';
-import type { Findings } from '../inference/findings';
+import type { Findings } from '../findings/findings';
 import {
   findingToObservation,
   findingsToDiagnosticReport,

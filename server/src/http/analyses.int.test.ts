@@ -12,7 +12,7 @@ import { startAppServer, type RunningServer } from '../app';
 import { loadConfig } from '../config';
 import type { DicomJsonObject, DicomwebRetriever } from '../dicomweb/dicomweb-retriever';
 import type { DetectorSession } from '../inference/detector-session';
-import type { Findings } from '../inference/findings';
+import type { Findings } from '../findings/findings';
 import type { ModelManifest } from '../inference/manifest';
 
 let fhirStub: Server;

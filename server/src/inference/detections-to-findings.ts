@@ -4,7 +4,15 @@
  * neighbouring slices where the manifest asks for it — reaches the manifest threshold; the key slice is that
  * detection's, or the one the manifest's `keySlice` rule chose (`reported`); grade and zone come from its class.
  */
-import type { DiscLevel, HerniationSide, LevelFinding, MsuZone, PixelBox, PixelPoint, SliceRef } from './findings';
+import type {
+  DiscLevel,
+  HerniationSide,
+  LevelFinding,
+  MsuZone,
+  PixelBox,
+  PixelPoint,
+  SliceRef,
+} from '../findings/findings';
 import type { ModelManifest } from './manifest';
 import { sideOfSpan } from './msu-side';
 import { iou, type Detection } from './yolo';

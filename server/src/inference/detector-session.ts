@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { providerCandidates, type ExecutionProvider, type ExecutionProviderSetting } from './execution-provider';
 import { loadModelManifest, type ModelManifest, type ZoomedPass } from './manifest';
-import type { PixelBox, PixelPoint } from './findings';
+import type { PixelBox, PixelPoint } from '../findings/findings';
 import {
   preprocessCrop,
   preprocessSlice,

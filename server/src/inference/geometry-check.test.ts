@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { HerniationLevelFinding } from './findings';
+import type { HerniationLevelFinding } from '../findings/findings';
 import { geometricMsuClass, reconcileMsuClass } from './geometry-check';
 
 // Facet edges at x 100 and 140 on row 160; the disc margin (box top) at row 120: 40 px to the line.

@@ -4,7 +4,12 @@
  * classifier chose. A disagreement becomes a warning on the findings, so the clinician looks at that key slice
  * before confirming. A manifest may instead have the measured class reported (`classFrom: "geometry"`).
  */
-import { levelFindingToReportLine, type HerniationLevelFinding, type LevelFinding, type PixelPoint } from './findings';
+import {
+  levelFindingToReportLine,
+  type HerniationLevelFinding,
+  type LevelFinding,
+  type PixelPoint,
+} from '../findings/findings';
 import { classifyMsu, measurePoints, type MsuClass } from './msu-geometry';
 
 /**

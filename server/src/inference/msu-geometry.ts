@@ -3,7 +3,7 @@
  * place: the synthetic generator derives its ground truth with it, and the pipeline checks the model's classifier
  * against the geometry of its own box and facet points (geometry-check.ts).
  */
-import type { HerniationSide, MsuGrade, MsuZone, PixelBox, PixelPoint } from './findings';
+import type { HerniationSide, MsuGrade, MsuZone, PixelBox, PixelPoint } from '../findings/findings';
 import { sideOfSpan } from './msu-side';
 
 export interface MsuMeasurement {

@@ -7,7 +7,7 @@
  * larger — and otherwise give the side that holds most of it. The rule needs only the midline, not the facet
  * distance, so it also works when a model predicts no intra-facet line.
  */
-import type { HerniationSide } from './findings';
+import type { HerniationSide } from '../findings/findings';
 
 export const CENTRAL_BALANCE = 0.5;
 

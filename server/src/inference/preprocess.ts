@@ -2,7 +2,7 @@
  * Slice → model input tensor, as the manifest says: bilinear resample to the input size, then percentile
  * normalization. Knows nothing of DICOM: it takes modality pixel values (rescale already applied).
  */
-import type { PixelPoint } from './findings';
+import type { PixelPoint } from '../findings/findings';
 import type { ModelManifest } from './manifest';
 
 export interface GrayImage {

@@ -4,7 +4,7 @@
  * then optional keypoint triplets (x, y, visibility). Like Ultralytics' `non_max_suppression`, each anchor
  * keeps its best class, and NMS is class-aware (boxes of different classes never suppress each other).
  */
-import type { PixelBox, PixelPoint } from './findings';
+import type { PixelBox, PixelPoint } from '../findings/findings';
 
 export interface Keypoint {
   point: PixelPoint;

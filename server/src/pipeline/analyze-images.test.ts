@@ -9,7 +9,7 @@ import { TAGS, type DicomJson } from '../dicom/dicom-json';
 import { readPart10 } from '../dicom/part10';
 import type { RetrievedFrame } from '../dicomweb/dicomweb-retriever';
 import { createDetectorSession, type DetectorSession } from '../inference/detector-session';
-import { levelFindingToReportLine, type DiscLevel } from '../inference/findings';
+import { levelFindingToReportLine, type DiscLevel } from '../findings/findings';
 import { analyzeImages, type StudySource } from './analyze-images';
 import { part10StudySource } from './folder-source';
 

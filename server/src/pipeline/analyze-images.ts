@@ -34,7 +34,7 @@ import {
   type LevelDetections,
   type LevelSlice,
 } from '../inference/detections-to-findings';
-import { DISC_LEVELS, type Findings, type SliceRef } from '../inference/findings';
+import { DISC_LEVELS, type Findings, type SliceRef } from '../findings/findings';
 import { reconcileMsuClass } from '../inference/geometry-check';
 import { assignStudyLevels, chooseSagittalSeries } from './level-assignment';
 

@@ -19,7 +19,7 @@ import {
   type DetectorSession,
   type InferenceLog,
 } from '../inference/detector-session';
-import type { Findings } from '../inference/findings';
+import type { Findings } from '../findings/findings';
 import { analyzeImages, type AnalyzeImagesOptions } from './analyze-images';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
 import { stageErrorToHttpError } from './stage-errors';

@@ -12,7 +12,7 @@ import { openModelSessions, type ModelSessions } from '../../../test/support/mod
 import { modelVariant } from '../../../test/support/model-variant';
 import { generatedStudySource } from '../../../test/support/study-source';
 import { createDetectorSession, ModelLoadError, type DetectorSession } from '../inference/detector-session';
-import type { Findings, LevelFinding } from '../inference/findings';
+import type { Findings, LevelFinding } from '../findings/findings';
 import { iou } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
 

@@ -7,7 +7,7 @@ import { generateSyntheticStudy } from '../../../models/synthetic';
 import { openModelSessions, type ModelSessions } from '../../../test/support/model-sessions';
 import { generatedStudySource } from '../../../test/support/study-source';
 import type { DetectOptions, DetectorSession, RefineRequest } from '../inference/detector-session';
-import type { Findings } from '../inference/findings';
+import type { Findings } from '../findings/findings';
 import { iou } from '../inference/yolo';
 import { analyzeImages, type StudySource } from './analyze-images';
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
 import { openModelSessions, type ModelSessions } from '../../../test/support/model-sessions';
 import { generatedStudySource } from '../../../test/support/study-source';
-import type { Findings } from '../inference/findings';
+import type { Findings } from '../findings/findings';
 import type { ModelManifestInput } from '../inference/manifest';
 import type { DetectorSession } from '../inference/detector-session';
 import { boxArea } from '../inference/yolo';

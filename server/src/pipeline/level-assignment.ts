@@ -8,7 +8,7 @@ import type { DecodedFrame } from '../dicom/decode-frame';
 import { getString, type DicomJson } from '../dicom/dicom-json';
 import { dot, frameGeometries, isSagittal, type SliceGeometry } from '../dicom/geometry';
 import { assignLevelsFromSagittal, SagittalCrossReferenceError } from '../dicom/sagittal-levels';
-import type { LevelAssignment } from '../inference/findings';
+import type { LevelAssignment } from '../findings/findings';
 import { describeSeries, type SeriesFacts } from '../dicom/select-series';
 import {
   assignLevels,

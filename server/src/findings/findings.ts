@@ -2,6 +2,9 @@
  * The findings contract (ARCHITECTURE.md "Contracts → Findings"): what the pipeline returns, the API serves,
  * `npm run analyze -- --json` prints and the synthetic generator's ground truth follows, so that they compare
  * directly. Field names are fixed; extra fields are allowed.
+ *
+ * A module of its own that imports nothing: the stages (dicom, inference, fhir), cds-hooks, the client and the
+ * models all depend on it, never the reverse (a lint rule keeps it so).
  */
 
 /** How disc levels were assigned to the axial stacks: on the sagittal series, or by counting from the lowest stack. */
