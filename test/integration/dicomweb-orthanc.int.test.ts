@@ -14,10 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
 import { generatePhantomStudy, generateSyntheticStudy, type GeneratedStudy } from '../../models/synthetic';
 import { createDecodePool } from '../../server/src/dicom/decode-pool';
-import { createDicomwebRetriever, DicomwebRequestError } from '../../server/src/dicomweb/dicomweb-retriever';
+import { createDicomwebRetriever } from '../../server/src/dicomweb/dicomweb-retriever';
 import { createDetectorSession, type DetectorSession } from '../../server/src/inference/detector-session';
 import { levelFindingToReportLine, type Findings } from '../../server/src/findings/findings';
 import { analyzeImages } from '../../server/src/pipeline/analyze-images';
+import { UpstreamRequestError } from '../../server/src/upstream/upstream-request-error';
 import { startOrthanc, type RunningOrthanc } from '../support/orthanc';
 import { transcodeMany, type TranscodableSyntax } from '../support/transcode';
 
@@ -133,8 +134,8 @@ describe('when the DICOMweb request is refused', () => {
     const study = studies.get('stored');
     const started = Date.now();
     const error = await retriever.searchForSeries(study?.studyInstanceUid ?? '').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(DicomwebRequestError);
-    expect((error as DicomwebRequestError).status).toBe(403);
+    expect(error).toBeInstanceOf(UpstreamRequestError);
+    expect((error as UpstreamRequestError).status).toBe(403);
     expect((error as Error).message).toMatch(/HTTP 403 \(the credentials are not allowed/);
     expect(Date.now() - started).toBeLessThan(1000);
   });
@@ -145,7 +146,7 @@ describe('when the DICOMweb request is refused', () => {
     const error = await retriever
       .retrieveSeriesMetadata(study?.studyInstanceUid ?? '', '1.2.3.4.5.404')
       .catch((e: unknown) => e);
-    expect((error as DicomwebRequestError).status).toBe(404);
+    expect((error as UpstreamRequestError).status).toBe(404);
     expect((error as Error).message).toMatch(
       /metadata of series 1\.2\.3\.4\.5\.404 failed with HTTP 404 \(.*does not exist/,
     );

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDicomwebRetriever, createLimiter, DicomwebRequestError } from './dicomweb-retriever';
+import { UpstreamRequestError } from '../upstream/upstream-request-error';
+import { createDicomwebRetriever, createLimiter } from './dicomweb-retriever';
 
 let server: Server | undefined;
 
@@ -44,8 +45,9 @@ describe('createDicomwebRetriever', () => {
     });
     const retriever = createDicomwebRetriever(url, { retries: 2, backoffMs: 5 });
     const error = await retriever.searchForSeries('1.2').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(DicomwebRequestError);
-    expect((error as DicomwebRequestError).status).toBe(502);
+    expect(error).toBeInstanceOf(UpstreamRequestError);
+    expect((error as UpstreamRequestError).service).toBe('DICOMweb');
+    expect((error as UpstreamRequestError).status).toBe(502);
     expect(hits).toBe(3);
   });
 

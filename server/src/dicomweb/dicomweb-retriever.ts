@@ -8,26 +8,16 @@
  *   what to fix;
  * - a bearer token or basic credentials go in the Authorization header.
  * dicomweb-client needs an XMLHttpRequest in Node (xhr2, installed once) and logs failed requests to the console
- * unless `verbose: false`; its errors are mapped to `DicomwebRequestError` with the status kept.
+ * unless `verbose: false`; its errors are mapped to `UpstreamRequestError` (service `DICOMweb`) with the status kept.
  */
 import { api } from 'dicomweb-client';
 import XHR2 from 'xhr2';
+import { UpstreamRequestError } from '../upstream/upstream-request-error';
 
 export type DicomJsonObject = Record<
   string,
   { vr: string; Value?: unknown[]; BulkDataURI?: string; InlineBinary?: string } | undefined
 >;
-
-export class DicomwebRequestError extends Error {
-  readonly status: number | undefined;
-  readonly body: unknown;
-  constructor(message: string, status: number | undefined, body: unknown) {
-    super(message);
-    this.name = 'DicomwebRequestError';
-    this.status = status;
-    this.body = body;
-  }
-}
 
 export interface RetrievedFrame {
   sopInstanceUid: string;
@@ -101,7 +91,7 @@ const STATUS_ADVICE: Record<number, string> = {
   406: 'the server cannot send the requested representation',
 };
 
-function toRequestError(what: string, error: unknown, timedOut: boolean): DicomwebRequestError {
+function toRequestError(what: string, error: unknown, timedOut: boolean): UpstreamRequestError {
   const { status, response, message } = (typeof error === 'object' && error !== null ? error : {}) as ClientError;
   let body: unknown = response;
   if (response instanceof ArrayBuffer) body = new TextDecoder().decode(response).slice(0, 2000);
@@ -111,14 +101,15 @@ function toRequestError(what: string, error: unknown, timedOut: boolean): Dicomw
     : httpStatus
       ? `with HTTP ${httpStatus}${STATUS_ADVICE[httpStatus] ? ` (${STATUS_ADVICE[httpStatus]})` : ''}`
       : `: ${message ?? 'no response'}`;
-  return new DicomwebRequestError(
+  return new UpstreamRequestError(
+    'DICOMweb',
     `DICOMweb ${what} failed ${detail}`.replace(' failed :', ' failed:'),
     httpStatus,
     body,
   );
 }
 
-const isRetryable = (error: DicomwebRequestError): boolean =>
+const isRetryable = (error: UpstreamRequestError): boolean =>
   error.status === undefined || error.status === 429 || error.status >= 500;
 
 function retryAfterMs(error: unknown): number | undefined {
@@ -237,7 +228,8 @@ export function createDicomwebRetriever(baseUrl: string, options: DicomwebRetrie
       return result;
     });
     if (parts.length < frameNumbers.length) {
-      throw new DicomwebRequestError(
+      throw new UpstreamRequestError(
+        'DICOMweb',
         `DICOMweb returned ${parts.length} part(s) for ${frameNumbers.length} frame(s) of ${sopInstanceUid}`,
         undefined,
         undefined,
@@ -291,7 +283,7 @@ export function createDicomwebRetriever(baseUrl: string, options: DicomwebRetrie
           try {
             return await retrieveInstanceFrames(studyInstanceUID, seriesInstanceUID, sop, numbers, wanted);
           } catch (error) {
-            const status = error instanceof DicomwebRequestError ? error.status : undefined;
+            const status = error instanceof UpstreamRequestError ? error.status : undefined;
             if (wanted !== 'as-stored' || (status !== 406 && status !== 400)) throw error;
             // The server will not send frames as stored: ask it to transcode (PS3.18 §8.7.3.5.2).
             asStoredRefused = true;
@@ -303,7 +295,8 @@ export function createDicomwebRetriever(baseUrl: string, options: DicomwebRetrie
       return frames.map(({ sopInstanceUid, frame }) => {
         const found = lookup.get(`${sopInstanceUid}\u0000${frame}`);
         if (!found)
-          throw new DicomwebRequestError(
+          throw new UpstreamRequestError(
+            'DICOMweb',
             `DICOMweb returned no data for frame ${frame} of ${sopInstanceUid}`,
             undefined,
             undefined,

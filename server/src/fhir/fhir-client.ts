@@ -1,19 +1,9 @@
 /**
- * A minimal FHIR R4 REST client (fetch + the caller's SMART bearer token). Like fhirclient's HttpError, a
- * failure keeps the upstream status and parsed body so the API can pass the real cause on.
+ * A minimal FHIR R4 REST client (fetch + the caller's SMART bearer token). A failure is an UpstreamRequestError
+ * that keeps the upstream status and parsed body, so the API can pass the real cause on.
  */
 import type { Bundle, FhirResource } from 'fhir/r4';
-
-export class FhirRequestError extends Error {
-  readonly status: number | undefined;
-  readonly body: unknown;
-  constructor(message: string, status: number | undefined, body: unknown) {
-    super(message);
-    this.name = 'FhirRequestError';
-    this.status = status;
-    this.body = body;
-  }
-}
+import { UpstreamRequestError } from '../upstream/upstream-request-error';
 
 export interface FhirClient {
   readonly baseUrl: string;
@@ -40,7 +30,12 @@ export function createFhirClient(baseUrl: string, accessToken: string, fetchImpl
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
-      throw new FhirRequestError(`FHIR server ${base} unreachable: ${(error as Error).message}`, undefined, undefined);
+      throw new UpstreamRequestError(
+        'FHIR',
+        `FHIR server ${base} unreachable: ${(error as Error).message}`,
+        undefined,
+        undefined,
+      );
     }
     const text = await response.text();
     let parsed: unknown = text;
@@ -50,7 +45,8 @@ export function createFhirClient(baseUrl: string, accessToken: string, fetchImpl
       // Not JSON (an HTML error page, say): keep the text.
     }
     if (!response.ok) {
-      throw new FhirRequestError(
+      throw new UpstreamRequestError(
+        'FHIR',
         `FHIR ${method} ${url.slice(base.length)} failed with HTTP ${response.status}`,
         response.status,
         parsed,

@@ -1,9 +1,12 @@
 /**
- * The one terminal error handler: HttpError → its status + OperationOutcome; anything else → 500 with a
- * generic OperationOutcome (the stack goes to the log, never to the client).
+ * The one terminal error handler: HttpError → its status + OperationOutcome; a PipelineError → the status of its
+ * kind (pipeline-errors.ts); anything else → 500 with a generic OperationOutcome (the stack goes to the log, never
+ * to the client).
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { PipelineError } from '../pipeline/pipeline-error';
 import { HttpError, badRequest, internalError, notFound } from './http-error';
+import { pipelineErrorToHttpError } from './pipeline-errors';
 
 interface BodyParserError {
   type?: string;
@@ -13,6 +16,7 @@ interface BodyParserError {
 
 function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
+  if (error instanceof PipelineError) return pipelineErrorToHttpError(error);
   const parserError = error as BodyParserError;
   // express.json() failures carry a `type` (entity.parse.failed, entity.too.large) and a 4xx status.
   if (typeof parserError.type === 'string' && typeof parserError.status === 'number' && parserError.status < 500) {

@@ -22,7 +22,7 @@ import {
 import type { Findings } from '../findings/findings';
 import { analyzeImages, type AnalyzeImagesOptions } from './analyze-images';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
-import { stageErrorToHttpError } from './stage-errors';
+import { toPipelineError } from './pipeline-error';
 
 export interface AnalyzeRequest {
   fhirBaseUrl: string;
@@ -124,6 +124,6 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
     );
     return { findings, diagnosticReport: written.diagnosticReport, observations: written.observations };
   } catch (error) {
-    throw stageErrorToHttpError(error);
+    throw toPipelineError(error);
   }
 }

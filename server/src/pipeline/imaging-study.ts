@@ -5,13 +5,14 @@
 import type { Endpoint, ImagingStudy } from 'fhir/r4';
 import type { FhirClient } from '../fhir/fhir-client';
 import { DICOM_UID_SYSTEM } from '../fhir/codes';
-import { badRequest, unprocessable } from '../http/http-error';
+import { PipelineError } from './pipeline-error';
 
 const IMAGING_STUDY_REFERENCE = /^ImagingStudy\/[A-Za-z0-9\-.]{1,64}$/;
 
 export function parseImagingStudyReference(value: unknown): string {
   if (typeof value !== 'string' || !IMAGING_STUDY_REFERENCE.test(value)) {
-    throw badRequest(
+    throw new PipelineError(
+      'invalid-input',
       `"imagingStudy" must be a reference like "ImagingStudy/<id>", got ${value === undefined ? 'nothing' : JSON.stringify(value)}`,
     );
   }
@@ -25,7 +26,8 @@ export function studyInstanceUidOf(study: ImagingStudy): string {
     ) ?? study.identifier?.find((id) => id.system === DICOM_UID_SYSTEM);
   const uid = identifier?.value?.replace(/^urn:oid:/, '');
   if (!uid)
-    throw unprocessable(
+    throw new PipelineError(
+      'unprocessable',
       `ImagingStudy/${study.id ?? '?'} has no Study Instance UID (identifier with system ${DICOM_UID_SYSTEM})`,
     );
   return uid;
@@ -39,21 +41,26 @@ export async function dicomwebBaseOf(
 ): Promise<string> {
   const reference = study.endpoint?.[0]?.reference;
   if (!reference)
-    throw unprocessable(`ImagingStudy/${study.id ?? '?'} has no endpoint: cannot find its DICOMweb server`);
+    throw new PipelineError(
+      'unprocessable',
+      `ImagingStudy/${study.id ?? '?'} has no endpoint: cannot find its DICOMweb server`,
+    );
   const endpoint = await client.read<Endpoint>(reference);
   if (!endpoint.address)
-    throw unprocessable(
+    throw new PipelineError(
+      'unprocessable',
       `${reference} has no address: cannot find the DICOMweb server of ImagingStudy/${study.id ?? '?'}`,
     );
   let origin: string;
   try {
     origin = new URL(endpoint.address).origin;
   } catch {
-    throw unprocessable(`${reference} address "${endpoint.address}" is not an absolute URL`);
+    throw new PipelineError('unprocessable', `${reference} address "${endpoint.address}" is not an absolute URL`);
   }
   if (!trustedOrigins.includes(origin)) {
     // The user's access token goes to this address: never to a server outside the trusted EHR origins.
-    throw unprocessable(
+    throw new PipelineError(
+      'unprocessable',
       `${reference} address ${origin} is not on a trusted FHIR server's origin (${trustedOrigins.join(', ')})`,
     );
   }

@@ -1,10 +1,9 @@
 /** Reads the stored analysis of an ImagingStudy (GET /api/analyses): no DICOM, no model. */
 import type { ImagingStudy } from 'fhir/r4';
 import { readStoredFindings, type StoredAnalysis } from '../fhir/read-findings';
-import { notFound } from '../http/http-error';
 import type { AnalyzeDependencies } from './analyze-study';
 import { studyInstanceUidOf } from './imaging-study';
-import { stageErrorToHttpError } from './stage-errors';
+import { PipelineError, toPipelineError } from './pipeline-error';
 
 export async function readAnalysis(
   request: { fhirBaseUrl: string; accessToken: string; imagingStudy: string },
@@ -18,9 +17,9 @@ export async function readAnalysis(
       subject: study.subject,
       studyInstanceUid: studyInstanceUidOf(study),
     });
-    if (!stored) throw notFound(`No ldh-cds analysis is stored for ${request.imagingStudy}`);
+    if (!stored) throw new PipelineError('not-found', `No ldh-cds analysis is stored for ${request.imagingStudy}`);
     return stored;
   } catch (error) {
-    throw stageErrorToHttpError(error);
+    throw toPipelineError(error);
   }
 }

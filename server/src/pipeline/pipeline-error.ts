@@ -1,0 +1,62 @@
+/**
+ * The pipeline's one error type: what went wrong, in the words a user can act on, and of which kind. The stages
+ * throw their own typed errors and know no HTTP; `toPipelineError` is the one place that classifies them, and the
+ * API (http/pipeline-errors.ts) the one place that turns a kind into an HTTP status and an OperationOutcome.
+ */
+import { DicomMetadataError } from '../dicom/dicom-json';
+import { UnsupportedImageError } from '../dicom/decode-frame';
+import { DicomFileError } from '../dicom/part10';
+import { SeriesSelectionError } from '../dicom/select-series';
+import { LevelAssignmentError } from '../dicom/stacks';
+import { UpstreamRequestError } from '../upstream/upstream-request-error';
+
+/**
+ * - `invalid-input`: the request itself is wrong (a malformed ImagingStudy reference);
+ * - `not-found`: what was asked for does not exist (no stored analysis);
+ * - `unprocessable`: the request is well-formed but the study cannot be analyzed (no endpoint, unsupported image,
+ *   no axial T2 series, levels that cannot be assigned…);
+ * - `upstream`: the FHIR or DICOMweb server failed; `upstream` keeps its status and body.
+ */
+export type PipelineErrorKind = 'invalid-input' | 'not-found' | 'unprocessable' | 'upstream';
+
+export interface UpstreamFailure {
+  /** Which server, as the user should read it: `FHIR server`, `DICOMweb server (<what failed>)`. */
+  service: string;
+  /** Its HTTP status; undefined when it did not answer. */
+  status: number | undefined;
+  body: unknown;
+}
+
+export class PipelineError extends Error {
+  readonly kind: PipelineErrorKind;
+  readonly upstream: UpstreamFailure | undefined;
+
+  constructor(kind: PipelineErrorKind, message: string, options: { upstream?: UpstreamFailure; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PipelineError';
+    this.kind = kind;
+    this.upstream = options.upstream;
+  }
+}
+
+/** A stage's error as a PipelineError of its kind; anything else (a bug, a model that will not load) unchanged. */
+export function toPipelineError(error: unknown): unknown {
+  if (error instanceof PipelineError) return error;
+  if (error instanceof UpstreamRequestError) {
+    const service = error.service === 'FHIR' ? 'FHIR server' : `DICOMweb server (${error.message})`;
+    return new PipelineError('upstream', error.message, {
+      upstream: { service, status: error.status, body: error.body },
+      cause: error,
+    });
+  }
+  if (
+    error instanceof DicomMetadataError ||
+    error instanceof UnsupportedImageError ||
+    error instanceof LevelAssignmentError ||
+    error instanceof SeriesSelectionError ||
+    error instanceof DicomFileError
+  ) {
+    return new PipelineError('unprocessable', error.message, { cause: error });
+  }
+  return error;
+}
