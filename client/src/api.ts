@@ -1,5 +1,5 @@
 /**
- * The client side of the ldh-cds app server API (docs/design.md "App server"). Components call these
+ * The client side of the ldh-cds app server API (docs/architecture.md §Processes and URLs). Components call these
  * functions; they never build requests themselves. `fetch` is injectable so the module can be tested in node.
  */
 import type { Findings } from '../../server/src/findings/findings';
