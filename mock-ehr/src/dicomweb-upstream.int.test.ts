@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrthanc, type RunningOrthanc } from '../../test/support/orthanc';
+import { startOrthanc, type RunningOrthanc } from '../../server/src/cli/orthanc';
 import type { MockEhr } from './app';
 import { launchAndGetToken, startTestEhr } from './test-support';
 

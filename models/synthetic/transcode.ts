@@ -1,7 +1,8 @@
 /**
  * Transcodes DICOM Part 10 files with DCMTK (dcmconv, dcmcrle, dcmcjpeg, dcmcjpls) and GDCM (gdcmconv, the
- * only JPEG 2000 encoder on Debian), so tests can run the same study in every transfer syntax of REFERENCE.md §6.
- * `bash test/ensure-system-deps.sh` installs both.
+ * only JPEG 2000 encoder on Debian), so the generator (`npm run synth -- --transfer-syntax`), the bench
+ * (`--syntax`) and the tests can store the same study in every transfer syntax of docs/architecture.md §DICOM and
+ * DICOMweb facts. `bash test/ensure-system-deps.sh` installs both.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
 import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
 import { levelFindingToReportLine, type Findings } from '../../server/src/findings/findings';
-import { transcodeMany, type TranscodableSyntax } from '../support/transcode';
+import { transcodeMany, type TranscodableSyntax } from '../../models/synthetic/transcode';
 
 const run = promisify(execFile);
 const TSX = path.resolve('node_modules/.bin/tsx');

@@ -19,8 +19,8 @@ import { createDetectorSession, type DetectorSession } from '../../server/src/in
 import { levelFindingToReportLine, type Findings } from '../../server/src/findings/findings';
 import { analyzeImages } from '../../server/src/pipeline/analyze-images';
 import { UpstreamRequestError } from '../../server/src/upstream/upstream-request-error';
-import { startOrthanc, type RunningOrthanc } from '../support/orthanc';
-import { transcodeMany, type TranscodableSyntax } from '../support/transcode';
+import { startOrthanc, type RunningOrthanc } from '../../server/src/cli/orthanc';
+import { transcodeMany, type TranscodableSyntax } from '../../models/synthetic/transcode';
 
 const TOKEN = 'orthanc-test-token';
 const SYNTAXES: (TranscodableSyntax | 'stored')[] = [

@@ -14,9 +14,9 @@ import { createDicomwebRetriever } from '../../server/src/dicomweb/dicomweb-retr
 import { createDetectorSession, type DetectorSession } from '../../server/src/inference/detector-session';
 import { levelFindingToReportLine, type Findings } from '../../server/src/findings/findings';
 import { analyzeImages } from '../../server/src/pipeline/analyze-images';
-import { findFreePort } from '../support/free-port';
+import { findFreePort } from '../../server/src/cli/free-port';
 import { launchAndAuthorize } from '../support/smart-launch';
-import { transcodePart10, type TranscodableSyntax } from '../support/transcode';
+import { transcodePart10, type TranscodableSyntax } from '../../models/synthetic/transcode';
 
 const SYNTAXES: TranscodableSyntax[] = ['1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.5', '1.2.840.10008.1.2.4.90'];
 

@@ -10,7 +10,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { startMockEhr, type MockEhrOptions } from '../../mock-ehr/src/app';
 import { startAppServer } from '../../server/src/app';
 import { loadConfig } from '../../server/src/config';
-import { findFreePort } from './free-port';
+import { findFreePort } from '../../server/src/cli/free-port';
 
 export interface Sandbox {
   ehr: Awaited<ReturnType<typeof startMockEhr>>;

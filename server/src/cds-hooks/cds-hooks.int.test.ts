@@ -10,7 +10,7 @@ import type { Bundle } from 'fhir/r4';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAppServer, type RunningServer } from '../app';
-import { findFreePort } from '../../../test/support/free-port';
+import { findFreePort } from '../cli/free-port';
 import { loadConfig } from '../config';
 
 const ISS = 'https://ehr.test';

@@ -1,8 +1,9 @@
 import { createServer } from 'node:net';
 
 /**
- * A currently free loopback port. The mock EHR and the app must know each other's URL before either starts
- * (redirect URIs, trusted FHIR servers), so the e2e tests cannot simply listen on port 0.
+ * A currently free loopback port, for servers that must be told their port before they start: Orthanc (its config
+ * file names it), and in the e2e tests the mock EHR and the app, which must know each other's URL before either
+ * starts (redirect URIs, trusted FHIR servers), so they cannot simply listen on port 0.
  */
 export async function findFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 /**
- * A real PACS for integration tests: Debian's Orthanc with its DICOMweb plugin, started as our own process with
- * its own JSON config (no system service), storage under `dir`, DICOM (DIMSE) server off, remote access off,
- * on a free loopback port. No GDCM plugin: it crashes Orthanc on JPEG-LS/lossless transcoding (ENVIRONMENT.md).
+ * A real PACS for `npm run bench` and the integration tests: Debian's Orthanc with its DICOMweb plugin, started as
+ * our own process with its own JSON config (no system service), storage under `dir`, DICOM (DIMSE) server off,
+ * remote access off, on a free loopback port. No GDCM plugin: it crashes Orthanc on JPEG-LS/lossless transcoding.
  * `bearerToken` installs a Lua IncomingHttpRequestFilter that answers 403 without `Authorization: Bearer <token>`.
  * `bash test/ensure-system-deps.sh` installs the packages.
  */

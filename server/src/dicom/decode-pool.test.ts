@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { generatePhantomStudy } from '../../../models/synthetic';
-import { transcodePart10 } from '../../../test/support/transcode';
+import { transcodePart10 } from '../../../models/synthetic/transcode';
 import { decodeFrame, pixelModuleFromMetadata, UnsupportedImageError } from './decode-frame';
 import { createDecodePool, DecodeTimeoutError } from './decode-pool';
 import { readPart10 } from './part10';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { generatePhantomStudy } from '../../../models/synthetic';
-import { decompressWithDcmtk, LOSSLESS_TRANSCODINGS, transcodePart10 } from '../../../test/support/transcode';
+import { decompressWithDcmtk, LOSSLESS_TRANSCODINGS, transcodePart10 } from '../../../models/synthetic/transcode';
 import { decodeFrame, pixelModuleFromMetadata, transferSyntaxName } from './decode-frame';
 import { readPart10, readPart10File } from './part10';
 
