@@ -1,6 +1,6 @@
 /**
  * Findings → the rows of the findings table. Pure, so the clinical wording is unit-tested: the MSU
- * report string (REFERENCE.md §1), percent confidence, the key slice, and one row per disc level in
+ * report string (docs/msu.md §Report string), percent confidence, the key slice, and one row per disc level in
  * anatomical order whatever order (or gaps) the server sends.
  */
 import type { DiscLevel, Findings, LevelFinding } from '../../server/src/findings/findings';

@@ -18,7 +18,7 @@ async function launch(): Promise<void> {
     return;
   }
   // fhirclient reads `iss` and `launch` from the URL itself, discovers the authorization server via
-  // `.well-known/smart-configuration` and redirects; PKCE S256 is required (REFERENCE.md §4).
+  // `.well-known/smart-configuration` and redirects; PKCE S256 is required (docs/fhir-mapping.md §SMART scopes).
   await FHIR.oauth2.authorize({
     clientId: SMART_CLIENT_ID,
     scope: SMART_SCOPE,

@@ -10,8 +10,8 @@ export function isOperationOutcome(body: unknown): body is OperationOutcome {
 
 /**
  * The message a clinician sees for a failed API call. Our API answers errors as FHIR OperationOutcome
- * (ARCHITECTURE.md "Contracts → Errors"): prefer `issue[0].diagnostics`, then `issue[0].details.text`;
- * fall back to the HTTP status when the body is something else (a proxy's HTML page, empty).
+ * (docs/architecture.md §Where each concern lives, "Errors"): prefer `issue[0].diagnostics`, then
+ * `issue[0].details.text`; fall back to the HTTP status when the body is something else (a proxy's HTML page, empty).
  */
 export function errorBodyToMessage(body: unknown, status: number, statusText = ''): string {
   if (isOperationOutcome(body)) {

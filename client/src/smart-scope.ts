@@ -2,7 +2,7 @@
 export const SMART_CLIENT_ID = 'ldh-cds';
 
 /**
- * Scopes requested at EHR launch — SMART App Launch 2.x, REFERENCE.md §4:
+ * Scopes requested at EHR launch — SMART App Launch 2.x, docs/fhir-mapping.md §SMART scopes:
  * `launch` (EHR launch context), `openid fhirUser` (who is signed in), v2 `.rs` read+search on the
  * patient's chart and imaging, `.crs` create+read+search on the results the app server writes back
  * (Observation per level, DiagnosticReport, Device for the model) using this user's token.

@@ -21,7 +21,10 @@
 import { z } from 'zod';
 import { isTransferSyntaxName, type TransferSyntaxName } from '../../models/synthetic';
 
-/** The sandbox serves its studies in a mix of transfer syntaxes, as a real PACS does (REFERENCE.md §6). */
+/**
+ * The sandbox serves its studies in a mix of transfer syntaxes, as a real PACS does (docs/architecture.md §The mock
+ * EHR).
+ */
 const DEFAULT_SEED_SYNTAXES: TransferSyntaxName[] = [
   'explicit-le',
   'jpeg-ls',

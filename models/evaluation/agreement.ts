@@ -1,5 +1,5 @@
 /**
- * Agreement between two raters over categorical labels (REFERENCE.md §2 "Metric definitions"): percent
+ * Agreement between two raters over categorical labels (docs/msu.md §Agreement): percent
  * agreement, Gwet's AC1 and Cohen's kappa. The seed paper reports AC1; kappa is printed beside it because it is
  * what most readers know, and the two diverge exactly where AC1 was designed to help (skewed prevalence).
  */

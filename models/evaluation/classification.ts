@@ -1,8 +1,8 @@
 /**
  * Per-class sensitivity and specificity, one-vs-rest, over items labelled by the truth and by the model
- * (REFERENCE.md §2). "Overall" is the macro average over the herniation classes that occur in the truth; the
- * micro average (pooled counts) is printed beside it. The "none" class (no herniation) is a category for the
- * confusion matrix and agreement statistics, but not one of the averaged classes: a model that calls every level
+ * (docs/msu.md §Sensitivity and specificity). "Overall" is the macro average over the herniation classes that occur in
+ * the truth; the micro average (pooled counts) is printed beside it. The "none" class (no herniation) is a category for
+ * the confusion matrix and agreement statistics, but not one of the averaged classes: a model that calls every level
  * normal must not look good on average.
  */
 import { wilsonInterval, type Interval } from './confidence';

@@ -1,11 +1,12 @@
 /**
  * `npm run eval -- --data DIR [--model PATH] [--json FILE]` — runs the real pipeline (DICOM in, findings out) on
- * a labelled folder and reports the seed paper's metrics (REFERENCE.md §2) for grading and localization beside
+ * a labelled folder and reports the seed paper's metrics (docs/msu.md §Evaluation) for grading and localization beside
  * the paper's own figures.
  * `npm run eval -- --ratings FILE.csv` — agreement of two raters (two columns of categorical labels).
  *
  * Layout of a labelled folder: one sub-folder per study holding its DICOM files and a `ground-truth.json` in the
- * findings contract (ARCHITECTURE.md) — what `npm run synth` writes, and what a site writes for its own cases.
+ * findings contract (docs/architecture.md §The findings contract) — what `npm run synth` writes, and what a site writes
+ * for its own cases.
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -36,7 +37,7 @@ async function findGroundTruthFiles(dir: string): Promise<string[]> {
 function printTask(report: TaskReport): void {
   const { classification: c } = report;
   console.log(`\n${report.task.toUpperCase()} (${report.items} disc levels)`);
-  console.log(`  mean IoU (matched, IoU ≥ 0.5)  ${withCi(num, report.meanIoU)}   (REFERENCE §2 matching: any label)`);
+  console.log(`  mean IoU (matched, IoU ≥ 0.5)  ${withCi(num, report.meanIoU)}   (docs/msu.md §Evaluation: any label)`);
   console.log(`  recall at IoU ≥ 0.5            ${withCi(pct, report.recall)}`);
   console.log(
     `  class-aware (box must also carry the true ${report.task === 'grading' ? 'grade' : 'zone'}): mean IoU ${num(report.classAware.meanIoU)}, recall ${withCi(pct, report.classAware.recall)}`,

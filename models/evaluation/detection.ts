@@ -1,5 +1,5 @@
 /**
- * Box-level detection metrics of REFERENCE.md §2, implemented as written there: a prediction matches a ground-truth
+ * Box-level detection metrics as docs/msu.md §Detection defines them: a prediction matches a ground-truth
  * box of the same slice and level when IoU ≥ 0.5, greedily by descending score; mean IoU over matched pairs;
  * recall = matched ground-truth boxes / all ground-truth boxes. The rule names no label, and the paper's recall
  * (99.6 % beside 87 % sensitivity) can only be label-free, so that is the headline (`labelAware: false`). The eval

@@ -54,7 +54,7 @@ describe('evaluateTask', () => {
     expect(keySliceAgreement([{ truth, predicted: study([normal('L3-L4')]) }]).found).toBe(0);
   });
 
-  it('when grading, then any box on a slice the truth marks counts (REFERENCE §2), and class-aware only with the true grade', () => {
+  it('when grading, then any box on a slice the truth marks counts (docs/msu.md §Evaluation), and class-aware only with the true grade', () => {
     const report = evaluateTask([{ truth, predicted }], 'grading');
     // L3-L4 (IoU 0.8) and L4-L5 (IoU 1, wrong grade) match; L5-S1's box is on a slice the truth does not mark.
     expect(report.recall.value).toBeCloseTo(2 / 3, 10);

@@ -1,5 +1,5 @@
 /**
- * Evaluation of predicted findings against ground truth in the seed paper's terms (REFERENCE.md §2), for its
+ * Evaluation of predicted findings against ground truth in the seed paper's terms (docs/msu.md §Evaluation), for its
  * two tasks: grading (MSU grade 1/2/3) and localization (zone A/B/C/AB/BC). Items are disc levels; a level without
  * herniation is the category "none".
  */
@@ -115,8 +115,8 @@ export function evaluateTask(pairs: readonly StudyPair[], task: Task): TaskRepor
 
 /**
  * How often a found herniation is reported on the truth's key slice — the one axial slice MSU is read on, where the
- * herniation is largest (REFERENCE.md §1). Over the truth's herniated levels that the model also calls herniated,
- * whatever the box; the clinician reviews the finding on that slice.
+ * herniation is largest (docs/msu.md §Key slice). Over the truth's herniated levels that the model also calls
+ * herniated, whatever the box; the clinician reviews the finding on that slice.
  */
 export function keySliceAgreement(
   pairs: readonly StudyPair[],

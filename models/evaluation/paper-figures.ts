@@ -1,6 +1,6 @@
 /**
  * The seed paper's published figures (Xu et al., J Magn Reson Imaging 2024, doi 10.1002/jmri.29403), as listed in
- * REFERENCE.md §2 — the one place they live, for the side-by-side table of `npm run eval`.
+ * docs/msu.md §The seed study — the one place in code they live, for the side-by-side table of `npm run eval`.
  */
 import type { Task } from './evaluate';
 

@@ -1,7 +1,7 @@
 /**
  * Enhanced MR Image Storage (PS3.3 A.36.2): the axial series as one multi-frame instance, with per-frame Plane
  * Position / Orientation and Frame Content (stack id = level, in-stack position), so a reader must take the geometry
- * from the functional groups rather than from top-level attributes (REFERENCE.md §6).
+ * from the functional groups rather than from top-level attributes (docs/architecture.md §DICOM and DICOMweb facts).
  */
 import { readPart10, type NaturalDataset } from './dcmjs';
 import { writePart10 } from './dicom-writer';

@@ -1,6 +1,7 @@
 /**
- * FHIR R4 resources for a generated study (REFERENCE.md §3, §6): Patient, the DICOMweb Endpoint and an ImagingStudy
- * listing every series and instance, so a FHIR server can be seeded straight from the generator.
+ * FHIR R4 resources for a generated study (docs/fhir-mapping.md §What we read from the ImagingStudy): Patient, the
+ * DICOMweb Endpoint and an ImagingStudy listing every series and instance, so a FHIR server can be seeded straight from
+ * the generator.
  */
 import type { Endpoint, ImagingStudy, Patient } from 'fhir/r4';
 

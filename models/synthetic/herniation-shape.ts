@@ -1,7 +1,8 @@
 /**
  * Turns an MSU class (grade, zone, side) into the geometry of the material to draw, so that measuring the drawn
- * material gives back that class (REFERENCE.md §1). Extents keep a few pixels' margin from every zone and grade
- * boundary: the phantom is meant to be unambiguous, and a detector that reads it must not sit on a knife edge.
+ * material gives back that class (docs/msu.md §The rules we implement). Extents keep a few pixels' margin from every
+ * zone and grade boundary: the phantom is meant to be unambiguous, and a detector that reads it must not sit on a knife
+ * edge.
  */
 import type { HerniationSide, MsuGrade, MsuZone } from '../../server/src/findings/findings';
 import type { PhantomGeometry } from './anatomy';

@@ -85,7 +85,7 @@ const GIVEN_NAMES = {
   M: ['Luis', 'Wei', 'Chidi', 'Jan', 'Omar', 'Erik'],
 };
 
-/** Case mix of the default herniations: most at L4-L5 and L5-S1 (REFERENCE.md §1). */
+/** Case mix of the default herniations: most at L4-L5 and L5-S1 (docs/msu.md §Why MSU). */
 const LEVEL_WEIGHTS: [DiscLevel, number][] = [
   ['L4-L5', 0.4],
   ['L5-S1', 0.4],

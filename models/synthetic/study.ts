@@ -1,7 +1,8 @@
 /**
  * Realistic synthetic lumbar MRI studies with exact MSU ground truth (issue 3): an axial T2 TSE series of angled
  * stacks, one per disc level (3–5 slices each), and a sagittal T2 TSE series of the same anatomy, with Findings
- * measured from the drawn pixels of each key slice (REFERENCE.md §1) and FHIR resources for the study.
+ * measured from the drawn pixels of each key slice (docs/msu.md §The rules we implement) and FHIR resources for the
+ * study.
  *
  * Slice order in the axial series: InstanceNumber runs inferior → superior (L5-S1 stack first), like the phantom.
  * Everything derives from `seed` through separate random streams, so the same options give byte-identical files.

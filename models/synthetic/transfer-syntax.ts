@@ -1,6 +1,6 @@
 /**
- * Re-encodes generated Part 10 files in other transfer syntaxes (REFERENCE.md §6) with Debian's dcmtk and
- * libgdcm-tools (gdcmconv is the only JPEG 2000 encoder available here). All lossless.
+ * Re-encodes generated Part 10 files in other transfer syntaxes (docs/architecture.md §DICOM and DICOMweb facts) with
+ * Debian's dcmtk and libgdcm-tools (gdcmconv is the only JPEG 2000 encoder available here). All lossless.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 /**
  * The fixed-weight phantom detector: an ONNX graph, built in code, that finds the synthetic phantom's herniations
- * and grades them by MSU (REFERENCE.md §1). It is not trained and knows only the phantom's canonical geometry
+ * and grades them by MSU (docs/msu.md). It is not trained and knows only the phantom's canonical geometry
  * (models/synthetic/anatomy.ts); on real MRI it is meaningless. It exists so the whole pipeline can run end to end
  * on a real ONNX model before the trained detector lands.
  *

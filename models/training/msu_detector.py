@@ -9,7 +9,7 @@ Design (documented in the model card):
 - Keypoints: the two medial facet-joint edges of the slice (image-left first), appended per anchor as
   (x, y, visibility), so the panel can draw the intra-facet line and the pipeline can check the classifier
   against the MSU geometry.
-- Export layout (ARCHITECTURE.md "Contracts → Model"): [N, 4 + 9 + 3·2, anchors] — cx, cy, w, h in input
+- Export layout (docs/architecture.md §The model contract): [N, 4 + 9 + 3·2, anchors] — cx, cy, w, h in input
   pixels, sigmoid class scores, keypoints in input pixels with sigmoid visibility.
 """
 from __future__ import annotations

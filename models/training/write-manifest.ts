@@ -1,5 +1,5 @@
 /**
- * Writes `manifest.json` beside a freshly exported `model.onnx` (ARCHITECTURE.md "Contracts → Model"), from the
+ * Writes `manifest.json` beside a freshly exported `model.onnx` (docs/architecture.md §The model contract), from the
  * training facts `train.py` leaves in `training.json` — and, when the folder also holds the box refiner (`refine.onnx`
  * with `refine-training.json`, from `train.py --refine-zoom`), the manifest's `refinement`; with the verifier
  * (`verify.onnx` with `verify-training.json`, from `train.py --refine-zoom --negatives`), its `verification` and the

@@ -100,7 +100,7 @@ describe('when a spine referral is selected for an analyzed patient', () => {
           status: 'draft',
           intent: 'order',
           subject: { reference: `Patient/${patientId}` },
-          // SNOMED 308482002 "Referral to neurosurgeon" (REFERENCE.md §5).
+          // SNOMED 308482002 "Referral to neurosurgeon" (docs/fhir-mapping.md §CDS Hooks).
           code: { coding: [{ system: 'http://snomed.info/sct', code: '308482002' }] },
         },
       },

@@ -1,5 +1,5 @@
 /**
- * ARCHITECTURE.md "Contracts → Model": any model that meets the manifest can be dropped in without code changes.
+ * docs/architecture.md §The model contract: any model that meets the manifest can be dropped in without code changes.
  * A site's own YOLOv8 export is stood in for by a small ONNX graph built here in the plain 9-class layout
  * (grade × zone, no keypoints) with its own input size, tensor names and normalization; the app server is pointed
  * at it with MODEL_DIR and analyzes a study from the mock EHR through the real API.

@@ -61,7 +61,7 @@ export function buildSmartConfiguration(urls: SmartConfigurationUrls, scopesSupp
     code_challenge_methods_supported: ['S256'],
     // REQUIRED.
     capabilities: SMART_CAPABILITIES,
-    // OPTIONAL: where imaging lives (REFERENCE.md §3: SMART servers may list the DICOMweb base here).
+    // OPTIONAL: where imaging lives (docs/fhir-mapping.md: SMART servers may list the DICOMweb base here).
     associated_endpoints: [{ url: urls.dicomWebUrl, capabilities: ['dicom-wado-rs', 'dicom-qido-rs'] }],
   };
 }

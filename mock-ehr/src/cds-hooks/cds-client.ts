@@ -83,7 +83,10 @@ export interface FeedbackItem {
   outcomeTimestamp: string;
 }
 
-/** A failed call keeps the status and body (STYLE.md: upstream failures keep status and body). */
+/**
+ * A failed call keeps the status and body (docs/architecture.md §Where each concern lives: upstream failures keep
+ * status and body).
+ */
 export class CdsCallError extends Error {
   constructor(
     message: string,

@@ -19,7 +19,7 @@ import { SNOMED } from '../seed/build-resources';
 import { renderCards, type RenderedCard } from './cards-view';
 import { html, renderPage } from './html';
 
-/** Spine referral codes (REFERENCE.md §5, SNOMED CT; the app's CDS services trigger on these). */
+/** Spine referral codes (docs/fhir-mapping.md §CDS Hooks, SNOMED CT; the app's CDS services trigger on these). */
 export const SPINE_REFERRALS = [
   { code: '308481009', display: 'Referral to orthopedic surgeon' },
   { code: '308482002', display: 'Referral to neurosurgeon' },

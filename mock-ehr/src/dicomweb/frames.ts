@@ -75,7 +75,8 @@ export function parseAccept(header: string | undefined): AcceptedRepresentation[
     }
     const outer = typePart.trim().toLowerCase();
     if (outer !== 'multipart/related') return [{ mediaType: outer, transferSyntax: params.get('transfer-syntax') }];
-    // Servers and clients put transfer-syntax either beside `type` or inside its quoted value (REFERENCE.md §6).
+    // Servers and clients put transfer-syntax either beside `type` or inside its quoted value
+    // (docs/architecture.md §DICOM and DICOMweb facts).
     const [inner = '*/*', ...innerParams] = (params.get('type') ?? '*/*').split(';');
     const innerSyntax = innerParams.map((p) => p.trim()).find((p) => p.startsWith('transfer-syntax='));
     return [

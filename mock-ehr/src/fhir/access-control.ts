@@ -137,8 +137,9 @@ export function filterBundleForPatient(claims: AccessTokenClaims, bundle: Bundle
 }
 
 /**
- * Medplum matches reference search parameters only in their full form (ENVIRONMENT.md); clients commonly send a
- * bare id (`patient=123`, FHIR search.html#reference allows it). Rewrite `patient`/`subject` to `Patient/<id>`.
+ * Medplum matches reference search parameters only in their full form (docs/architecture.md §The mock EHR); clients
+ * commonly send a bare id (`patient=123`, FHIR search.html#reference allows it). Rewrite `patient`/`subject` to
+ * `Patient/<id>`.
  */
 export function normalizeReferenceParams(query: URLSearchParams): URLSearchParams {
   const out = new URLSearchParams();

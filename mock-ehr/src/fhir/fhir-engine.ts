@@ -1,7 +1,7 @@
 /**
- * The FHIR R4 engine: `@medplum/fhir-router` over a `MemoryRepository` (see ENVIRONMENT.md). Medplum's search and
- * validation need the R4 definitions indexed once per process — without them every search silently matches nothing
- * and `ifNoneExist` never finds the existing resource, so transactions would duplicate.
+ * The FHIR R4 engine: `@medplum/fhir-router` over a `MemoryRepository` (engine notes: docs/architecture.md §The mock
+ * EHR). Medplum's search and validation need the R4 definitions indexed once per process — without them every search
+ * silently matches nothing and `ifNoneExist` never finds the existing resource, so transactions would duplicate.
  */
 import {
   getStatus,
@@ -63,7 +63,7 @@ export class FhirEngine {
     const [outcome, resource] = await this.router.handleRequest(
       {
         method: request.method,
-        // ENVIRONMENT.md: medplum routes on the full path in `url` and wants `pathname: ''`.
+        // docs/architecture.md §The mock EHR: medplum routes on the full path in `url` and wants `pathname: ''`.
         url: search ? `${request.path}?${search}` : request.path,
         pathname: '',
         body: request.body,

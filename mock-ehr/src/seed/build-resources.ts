@@ -1,7 +1,7 @@
 /**
  * FHIR R4 resources for the seeded synthetic chart: the signed-in Practitioner, one DICOMweb Endpoint, and per
- * patient a Patient and an ImagingStudy (REFERENCE.md §3: ImagingStudy.endpoint → Endpoint with connectionType
- * dicom-wado-rs and address = DICOMweb base).
+ * patient a Patient and an ImagingStudy (docs/fhir-mapping.md §What we read from the ImagingStudy:
+ * ImagingStudy.endpoint → Endpoint with connectionType dicom-wado-rs and address = DICOMweb base).
  */
 import type { DiagnosticReport, Endpoint, ImagingStudy, Patient, Practitioner } from '@medplum/fhirtypes';
 

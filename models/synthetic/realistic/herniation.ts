@@ -1,7 +1,7 @@
 /**
- * Plans herniations that measure as a chosen MSU class (REFERENCE.md §1) in one level's anatomy. Spans and depths
- * are drawn at random inside the class, then kept only when moving every edge by `MARGIN_MM` leaves the class
- * unchanged, so the drawn pixels (measured on the key slice) give back the planned class. The ground truth is
+ * Plans herniations that measure as a chosen MSU class (docs/msu.md §The rules we implement) in one level's anatomy.
+ * Spans and depths are drawn at random inside the class, then kept only when moving every edge by `MARGIN_MM` leaves
+ * the class unchanged, so the drawn pixels (measured on the key slice) give back the planned class. The ground truth is
  * still measured from the drawn pixels, never copied from the plan.
  */
 import type { DiscLevel, HerniationSide, MsuGrade, MsuZone } from '../../../server/src/findings/findings';
@@ -81,7 +81,7 @@ function sameClass(a: MsuClass, b: PlannedHerniation): boolean {
   return a.grade === b.grade && a.zone === b.zone && a.side === b.side;
 }
 
-/** Case mix: most herniations at L4-L5 and L5-S1 (REFERENCE.md §1); every grade and zone represented. */
+/** Case mix: most herniations at L4-L5 and L5-S1 (docs/msu.md §Why MSU); every grade and zone represented. */
 export function sampleCaseMix(rng: Rng): Partial<Record<DiscLevel, PlannedHerniation>> {
   const weights: [DiscLevel, number][] = [
     ['L4-L5', 0.38],

@@ -8,7 +8,10 @@ import type { Bundle, DiagnosticReport, FhirResource, ServiceRequest } from 'fhi
 import { SNOMED } from '../fhir/codes';
 import { DISC_LEVELS, type DiscLevel } from '../findings/findings';
 
-/** SNOMED referral codes of a spine referral (REFERENCE.md §5, check): orthopedic surgeon, neurosurgeon, pain management, physiotherapist. */
+/**
+ * SNOMED referral codes of a spine referral (docs/fhir-mapping.md §CDS Hooks; not yet confirmed against SNOMED CT):
+ * orthopedic surgeon, neurosurgeon, pain management, physiotherapist.
+ */
 export const SPINE_REFERRAL_CODES = new Set(['308481009', '308482002', '306265007', '308447003']);
 
 export interface CdsCard {

@@ -1,10 +1,10 @@
 /**
  * Frame bytes (as WADO-RS `/frames/{n}` returns them, or as split from a Part 10 file) → modality values, for
- * every transfer syntax of REFERENCE.md §6: native little/big endian (PS3.5 §A.1–A.3, deflate is undone while
- * the file is read), RLE (Annex G), JPEG baseline/extended/lossless (A.4.1–A.4.2), JPEG-LS (A.4.3) and
- * JPEG 2000 (A.4.4). Codecs live in ./codecs; this file checks the Image Pixel module, picks the codec and
- * turns samples into modality values (mask to BitsStored, sign-extend, Rescale Slope/Intercept).
- * Anything it cannot decode is refused with a message naming the attribute or transfer syntax.
+ * every transfer syntax of docs/architecture.md §DICOM and DICOMweb facts: native little/big endian (PS3.5 §A.1–A.3,
+ * deflate is undone while the file is read), RLE (Annex G), JPEG baseline/extended/lossless (A.4.1–A.4.2), JPEG-LS
+ * (A.4.3) and JPEG 2000 (A.4.4). Codecs live in ./codecs; this file checks the Image Pixel module, picks the codec and
+ * turns samples into modality values (mask to BitsStored, sign-extend, Rescale Slope/Intercept). Anything it cannot
+ * decode is refused with a message naming the attribute or transfer syntax.
  */
 import {
   CodecError,

@@ -1,5 +1,5 @@
 /**
- * Findings → FHIR R4 resources, per REFERENCE.md §3 (results pattern): a Device for the model, one
+ * Findings → FHIR R4 resources, per docs/fhir-mapping.md (results pattern): a Device for the model, one
  * Observation per assessed level (a normal level is an Observation too, with an absent-finding value, so the
  * clinician sees every level assessed) and a DiagnosticReport that groups them. Everything is `preliminary`
  * and labelled AI-asserted until a clinician reviews it.

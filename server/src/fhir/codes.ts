@@ -1,6 +1,6 @@
 /**
- * Every code system and code the FHIR write-back uses, in one place (REFERENCE.md §3 marks some "(check)":
- * change them here).
+ * Every code system and code the FHIR write-back uses, in one place (docs/fhir-mapping.md lists them and which are not
+ * yet confirmed against their primary source: change them here).
  */
 import type { CodeableConcept, Coding } from 'fhir/r4';
 import type { DiscLevel, HerniationSide, MsuZone } from '../findings/findings';
@@ -25,7 +25,10 @@ export const PERFORMER_DEVICE_EXTENSION = `${LOCAL}/StructureDefinition/performe
 /** How the disc levels were assigned: sub-extensions `method` (valueCode) and `description` (valueString). */
 export const LEVEL_ASSIGNMENT_EXTENSION = `${LOCAL}/StructureDefinition/level-assignment`;
 
-/** SNOMED 202708005 "Displacement of lumbar intervertebral disc without myelopathy" (REFERENCE.md §3, check). */
+/**
+ * SNOMED 202708005 "Displacement of lumbar intervertebral disc without myelopathy" (docs/fhir-mapping.md §Observation;
+ * not yet confirmed against SNOMED CT).
+ */
 export const LUMBAR_DISC_DISPLACEMENT: Coding = {
   system: SNOMED,
   code: '202708005',
@@ -40,7 +43,7 @@ export const MSU_CLASSIFICATION_CODE: Coding = {
 /** The "absent finding" value of a level assessed without herniation. */
 export const NO_HERNIATION: Coding = { system: MSU_CLASS_SYSTEM, code: 'no-herniation', display: 'No disc herniation' };
 
-/** DICOM CID 7604 disc codes (SNOMED) per level, REFERENCE.md §3. */
+/** DICOM CID 7604 disc codes (SNOMED) per level, docs/fhir-mapping.md §Disc codes. */
 export const LEVEL_BODY_SITES: Record<DiscLevel, Coding> = {
   'L1-L2': { system: SNOMED, code: '80064006', display: 'L1-L2 intervertebral disc' },
   'L2-L3': { system: SNOMED, code: '67459009', display: 'L2-L3 intervertebral disc' },
@@ -88,7 +91,7 @@ export const AI_ASSERTED: Coding = {
   display: 'Artificial Intelligence asserted',
 };
 
-/** CPT procedure codes of lumbar spine MRI (REFERENCE.md §3). */
+/** CPT procedure codes of lumbar spine MRI (docs/fhir-mapping.md §DiagnosticReport). */
 export const LUMBAR_MRI_CPT_CODES = new Set(['72148', '72149', '72158']);
 
 export const AI_TEXT = 'AI-generated, preliminary';

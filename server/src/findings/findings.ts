@@ -1,5 +1,5 @@
 /**
- * The findings contract (ARCHITECTURE.md "Contracts → Findings"): what the pipeline returns, the API serves,
+ * The findings contract (docs/architecture.md §The findings contract): what the pipeline returns, the API serves,
  * `npm run analyze -- --json` prints and the synthetic generator's ground truth follows, so that they compare
  * directly. Field names are fixed; extra fields are allowed.
  *
@@ -17,9 +17,9 @@ export interface LevelAssignment {
 export const DISC_LEVELS = ['L1-L2', 'L2-L3', 'L3-L4', 'L4-L5', 'L5-S1'] as const;
 export type DiscLevel = (typeof DISC_LEVELS)[number];
 
-/** MSU size grade (REFERENCE.md §1): 1 ≤ 50 % of the way to the intra-facet line, 2 up to the line, 3 beyond. */
+/** MSU size grade (docs/msu.md §Size grade): 1 ≤ 50 % of the way to the intra-facet line, 2 up to it, 3 beyond. */
 export type MsuGrade = 1 | 2 | 3;
-/** MSU location zone (REFERENCE.md §1); AB and BC when a herniation spans two zones. */
+/** MSU location zone (docs/msu.md §Location zone); AB and BC when a herniation spans two zones. */
 export type MsuZone = 'A' | 'B' | 'C' | 'AB' | 'BC';
 export type HerniationSide = 'left' | 'right' | 'central';
 
@@ -70,7 +70,7 @@ export interface Findings {
   warnings: string[];
 }
 
-/** `L4-L5: 2-AB (left)` — the MSU report string of REFERENCE.md §1. */
+/** `L4-L5: 2-AB (left)` — the MSU report string (docs/msu.md §Report string). */
 export function levelFindingToReportLine(finding: LevelFinding): string {
   if (!finding.herniation) return `${finding.level}: no herniation`;
   return `${finding.level}: ${finding.grade}-${finding.zone} (${finding.side})`;

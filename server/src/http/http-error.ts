@@ -1,7 +1,7 @@
 /**
  * The one error type of the HTTP API: a status plus the FHIR OperationOutcome that is its body
- * (ARCHITECTURE.md "Contracts → Errors"). Factories keep call sites short and the issue codes consistent
- * (FHIR R4 ValueSet issue-type).
+ * (docs/architecture.md §Where each concern lives, "Errors"). Factories keep call sites short and the issue codes
+ * consistent (FHIR R4 ValueSet issue-type).
  */
 import type { OperationOutcome, OperationOutcomeIssue } from 'fhir/r4';
 

@@ -1,8 +1,9 @@
 /**
- * Detections on the slices of each disc level → one LevelFinding per level (MSU rules, REFERENCE.md §1):
- * a herniation is present when the level's score — its highest-scoring detection's, corroborated by the same place on
- * neighbouring slices where the manifest asks for it — reaches the manifest threshold; the key slice is that
- * detection's, or the one the manifest's `keySlice` rule chose (`reported`); grade and zone come from its class.
+ * Detections on the slices of each disc level → one LevelFinding per level (MSU rules, docs/msu.md §From detections to
+ * a level finding): a herniation is present when the level's score — its highest-scoring detection's, corroborated by
+ * the same place on neighbouring slices where the manifest asks for it — reaches the manifest threshold; the key slice
+ * is that detection's, or the one the manifest's `keySlice` rule chose (`reported`); grade and zone come from its
+ * class.
  */
 import type {
   DiscLevel,
@@ -61,7 +62,7 @@ export function sideOf(box: PixelBox, slice: LevelSlice, intraFacetLine?: [Pixel
   return sideOfSpan(box[0], box[2], midX, slice.patientLeftIsImageRight);
 }
 
-/** Adjacent single zones and the spanning zone they form (REFERENCE.md §1: "written AB (or BC)"). */
+/** Adjacent single zones and the spanning zone they form (docs/msu.md §Location zone: written AB or BC). */
 const SPANNING_ZONES: Partial<Record<MsuZone, Partial<Record<MsuZone, MsuZone>>>> = {
   A: { B: 'AB' },
   B: { A: 'AB', C: 'BC' },

@@ -1,8 +1,8 @@
 /**
  * Interpretability check (issue 5; the aim of the seed paper): when the model gives the intra-facet line, the
- * MSU class that follows geometrically from its box and that line (REFERENCE.md §1) is compared with the class the
- * classifier chose. A disagreement becomes a warning on the findings, so the clinician looks at that key slice
- * before confirming. A manifest may instead have the measured class reported (`classFrom: "geometry"`).
+ * MSU class that follows geometrically from its box and that line (docs/msu.md §The rules we implement) is compared
+ * with the class the classifier chose. A disagreement becomes a warning on the findings, so the clinician looks at that
+ * key slice before confirming. A manifest may instead have the measured class reported (`classFrom: "geometry"`).
  */
 import {
   levelFindingToReportLine,
@@ -40,9 +40,9 @@ export type MsuClassSource = 'classifier' | 'geometry';
 /**
  * Reconciles each herniation's class with the MSU geometry of its box and facet points. With `classifier` (the
  * manifest default), the classifier's class is reported and a disagreement becomes a warning. With `geometry`
- * (manifest `classFrom`), the measured class is reported — MSU is defined by these measurements (REFERENCE.md §1),
- * and a precise box makes them more reliable than a classifier's reading of the whole slice — and the warning names
- * what the classifier scored instead; where the facet points were not found the classifier's class stands, and a
+ * (manifest `classFrom`), the measured class is reported — MSU is defined by these measurements (docs/msu.md §Size
+ * grade), and a precise box makes them more reliable than a classifier's reading of the whole slice — and the warning
+ * names what the classifier scored instead; where the facet points were not found the classifier's class stands, and a
  * warning says so.
  */
 export function reconcileMsuClass(

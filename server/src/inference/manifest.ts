@@ -1,5 +1,5 @@
 /**
- * The model manifest (ARCHITECTURE.md "Contracts → Model"): everything the pipeline needs to run a detector
+ * The model manifest (docs/architecture.md §The model contract): everything the pipeline needs to run a detector
  * without code changes — input tensor, normalization, YOLOv8-style output layout and the MSU meaning of each
  * class. A site drops its own validated model in by writing one of these beside its `model.onnx`.
  */
@@ -144,14 +144,14 @@ export const modelManifestSchema = z.object({
     })
     .optional(),
   /**
-   * Optional: report each herniation on the slice where it is largest, the slice MSU is read on (REFERENCE.md §1),
-   * rather than the slice of its strongest detection. The strongest detection and, on up to `slices` slices either
-   * side of it, the best detection at the same place (box IoU ≥ `iou`) scoring at least `minScoreShare` of its score
-   * are each re-measured by `refinement` where the manifest has one; the box with the largest area gives the key
-   * slice and the box. Presence, confidence, grade and zone stay the strongest detection's: on msu-ldh 1.8.0's
-   * tuning sets its class scores gave the true grade and zone more often than the largest slice's. Why: a
-   * herniation's score peaks on whichever of its slices the networks find clearest, which was its largest slice only
-   * about three times in five on those sets, and a box measured on a thinner end slice misses much of its extent.
+   * Optional: report each herniation on the slice where it is largest, the slice MSU is read on (docs/msu.md §Key
+   * slice), rather than the slice of its strongest detection. The strongest detection and, on up to `slices` slices
+   * either side of it, the best detection at the same place (box IoU ≥ `iou`) scoring at least `minScoreShare` of its
+   * score are each re-measured by `refinement` where the manifest has one; the box with the largest area gives the key
+   * slice and the box. Presence, confidence, grade and zone stay the strongest detection's: on msu-ldh 1.8.0's tuning
+   * sets its class scores gave the true grade and zone more often than the largest slice's. Why: a herniation's score
+   * peaks on whichever of its slices the networks find clearest, which was its largest slice only about three times in
+   * five on those sets, and a box measured on a thinner end slice misses much of its extent.
    */
   keySlice: z
     .object({
@@ -162,7 +162,7 @@ export const modelManifestSchema = z.object({
     .optional(),
   /**
    * Where a herniation's MSU grade and zone come from. `classifier` (default): the class with the highest score.
-   * `geometry`: measured from the box and the two facet keypoints by the MSU rules (REFERENCE.md §1), the
+   * `geometry`: measured from the box and the two facet keypoints by the MSU rules (docs/msu.md §Size grade), the
    * classifier's class only where the facet points are not found — for models whose box runs from the posterior
    * disc margin to the herniation's deepest point and that predict the facet edges (numKeypoints ≥ 2). Either way
    * the findings warn where the two disagree.

@@ -1,5 +1,5 @@
 /**
- * MSU classification (REFERENCE.md §1, Mysliwiec et al. 2010) from measured geometry, as a pure function, in one
+ * MSU classification (docs/msu.md, Mysliwiec et al. 2010) from measured geometry, as a pure function, in one
  * place: the synthetic generator derives its ground truth with it, and the pipeline checks the model's classifier
  * against the geometry of its own box and facet points (geometry-check.ts).
  */
@@ -27,7 +27,7 @@ export interface MsuClass {
 
 export function classifyMsu(m: MsuMeasurement): MsuClass {
   const ratio = m.depth / m.marginToLine;
-  // "Up to 50 %" and "up to the line" are inclusive (REFERENCE.md §1).
+  // "Up to 50 %" and "up to the line" are inclusive (docs/msu.md §Size grade).
   const grade: MsuGrade = ratio <= 0.5 ? 1 : ratio <= 1 ? 2 : 3;
 
   const start = Math.min(m.spanStart, m.spanEnd);

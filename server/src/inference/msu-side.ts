@@ -1,5 +1,5 @@
 /**
- * The side of a herniation (REFERENCE.md §1: "Side (left / right / central) is reported separately"), in one
+ * The side of a herniation (docs/msu.md §Side: left / right / central, reported beside the MSU class), in one
  * place so that the synthetic ground truth and the pipeline apply the same rule.
  *
  * MSU defines no numeric threshold for "central". We call a herniation central when it straddles the canal

@@ -1,6 +1,6 @@
 /**
- * Post-processing of an Ultralytics-YOLOv8-style detector output `[N, 4 + nc (+ 3·nk), A]` (ARCHITECTURE.md
- * "Contracts → Model"): per anchor cx, cy, w, h in input pixels, then nc class scores (already sigmoid),
+ * Post-processing of an Ultralytics-YOLOv8-style detector output `[N, 4 + nc (+ 3·nk), A]` (docs/architecture.md
+ * §The model contract): per anchor cx, cy, w, h in input pixels, then nc class scores (already sigmoid),
  * then optional keypoint triplets (x, y, visibility). Like Ultralytics' `non_max_suppression`, each anchor
  * keeps its best class, and NMS is class-aware (boxes of different classes never suppress each other).
  */

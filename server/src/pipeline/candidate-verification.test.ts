@@ -88,7 +88,7 @@ interface TruthLevel {
   herniationSlices?: { sopInstanceUid: string; box: [number, number, number, number] }[];
 }
 
-/** REFERENCE.md §2 matching: the reported box on a slice where the truth marks the herniation, IoU ≥ 0.5. */
+/** docs/msu.md §Detection matching: the reported box on a slice where the truth marks the herniation, IoU ≥ 0.5. */
 function score(findings: Findings, truth: TruthLevel[]): { found: number; herniations: number; falseCalls: number } {
   let found = 0;
   let falseCalls = 0;

@@ -1,9 +1,9 @@
 /**
  * The key-slice rule (manifest `keySlice`) on held-out realistic synthetic studies, with the bundled model: each
  * herniation is reported on the neighbouring slice where its refined box is largest — the slice MSU is read on
- * (REFERENCE.md §1) — and that is the ground truth's key slice (the slice with the most herniated pixels) far more
- * often than the slice of the strongest detection; presence, confidence, grade and zone do not move. A model without
- * the zoomed passes compares its whole-slice boxes, and still takes the class from its strongest detection.
+ * (docs/msu.md §Key slice) — and that is the ground truth's key slice (the slice with the most herniated pixels) far
+ * more often than the slice of the strongest detection; presence, confidence, grade and zone do not move. A model
+ * without the zoomed passes compares its whole-slice boxes, and still takes the class from its strongest detection.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
