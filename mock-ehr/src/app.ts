@@ -1,42 +1,40 @@
 /**
  * The mock EHR: wires the SMART authorization server, the FHIR R4 server, the DICOMweb store and the chart UI.
- * It only wires; each protocol lives in its own folder (auth/, fhir/, dicomweb/, chart/).
+ * It only wires; each protocol lives in its own folder (auth/, fhir/, dicomweb/, chart/), the stateful parts are made
+ * in ehr-services.ts, the synthetic chart in seed/, the URLs in public-urls.ts. `startMockEhr` puts them together in
+ * that order and listens (port 0 allowed), for main.ts and for tests.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
-import helmet from 'helmet';
+import { createServer } from 'node:http';
+import express, { type Express, type Router } from 'express';
 import { pino, type Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import { generateSyntheticStudy, type TransferSyntaxName } from '../../models/synthetic';
 import { createClientAuthenticator } from './auth/client-auth';
-import { DEFAULT_CLIENTS_FILE, loadClients } from './auth/clients';
-import { GrantStore } from './auth/grant-store';
+import type { GrantStore } from './auth/grant-store';
 import { buildOAuthRouter } from './auth/oauth-router';
 import { splitScopes } from './auth/scopes';
-import { loadOrCreateSigningKey } from './auth/signing-key';
-import {
-  buildOpenIdConfiguration,
-  buildSmartConfiguration,
-  type SmartConfigurationUrls,
-} from './auth/smart-configuration';
-import { TokenIssuer } from './auth/tokens';
-import { CDS_SIGNING_KEY, CdsHooksClient } from './cds-hooks/cds-client';
+import { buildOpenIdConfiguration, buildSmartConfiguration } from './auth/smart-configuration';
 import { buildChartRouter, listPatientChoices } from './chart/chart-router';
 import { buildFaultsRouter } from './chart/faults-page';
 import { buildOrdersRouter } from './chart/orders-router';
-import { DicomStore } from './dicomweb/dicom-store';
+import { CHART_SMART_STYLE } from './chart/smart-style';
+import type { DicomStore } from './dicomweb/dicom-store';
 import { buildDicomWebRouter } from './dicomweb/dicomweb-router';
-import { buildUpstreamDicomWebRouter, stowToUpstream } from './dicomweb/upstream-router';
+import { buildUpstreamDicomWebRouter } from './dicomweb/upstream-router';
+import { createEhrServices, type EhrServices } from './ehr-services';
 import { buildCapabilityStatement } from './fhir/capability-statement';
-import { FhirEngine } from './fhir/fhir-engine';
+import type { FhirEngine } from './fhir/fhir-engine';
 import { buildFhirRouter } from './fhir/fhir-router';
 import { buildCors } from './http/cors';
 import { buildErrorHandler } from './http/error-handler';
 import { errorPage } from './http/errors';
-import { createFaults, type FaultSwitches } from './http/faults';
+import type { FaultSwitches } from './http/faults';
+import { closeServer, listen } from './http/listen';
+import { saveAfterWrites } from './http/save-after-writes';
+import { requestLogger, securityHeaders } from './http/security';
 import { Persistence } from './persistence';
-import { seedChart, type SeedResult, type StudyGenerator } from './seed/seed';
+import { buildPublicUrls, type PublicUrls } from './public-urls';
+import { seedAtStart } from './seed/seed-at-start';
+import type { SeedResult, StudyGenerator } from './seed/seed';
 
 export interface MockEhrOptions {
   /** 0 = any free port. */
@@ -96,241 +94,56 @@ export interface MockEhr {
 export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
   const logger = options.logger ?? pino({ name: 'mock-ehr' });
   const host = options.host ?? '127.0.0.1';
+  // Listen first: the URLs in tokens and discovery documents need the bound port when port 0 was asked for.
   const server = createServer();
   const port = await listen(server, options.port, host);
-
-  const url = (options.publicBaseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(
-    /\/+$/,
-    '',
-  );
-  const fhirBaseUrl = `${url}/fhir`;
-  const dicomWebUrl = `${url}/dicom-web`;
-  const appBaseUrl = options.appBaseUrl.replace(/\/+$/, '');
-
+  const urls = buildPublicUrls({
+    publicBaseUrl: options.publicBaseUrl,
+    host,
+    port,
+    appBaseUrl: options.appBaseUrl,
+    cdsServicesBaseUrl: options.cdsServicesBaseUrl,
+  });
   try {
-    const now = options.now ?? Date.now;
-    const signingKey = await loadOrCreateSigningKey(options.dataDir, logger);
-    const cdsKey = await loadOrCreateSigningKey(options.dataDir, logger, CDS_SIGNING_KEY);
-    const clients = await loadClients(options.clientsFile ?? DEFAULT_CLIENTS_FILE, appBaseUrl);
-    const grants = new GrantStore(now);
-    const tokens = new TokenIssuer({
-      key: signingKey,
-      issuer: fhirBaseUrl,
-      fhirBaseUrl,
-      now,
-      ...(options.accessTokenTtlS !== undefined ? { accessTokenTtlS: options.accessTokenTtlS } : {}),
-    });
-    const faults = createFaults();
-    const cdsJwksUrl = `${url}/cds-hooks/jwks.json`;
-    const cdsClient = new CdsHooksClient({ issuer: url, key: cdsKey, jwksUrl: cdsJwksUrl, now });
-    const engine = new FhirEngine();
-    const dicomStore = new DicomStore();
-    const seed = await seedChart({
-      engine,
-      store: dicomStore,
-      dicomWebUrl,
+    const services = await createEhrServices(options, urls, logger);
+    const seed = await seedAtStart({
+      engine: services.engine,
+      dicomStore: services.dicomStore,
+      dicomWebUrl: urls.dicomWebUrl,
       patientCount: options.patientCount ?? 6,
       generate: options.generateStudy ?? generateSyntheticStudy,
-      ...(options.transferSyntaxes ? { transferSyntaxes: options.transferSyntaxes } : {}),
-      onTranscodeFailure: (syntax, error) => {
-        logger.warn({ syntax }, `seed study kept in explicit VR little endian: ${error.message}`);
-      },
+      transferSyntaxes: options.transferSyntaxes,
+      dicomWebUpstreamUrl: options.dicomWebUpstreamUrl,
+      logger,
     });
-    if (options.dicomWebUpstreamUrl !== undefined) {
-      for (const study of dicomStore.listStudies()) {
-        const parts = [...study.series.values()].flatMap((series) =>
-          [...series.instances.values()].map((i) => i.part10),
-        );
-        await stowToUpstream(options.dicomWebUpstreamUrl, parts);
-      }
-    }
-    const persistence = options.persist ? new Persistence(options.dataDir, engine, dicomStore, logger) : undefined;
+    // The saved state is laid over the fresh seed, so it is restored after seeding.
+    const persistence = options.persist
+      ? new Persistence(options.dataDir, services.engine, services.dicomStore, logger)
+      : undefined;
     await persistence?.restore();
-
-    const smartUrls: SmartConfigurationUrls = {
-      issuer: fhirBaseUrl,
-      fhirBaseUrl,
-      authorizationEndpoint: `${url}/oauth/authorize`,
-      tokenEndpoint: `${url}/oauth/token`,
-      jwksUri: `${url}/oauth/jwks`,
-      introspectionEndpoint: `${url}/oauth/introspect`,
-      revocationEndpoint: `${url}/oauth/revoke`,
-      dicomWebUrl,
-    };
-    const scopesSupported = [...new Set([...clients.values()].flatMap((client) => [...client.allowedScopes]))];
-    const createLaunch = (patientId: string): string =>
-      grants.createLaunch({ patientId, practitionerId: seed.practitionerId });
-
-    const app = express();
-    app.disable('x-powered-by');
-    app.set('trust proxy', false);
-    app.use(
-      pinoHttp({
-        logger,
-        autoLogging: { ignore: (req) => req.url === '/favicon.ico' },
-        // Method, path and status only: query strings carry patient ids and launch codes, headers carry tokens.
-        serializers: {
-          req: (req: IncomingMessage & { id?: unknown }) => ({
-            id: req.id,
-            method: req.method,
-            path: (req.url ?? '').split('?')[0],
-          }),
-          res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
-        },
-      }),
-    );
-    // Cross-origin-resource-policy is relaxed: the app at another origin reads FHIR and DICOMweb with CORS.
-    // The sandbox runs on plain http://localhost: no HSTS and no upgrade-insecure-requests (it would break launch links).
-    app.use(
-      helmet({
-        crossOriginResourcePolicy: { policy: 'cross-origin' },
-        strictTransportSecurity: false,
-        // frame-src: the chart embeds the app in an iframe ("Open in the chart"), as EHRs do.
-        contentSecurityPolicy: {
-          directives: { upgradeInsecureRequests: null, frameSrc: ["'self'", new URL(appBaseUrl).origin] },
-        },
-      }),
-    );
-    if (persistence) {
-      app.use((req, res, next) => {
-        if (req.method !== 'GET' && req.method !== 'HEAD') {
-          res.on('finish', () => {
-            if (res.statusCode < 400) persistence.scheduleSave();
-          });
-        }
-        next();
-      });
-    }
-    const cors = buildCors([new URL(appBaseUrl).origin]);
-    app.use(
-      '/oauth',
-      cors,
-      buildOAuthRouter({
-        clients,
-        clientAuth: createClientAuthenticator({ clients, tokenEndpoint: smartUrls.tokenEndpoint, now }),
-        grants,
-        tokens,
-        signingKey,
-        fhirBaseUrl,
-        practitionerId: seed.practitionerId,
-        listPatients: () => listPatientChoices(engine),
-        smartStyleUrl: `${url}/smart-style.json`,
-        logger,
-      }),
-    );
-    app.use(
-      '/fhir',
-      cors,
-      buildFhirRouter({
-        engine,
-        tokens,
-        fhirBaseUrl,
-        capabilityStatement: buildCapabilityStatement({
-          fhirBaseUrl,
-          authorizeUrl: smartUrls.authorizationEndpoint,
-          tokenUrl: smartUrls.tokenEndpoint,
-          introspectUrl: smartUrls.introspectionEndpoint,
-          revokeUrl: smartUrls.revocationEndpoint,
-        }),
-        smartConfiguration: buildSmartConfiguration(smartUrls, scopesSupported),
-        openIdConfiguration: buildOpenIdConfiguration(smartUrls),
-        faults,
-      }),
-    );
-    const patientMrn = async (patientId: string) =>
-      (await listPatientChoices(engine)).find((p) => p.id === patientId)?.mrn;
-    app.use(
-      '/dicom-web',
-      cors,
-      options.dicomWebUpstreamUrl !== undefined
-        ? buildUpstreamDicomWebRouter({
-            upstreamUrl: options.dicomWebUpstreamUrl,
-            dicomWebUrl,
-            tokens,
-            faults,
-            patientMrn,
-          })
-        : buildDicomWebRouter({
-            store: dicomStore,
-            tokens,
-            dicomWebUrl,
-            faults,
-            patientMrn,
-            ...(persistence ? { onStored: (instance) => persistence.saveInstance(instance) } : {}),
-          }),
-    );
-    app.get('/cds-hooks/jwks.json', (_req, res) => {
-      // CDS Hooks 2.0 §Trusting CDS Clients: the services fetch our public key from here (jku / configured).
-      res.json({ keys: [cdsKey.publicJwk] });
-    });
-    app.use('/faults', buildFaultsRouter(faults));
-    app.get('/smart-style.json', cors, (_req, res) => {
-      // SMART App Launch 2.x "Styling" (capability context-style): the chart's colours for apps that match them.
-      res.json({
-        color_background: '#f4f6f9',
-        color_error: '#a02020',
-        color_highlight: '#0b5cad',
-        color_modal_backdrop: '',
-        color_success: '#1e7a3c',
-        color_text: '#1d2733',
-        dim_border_radius: '4px',
-        dim_font_size: '15px',
-        dim_spacing_size: '16px',
-        font_family_body: 'system-ui, sans-serif',
-        font_family_heading: 'system-ui, sans-serif',
-      });
-    });
-    app.use(
-      '/',
-      buildOrdersRouter({
-        engine,
-        tokens,
-        cds: cdsClient,
-        cdsServicesBaseUrl: (options.cdsServicesBaseUrl ?? appBaseUrl).replace(/\/+$/, ''),
-        cdsClientId: 'ldh-cds',
-        fhirBaseUrl,
-        practitionerId: seed.practitionerId,
-        createLaunch: (context) => grants.createLaunch(context),
-        logger,
-      }),
-    );
-    app.use(
-      '/',
-      buildChartRouter({
-        engine,
-        fhirBaseUrl,
-        appBaseUrl,
-        practitionerId: seed.practitionerId,
-        createLaunch: (context) => grants.createLaunch(context),
-      }),
-    );
-    app.use(() => {
-      throw errorPage(404, 'Not found', 'There is no page at this address.');
-    });
-    app.use(buildErrorHandler(logger));
-    server.on('request', app);
-
+    const { dicomWebUpstreamUrl } = options;
+    server.on('request', buildMockEhrApp({ urls, services, seed, persistence, dicomWebUpstreamUrl, logger }));
     logger.info(
       {
-        url,
-        fhirBaseUrl,
-        dicomWebUrl,
+        url: urls.url,
+        fhirBaseUrl: urls.fhirBaseUrl,
+        dicomWebUrl: urls.dicomWebUrl,
         patients: seed.patients.length,
-        scopes: splitScopes(scopesSupported.join(' ')).length,
+        scopes: splitScopes(services.scopesSupported.join(' ')).length,
       },
       'mock EHR started',
     );
     return {
-      url,
-      fhirBaseUrl,
-      dicomWebUrl,
+      url: urls.url,
+      fhirBaseUrl: urls.fhirBaseUrl,
+      dicomWebUrl: urls.dicomWebUrl,
       seed,
-      repo: engine.repo,
-      dicomStore,
-      grants,
-      faults,
-      cdsJwksUrl,
-      createLaunch,
+      repo: services.engine.repo,
+      dicomStore: services.dicomStore,
+      grants: services.grants,
+      faults: services.faults,
+      cdsJwksUrl: urls.cdsJwksUrl,
+      createLaunch: (patientId) => services.grants.createLaunch({ patientId, practitionerId: seed.practitionerId }),
       close: async () => {
         await closeServer(server);
         await persistence?.flush();
@@ -342,26 +155,124 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
   }
 }
 
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
+export interface MockEhrParts {
+  urls: PublicUrls;
+  services: EhrServices;
+  seed: SeedResult;
+  persistence: Persistence | undefined;
+  /** A real PACS's DICOMweb root; undefined: the built-in store. */
+  dicomWebUpstreamUrl: string | undefined;
+  logger: Logger;
 }
 
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    server.close((error) => {
-      if (error) reject(error);
-      else resolve();
+/** The Express app: middleware, then one mount per protocol, then the 404 and the one error handler. */
+export function buildMockEhrApp(parts: MockEhrParts): Express {
+  const { urls, services, seed, persistence, logger } = parts;
+  const { engine, grants, tokens, faults, clients, now } = services;
+  const cors = buildCors([new URL(urls.appBaseUrl).origin]);
+  const createLaunch = grants.createLaunch.bind(grants);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(requestLogger(logger));
+  app.use(securityHeaders(urls.appBaseUrl));
+  if (persistence) app.use(saveAfterWrites(persistence));
+  app.use(
+    '/oauth',
+    cors,
+    buildOAuthRouter({
+      clients,
+      clientAuth: createClientAuthenticator({ clients, tokenEndpoint: urls.smart.tokenEndpoint, now }),
+      grants,
+      tokens,
+      signingKey: services.signingKey,
+      fhirBaseUrl: urls.fhirBaseUrl,
+      practitionerId: seed.practitionerId,
+      listPatients: () => listPatientChoices(engine),
+      smartStyleUrl: urls.smartStyleUrl,
+      logger,
+    }),
+  );
+  app.use(
+    '/fhir',
+    cors,
+    buildFhirRouter({
+      engine,
+      tokens,
+      fhirBaseUrl: urls.fhirBaseUrl,
+      capabilityStatement: buildCapabilityStatement({
+        fhirBaseUrl: urls.fhirBaseUrl,
+        authorizeUrl: urls.smart.authorizationEndpoint,
+        tokenUrl: urls.smart.tokenEndpoint,
+        introspectUrl: urls.smart.introspectionEndpoint,
+        revokeUrl: urls.smart.revocationEndpoint,
+      }),
+      smartConfiguration: buildSmartConfiguration(urls.smart, services.scopesSupported),
+      openIdConfiguration: buildOpenIdConfiguration(urls.smart),
+      faults,
+    }),
+  );
+  app.use('/dicom-web', cors, dicomWebRouter(parts));
+  app.get('/cds-hooks/jwks.json', (_req, res) => {
+    // CDS Hooks 2.0 §Trusting CDS Clients: the services fetch our public key from here (jku / configured).
+    res.json({ keys: [services.cdsKey.publicJwk] });
+  });
+  app.use('/faults', buildFaultsRouter(faults));
+  app.get('/smart-style.json', cors, (_req, res) => {
+    res.json(CHART_SMART_STYLE);
+  });
+  app.use(
+    '/',
+    buildOrdersRouter({
+      engine,
+      tokens,
+      cds: services.cdsClient,
+      cdsServicesBaseUrl: urls.cdsServicesBaseUrl,
+      cdsClientId: 'ldh-cds',
+      fhirBaseUrl: urls.fhirBaseUrl,
+      practitionerId: seed.practitionerId,
+      createLaunch,
+      logger,
+    }),
+  );
+  app.use(
+    '/',
+    buildChartRouter({
+      engine,
+      fhirBaseUrl: urls.fhirBaseUrl,
+      appBaseUrl: urls.appBaseUrl,
+      practitionerId: seed.practitionerId,
+      createLaunch,
+    }),
+  );
+  app.use(() => {
+    throw errorPage(404, 'Not found', 'There is no page at this address.');
+  });
+  app.use(buildErrorHandler(logger));
+  return app;
+}
+
+/** The built-in store, or a proxy to the real PACS; either way the EHR checks the token and the patient first. */
+function dicomWebRouter({ urls, services, persistence, dicomWebUpstreamUrl }: MockEhrParts): Router {
+  const { engine, tokens, faults } = services;
+  const patientMrn = async (patientId: string) =>
+    (await listPatientChoices(engine)).find((p) => p.id === patientId)?.mrn;
+  if (dicomWebUpstreamUrl !== undefined) {
+    return buildUpstreamDicomWebRouter({
+      upstreamUrl: dicomWebUpstreamUrl,
+      dicomWebUrl: urls.dicomWebUrl,
+      tokens,
+      faults,
+      patientMrn,
     });
-    server.closeAllConnections();
+  }
+  return buildDicomWebRouter({
+    store: services.dicomStore,
+    tokens,
+    dicomWebUrl: urls.dicomWebUrl,
+    faults,
+    patientMrn,
+    ...(persistence ? { onStored: (instance) => persistence.saveInstance(instance) } : {}),
   });
 }

@@ -1,0 +1,38 @@
+/**
+ * Security and logging middleware of the mock EHR: helmet relaxed for a sandbox that an app at another origin calls
+ * and frames, and pino-http that logs method, path and status only — query strings carry patient ids and launch
+ * codes, headers carry tokens.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestHandler } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import { pinoHttp, type HttpLogger } from 'pino-http';
+
+export function securityHeaders(appBaseUrl: string): RequestHandler {
+  // Cross-origin-resource-policy is relaxed: the app at another origin reads FHIR and DICOMweb with CORS.
+  // The sandbox runs on plain http://localhost: no HSTS and no upgrade-insecure-requests (it would break launch links).
+  return helmet({
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+    strictTransportSecurity: false,
+    // frame-src: the chart embeds the app in an iframe ("Open in the chart"), as EHRs do.
+    contentSecurityPolicy: {
+      directives: { upgradeInsecureRequests: null, frameSrc: ["'self'", new URL(appBaseUrl).origin] },
+    },
+  });
+}
+
+export function requestLogger(logger: Logger): HttpLogger {
+  return pinoHttp({
+    logger,
+    autoLogging: { ignore: (req) => req.url === '/favicon.ico' },
+    serializers: {
+      req: (req: IncomingMessage & { id?: unknown }) => ({
+        id: req.id,
+        method: req.method,
+        path: (req.url ?? '').split('?')[0],
+      }),
+      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+    },
+  });
+}
