@@ -3,11 +3,11 @@
  * and frames, and pino-http that logs method, path and status only — query strings carry patient ids and launch
  * codes, headers carry tokens.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { pinoHttp, type HttpLogger } from 'pino-http';
+import { httpLogSerializers } from '../../../server/src/http/log-serializers';
 
 export function securityHeaders(appBaseUrl: string): RequestHandler {
   // Cross-origin-resource-policy is relaxed: the app at another origin reads FHIR and DICOMweb with CORS.
@@ -26,13 +26,6 @@ export function requestLogger(logger: Logger): HttpLogger {
   return pinoHttp({
     logger,
     autoLogging: { ignore: (req) => req.url === '/favicon.ico' },
-    serializers: {
-      req: (req: IncomingMessage & { id?: unknown }) => ({
-        id: req.id,
-        method: req.method,
-        path: (req.url ?? '').split('?')[0],
-      }),
-      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
-    },
+    serializers: httpLogSerializers,
   });
 }

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { pinoHttp, type HttpLogger } from 'pino-http';
+import { httpLogSerializers } from './log-serializers';
 
 export function securityHeaders(trustedFhirBaseUrls: readonly string[]): ReturnType<typeof helmet> {
   const ehrOrigins = [...new Set(trustedFhirBaseUrls.map((url) => new URL(url).origin))];
@@ -36,14 +37,7 @@ export function securityHeaders(trustedFhirBaseUrls: readonly string[]): ReturnT
 export function requestLogger(logger: Logger): HttpLogger {
   return pinoHttp({
     logger,
-    serializers: {
-      req: (req: IncomingMessage & { id?: unknown }) => ({
-        id: req.id,
-        method: req.method,
-        path: (req.url ?? '').split('?')[0],
-      }),
-      res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
-    },
+    serializers: httpLogSerializers,
     redact: ['req.headers.authorization', 'req.headers.cookie'],
     customLogLevel: (_req: IncomingMessage, res: ServerResponse, error: Error | undefined) =>
       error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
