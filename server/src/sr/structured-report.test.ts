@@ -226,6 +226,20 @@ describe('findingsToStructuredReport on inconsistent input', () => {
     ).toThrow(/the findings are of study 2\.25\.1, the source metadata of study /);
   });
 
+  it('when two analyses of one model are reported, then they share the Device Observer UID and nothing else', () => {
+    const deviceUid = (part10: Uint8Array): unknown =>
+      (naturalized(part10).ContentSequence as Record<string, unknown>[]).find(
+        (item) => (item.ConceptNameCodeSequence as { CodeValue: string }[])[0]?.CodeValue === '121012',
+      )?.UID;
+    const a = findingsToStructuredReport(findings, source, { manufacturer: 'ldh-cds' });
+    const b = findingsToStructuredReport(findings, source, { manufacturer: 'ldh-cds' });
+    expect(deviceUid(a.part10)).toMatch(/^2\.25\.\d+$/);
+    expect(deviceUid(a.part10)).toBe(deviceUid(b.part10));
+    expect(b.sopInstanceUid).not.toBe(a.sopInstanceUid);
+    expect(b.seriesInstanceUid).not.toBe(a.seriesInstanceUid);
+    expect(b.trackingUids['L4-L5']).not.toBe(a.trackingUids['L4-L5']);
+  });
+
   it('when only some levels were assessed, then the report is PARTIAL and says how many', () => {
     const { part10 } = findingsToStructuredReport({ ...findings, levels: findings.levels.slice(0, 3) }, source, {
       manufacturer: 'ldh-cds',
