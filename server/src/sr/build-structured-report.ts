@@ -14,13 +14,13 @@
  *     CONTAINS CONTAINER Imaging Measurements
  *       CONTAINS CONTAINER Measurement Group, one per level: TID 1410 (planar ROI) for a herniation, TID 1501 else
  *         HAS OBS CONTEXT  Tracking Identifier = 'L4-L5'; Tracking Unique Identifier = a new UID
- *         CONTAINS CODE    Finding = Displacement of lumbar intervertebral disc … | No disc herniation
+ *         CONTAINS CODE    Finding = Displacement of lumbar intervertebral disc … | No lumbar disc herniation
  *           INFERRED FROM SCOORD Intra-facet line = POLYLINE of 2 points → SELECTED FROM IMAGE key slice
  *         HAS CONCEPT MOD  Finding Site = L4/L5 disc
  *         HAS CONCEPT MOD  Algorithm Name = model id; Algorithm Version = model version
  *         CONTAINS SCOORD  Image Region = closed POLYLINE, the box → SELECTED FROM IMAGE key slice (+ frame)
  *                          (a level without herniation: CONTAINS IMAGE Source = its key slice, if it has one)
- *         CONTAINS NUM     Model confidence (UCUM "1")
+ *         CONTAINS NUM     AI model confidence (UCUM "1")
  *         CONTAINS CODE    MSU classification, MSU size grade, MSU location zone, Side of herniation
  *
  * Built with dcmjs's port of highdicom's SR classes where they work; where they do not, from dcmjs's content

@@ -63,7 +63,7 @@ export const PROCEDURE_REPORTED = code('25056-3', 'LN', 'MRI unspecified body re
 /** SNOMED 202708005, the value of "Finding" for a herniated level (docs/fhir-mapping.md §Observation; the FHIR write-back uses it). */
 export const HERNIATION_FINDING = sct('202708005', 'Displacement of lumbar intervertebral disc without myelopathy');
 /** The value of "Finding" for a level assessed without herniation: an absent finding, never "disorder = no". */
-export const NO_HERNIATION_FINDING = local('no-herniation', 'No disc herniation');
+export const NO_HERNIATION_FINDING = local('no-herniation', 'No lumbar disc herniation');
 
 /** Finding site per level: PS3.16 CID 7604 (SNOMED), code meanings as pydicom's concept dictionary gives them. */
 export const DISC_SITES: Record<DiscLevel, Code> = {
@@ -74,20 +74,23 @@ export const DISC_SITES: Record<DiscLevel, Code> = {
   'L5-S1': sct('715056000', 'L5/S1 disc'),
 };
 
-/** Concept names of our qualitative evaluations and measurements (the FHIR CodeSystem's codes). */
+/**
+ * Concept names of our qualitative evaluations and measurements. Codes and meanings are the FHIR CodeSystem's
+ * (server/fhir-definitions/CodeSystem-ldh-cds.json), so one concept reads the same in both; `intra-facet-line` is
+ * the SR's own (a FHIR Observation carries no coordinates) and still to be added there.
+ */
 export const LOCAL_CONCEPTS = {
   msuClass: local('msu-class', 'MSU classification'),
   msuGrade: local('msu-grade', 'MSU size grade'),
   msuZone: local('msu-zone', 'MSU location zone'),
   side: local('herniation-side', 'Side of herniation'),
-  confidence: local('model-confidence', 'Model confidence'),
+  confidence: local('model-confidence', 'AI model confidence'),
   intraFacetLine: local('intra-facet-line', 'Intra-facet line'),
 } as const;
 
-export const gradeCode = (grade: MsuGrade): Code => local(`grade-${grade}`, `MSU size grade ${grade}`);
+export const gradeCode = (grade: MsuGrade): Code => local(`grade-${grade}`, `MSU grade ${grade}`);
 export const zoneCode = (zone: MsuZone): Code => local(`zone-${zone}`, `MSU zone ${zone}`);
-export const msuClassCode = (grade: MsuGrade, zone: MsuZone): Code =>
-  local(`${grade}-${zone}`, `MSU class ${grade}-${zone}`);
+export const msuClassCode = (grade: MsuGrade, zone: MsuZone): Code => local(`${grade}-${zone}`, `MSU ${grade}-${zone}`);
 
 /** Side: SNOMED laterality qualifiers (PS3.16 CID 244) where one exists, our code for central. */
 export const SIDE_CODES: Record<HerniationSide, Code> = {

@@ -121,7 +121,8 @@ function levelOf(group: Item): { finding: LevelFinding; trackingUid: string; mod
   const confidence = confidenceItem
     ? numbers(sequence(confidenceItem, 'MeasuredValueSequence')[0] ?? {}, 'NumericValue')[0]
     : undefined;
-  if (confidence === undefined) throw new StructuredReportError(`the ${level} group has no Model confidence`);
+  if (confidence === undefined)
+    throw new StructuredReportError(`the ${level} group has no ${LOCAL_CONCEPTS.confidence.meaning}`);
 
   const lineItem = child(findingItem, LOCAL_CONCEPTS.intraFacetLine);
   const linePoints = lineItem ? numbers(lineItem, 'GraphicData').map(pixel) : [];
