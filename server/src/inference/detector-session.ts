@@ -1,31 +1,28 @@
 /**
  * One onnxruntime-node InferenceSession per model and execution provider, created once and reused for every
- * analysis (session creation costs far more than a run). Slices are batched across analyses: one queue per
- * session, each run takes up to a batch of whatever is waiting; a fixed-batch model gets its last batch padded. The provider comes from config (`auto` | `cpu` | `webgpu` | `cuda`) and is logged.
+ * analysis (session creation costs far more than a run). Slices are batched across analyses (batch-queue.ts): one
+ * queue per session, each run takes up to a batch of whatever is waiting; a fixed-batch model gets its last batch
+ * padded. The manifest's zoomed passes run on crops around the boxes (zoomed-pass.ts). The provider comes from
+ * config (`auto` | `cpu` | `webgpu` | `cuda`) and is logged.
  */
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { createBatchQueue } from './batch-queue';
 import { providerCandidates, type ExecutionProvider, type ExecutionProviderSetting } from './execution-provider';
-import { loadModelManifest, type ModelManifest, type ZoomedPass } from './manifest';
-import type { PixelBox, PixelPoint } from '../findings/findings';
-import {
-  preprocessCrop,
-  preprocessSlice,
-  sliceNormalizationRange,
-  zoomedPassSize,
-  type GrayImage,
-  type InputSize,
-  type PreprocessedCrop,
-} from './preprocess';
-import { decodeYoloOutput, iou, scaleDetection, type Detection } from './yolo';
+import { loadModelManifest, type ModelManifest } from './manifest';
+import { DEFAULT_SCORE_FLOOR, runAndDecode, type RunContext, type StageTimer } from './model-run';
+import { preprocessSlice, zoomedPassSize, type GrayImage, type InputSize } from './preprocess';
+import { scaleDetection, type Detection } from './yolo';
+import { runZoomedPass, type RefineRequest, type ZoomedNetwork } from './zoomed-pass';
 
-export type InferenceStage = 'preprocess' | 'inference' | 'postprocess';
+export type { InferenceStage } from './model-run';
+export type { RefineRequest } from './zoomed-pass';
 
 export interface DetectOptions {
   /** Detections down to this score are kept (so normal levels get a confidence). */
   scoreFloor?: number;
   /** Called with the milliseconds each stage took: preprocessing per call, a run's time shared by its slices. */
-  onStage?: (stage: InferenceStage, ms: number) => void;
+  onStage?: StageTimer;
 }
 
 export interface DetectorSession {
@@ -54,17 +51,6 @@ export interface DetectorSession {
   release?(): Promise<void>;
 }
 
-export interface RefineRequest {
-  image: GrayImage;
-  box: PixelBox;
-}
-
-/**
- * The refiner's box must overlap the whole-slice box by at least this IoU to replace it: the crop is centred on the
- * herniation, and a detection elsewhere in it (the other side of the canal) is not the same finding.
- */
-const REFINED_MIN_IOU = 0.3;
-
 /** The manifest's zoomed passes, each exposed as the DetectorSession method of the same row. */
 const ZOOMED_PASSES = [
   { field: 'refinement', method: 'refine', name: 'refinement model' },
@@ -73,14 +59,6 @@ const ZOOMED_PASSES = [
 ] as const;
 
 type ZoomedMethod = (typeof ZOOMED_PASSES)[number]['method'];
-
-/** A zoomed pass's network, opened and checked against the manifest. */
-interface ZoomedNetwork {
-  pass: ZoomedPass;
-  name: string;
-  size: InputSize;
-  session: ort.InferenceSession;
-}
 
 export interface DetectorOptions {
   executionProvider?: ExecutionProviderSetting;
@@ -93,8 +71,6 @@ export interface DetectorOptions {
 export type InferenceLog = (message: string, fields: Record<string, unknown>) => void;
 
 const DEFAULT_BATCH = 16;
-/** Scores below this are noise; 1 − best score still gives a normal level its confidence. */
-export const DEFAULT_SCORE_FLOOR = 0.01;
 
 export class ModelLoadError extends Error {
   constructor(message: string) {
@@ -172,7 +148,6 @@ export async function createDetectorSession(
   });
   const [fixedBatch, , height, width] = manifest.input.shape;
   const batchSize = fixedBatch > 0 ? fixedBatch : (options.batchSize ?? DEFAULT_BATCH);
-  const plane = width * height;
   // Each zoomed pass the manifest names is opened and checked in turn; if one fails, every network opened so far is
   // released.
   const zoomed: Partial<Record<ZoomedMethod, ZoomedNetwork>> = {};
@@ -195,100 +170,32 @@ export async function createDetectorSession(
     throw error;
   }
 
-  // One queue per session: slices of every analysis in flight wait here, and each run takes up to a batch of
-  // them in arrival order, so concurrent studies fill each other's batches (a GPU's throughput depends on it) and
-  // runs never compete for the same cores.
-  const queue: QueuedSlice[] = [];
-  let running = false;
-  const stats = { runs: 0, slices: 0 };
-
-  /**
-   * One run of `model` on n stacked inputs, decoded into detections per input (input pixels). Native tensors are
-   * freed at once rather than at the next GC, so RSS stays flat over many studies.
-   */
-  async function runAndDecode(
-    model: ort.InferenceSession,
-    modelName: string,
-    input: Float32Array,
-    n: number,
-    scoreThreshold: number,
-    size: InputSize = { height, width },
-  ): Promise<{ decoded: Detection[][]; inferenceMs: number; postprocessMs: number }> {
-    let t = performance.now();
-    const tensor = new ort.Tensor('float32', input, [n, 1, size.height, size.width]);
-    let outputs: ort.InferenceSession.ReturnType | undefined;
-    try {
-      outputs = await model.run({ [manifest.input.name]: tensor });
-      const inferenceMs = performance.now() - t;
-      t = performance.now();
-      const output = outputs[manifest.output.name];
-      if (!output)
-        throw new Error(`The ${modelName} has no output named "${manifest.output.name}" (manifest output.name)`);
-      const decoded = decodeYoloOutput(
-        output.data as Float32Array,
-        output.dims,
-        { numClasses: manifest.output.numClasses, numKeypoints: manifest.output.numKeypoints },
-        { scoreThreshold, iouThreshold: manifest.thresholds.iou },
-      );
-      return { decoded, inferenceMs, postprocessMs: performance.now() - t };
-    } finally {
-      for (const value of Object.values(outputs ?? {})) value.dispose();
-      tensor.dispose();
-    }
-  }
-
-  async function runBatch(batch: QueuedSlice[]): Promise<void> {
-    const n = fixedBatch > 0 ? fixedBatch : batch.length;
-    const input = new Float32Array(n * plane);
-    for (const [i, slice] of batch.entries()) input.set(slice.input, i * plane);
-    try {
-      const scoreFloor = Math.min(...batch.map((slice) => slice.scoreFloor));
-      const { decoded, inferenceMs, postprocessMs } = await runAndDecode(session, 'model', input, n, scoreFloor);
-      stats.runs++;
-      stats.slices += batch.length;
-      batch.forEach((slice, i) => {
-        slice.onStage?.('inference', inferenceMs / batch.length);
-        slice.onStage?.('postprocess', postprocessMs / batch.length);
-        slice.resolve(
-          (decoded[i] ?? [])
-            .filter((detection) => detection.score >= slice.scoreFloor)
-            .map((detection) => scaleDetection(detection, slice.scaleX, slice.scaleY)),
-        );
-      });
-    } catch (error) {
-      for (const slice of batch) slice.reject(error);
-    }
-  }
-
-  async function drain(): Promise<void> {
-    if (running) return;
-    running = true;
-    try {
-      while (queue.length > 0) await runBatch(queue.splice(0, batchSize));
-    } finally {
-      running = false;
-    }
-  }
+  const context: RunContext = { manifest, fixedBatch, batchSize };
+  const queue = createBatchQueue(batchSize, (batch: QueuedSlice[]) =>
+    detectBatch(session, batch, context, { height, width }),
+  );
+  const zoomedPass =
+    (network: ZoomedNetwork): NonNullable<DetectorSession['refine']> =>
+    (requests, { onStage } = {}) =>
+      runZoomedPass(network, requests, context, onStage);
 
   return {
     manifest,
     executionProvider,
     batchSize,
-    stats: () => ({ ...stats }),
-    detect(images, { scoreFloor = DEFAULT_SCORE_FLOOR, onStage } = {}) {
+    stats: () => {
+      const { runs, items } = queue.stats();
+      return { runs, slices: items };
+    },
+    async detect(images, { scoreFloor = DEFAULT_SCORE_FLOOR, onStage } = {}) {
       const start = performance.now();
-      const pending = images.map(
-        (image) =>
-          new Promise<Detection[]>((resolve, reject) => {
-            const input = new Float32Array(plane);
-            const { scaleX, scaleY } = preprocessSlice(image, manifest, input);
-            queue.push({ input, scaleX, scaleY, scoreFloor, resolve, reject, ...(onStage ? { onStage } : {}) });
-          }),
-      );
+      const slices = images.map((image): QueuedSlice => {
+        const input = new Float32Array(width * height);
+        const { scaleX, scaleY } = preprocessSlice(image, manifest, input);
+        return { input, scaleX, scaleY, scoreFloor, ...(onStage ? { onStage } : {}) };
+      });
       onStage?.('preprocess', performance.now() - start);
-      // Start on the next turn of the event loop, so that analyses arriving together share the first batch.
-      setImmediate(() => void drain());
-      return Promise.all(pending);
+      return queue.submit(slices);
     },
     ...(zoomed.refine ? { refine: zoomedPass(zoomed.refine) } : {}),
     ...(zoomed.verify ? { verify: zoomedPass(zoomed.verify) } : {}),
@@ -298,127 +205,48 @@ export async function createDetectorSession(
       for (const network of Object.values(zoomed)) await network.session.release();
     },
   };
-
-  function zoomedPass(network: ZoomedNetwork): NonNullable<DetectorSession['refine']> {
-    return (requests, { onStage } = {}) => refineBoxes(network, requests, onStage);
-  }
-
-  /** The detection of each requested box by a model run on zoomed crops around it (refiner, verifier or classifier). */
-  async function refineBoxes(
-    { session: cropModel, name: modelName, pass, size }: ZoomedNetwork,
-    requests: RefineRequest[],
-    onStage?: (stage: InferenceStage, ms: number) => void,
-  ): Promise<(Detection | undefined)[]> {
-    // Each request is cut as the pass's views (manifest `views`, default one centred crop), and with `mirror` each
-    // view also runs left-right mirrored (test-time augmentation): the views' errors are partly independent, so
-    // the mean of their boxes sits closer to the edges. A fixed batch smaller than the views runs the first ones.
-    const cropPlane = size.width * size.height;
-    const views = cropViews(pass).slice(0, fixedBatch > 0 ? fixedBatch : undefined);
-    const perRun = Math.max(1, Math.floor(batchSize / views.length));
-    const refined: (Detection | undefined)[] = [];
-    for (let start = 0; start < requests.length; start += perRun) {
-      const chunk = requests.slice(start, start + perRun);
-      const t = performance.now();
-      const n = fixedBatch > 0 ? fixedBatch : chunk.length * views.length;
-      const input = new Float32Array(n * cropPlane);
-      const crops = chunk.flatMap(({ image, box }, i) => {
-        const [width, height] = [box[2] - box[0], box[3] - box[1]];
-        const range = sliceNormalizationRange(image, manifest);
-        const slot = (k: number): Float32Array =>
-          input.subarray((i * views.length + k) * cropPlane, (i * views.length + k + 1) * cropPlane);
-        let previous: PreprocessedCrop | undefined;
-        return views.map(({ shift, zoom, mirrored }, k) => {
-          const out = slot(k);
-          // A mirrored view follows its unmirrored one (cropViews): the same crop, its rows reversed.
-          if (mirrored && previous) {
-            out.set(slot(k - 1));
-            mirrorRowsInPlace(out, size.width);
-            return { crop: previous, mirrored, box };
-          }
-          const centre: PixelPoint = [
-            (box[0] + box[2]) / 2 + shift[0] * width,
-            (box[1] + box[3]) / 2 + shift[1] * height,
-          ];
-          previous = preprocessCrop(image, centre, pass.zoom * zoom, manifest, size, out, range);
-          return { crop: previous, mirrored, box };
-        });
-      });
-      onStage?.('preprocess', performance.now() - t);
-      const { decoded, inferenceMs, postprocessMs } = await runAndDecode(
-        cropModel,
-        modelName,
-        input,
-        n,
-        DEFAULT_SCORE_FLOOR,
-        size,
-      );
-      onStage?.('inference', inferenceMs);
-      onStage?.('postprocess', postprocessMs);
-      chunk.forEach((_, i) => {
-        // Each view's best detection overlapping the requested box, in source pixels.
-        const found = crops.slice(i * views.length, (i + 1) * views.length).flatMap(({ crop, mirrored, box }, k) => {
-          let best: Detection | undefined;
-          for (const raw of decoded[i * views.length + k] ?? []) {
-            const inCrop = mirrored ? unmirror(raw, size.width) : raw;
-            const detection = scaleDetection(inCrop, crop.scaleX, crop.scaleY, crop.originX, crop.originY);
-            if (iou(detection.box, box) >= REFINED_MIN_IOU && (!best || detection.score > best.score)) best = detection;
-          }
-          return best ? [best] : [];
-        });
-        refined.push(found.length > 0 ? averageBoxes(found) : undefined);
-      });
-    }
-    return refined;
-  }
 }
 
-/**
- * A zoomed pass's crops of one box: its `views` (default one, centred), each followed by its mirror with `mirror`.
- */
-function cropViews(pass: ZoomedPass): { shift: [number, number]; zoom: number; mirrored: boolean }[] {
-  const views = pass.views ?? [{ shift: [0, 0] as [number, number], zoom: 1 }];
-  return views.flatMap((view) => [{ ...view, mirrored: false }, ...(pass.mirror ? [{ ...view, mirrored: true }] : [])]);
-}
-
-/** Rows of a width-wide image, each reversed in place. */
-function mirrorRowsInPlace(image: Float32Array, width: number): void {
-  for (let row = 0; row < image.length; row += width) image.subarray(row, row + width).reverse();
-}
-
-/** A detection on the mirrored view, in the unmirrored view's pixels (x → width − x). */
-function unmirror(detection: Detection, width: number): Detection {
-  const [x0, y0, x1, y1] = detection.box;
-  return {
-    ...detection,
-    box: [width - x1, y0, width - x0, y1],
-    keypoints: detection.keypoints.map((k) => ({ ...k, point: [width - k.point[0], k.point[1]] })),
-  };
-}
-
-/** The views' detections as one: box edges, score and class scores averaged (zones are mirror-symmetric). */
-function averageBoxes(detections: Detection[]): Detection {
-  const [first] = detections;
-  if (!first) throw new Error('averageBoxes needs at least one detection');
-  const mean = (pick: (d: Detection) => number): number =>
-    detections.reduce((sum, d) => sum + pick(d), 0) / detections.length;
-  const classScores = first.classScores.map((_, k) => mean((d) => d.classScores[k] ?? 0));
-  return {
-    ...first,
-    box: [mean((d) => d.box[0]), mean((d) => d.box[1]), mean((d) => d.box[2]), mean((d) => d.box[3])],
-    score: mean((d) => d.score),
-    classScores,
-    classIndex: classScores.indexOf(Math.max(...classScores)),
-  };
-}
-
+/** A preprocessed slice waiting for its run, with what maps its detections back to source pixels. */
 interface QueuedSlice {
   input: Float32Array;
   scaleX: number;
   scaleY: number;
   scoreFloor: number;
-  onStage?: (stage: InferenceStage, ms: number) => void;
-  resolve(detections: Detection[]): void;
-  reject(error: unknown): void;
+  onStage?: StageTimer;
+}
+
+/**
+ * One run of the whole-slice model on a batch of queued slices (a fixed batch padded with empty inputs): each
+ * slice's detections down to its score floor, in source pixels; the run's time is shared by its slices.
+ */
+async function detectBatch(
+  session: ort.InferenceSession,
+  batch: readonly QueuedSlice[],
+  { manifest, fixedBatch }: RunContext,
+  size: InputSize,
+): Promise<Detection[][]> {
+  const plane = size.width * size.height;
+  const n = fixedBatch > 0 ? fixedBatch : batch.length;
+  const input = new Float32Array(n * plane);
+  for (const [i, slice] of batch.entries()) input.set(slice.input, i * plane);
+  const scoreFloor = Math.min(...batch.map((slice) => slice.scoreFloor));
+  const { decoded, inferenceMs, postprocessMs } = await runAndDecode(
+    session,
+    manifest,
+    'model',
+    input,
+    n,
+    size,
+    scoreFloor,
+  );
+  return batch.map((slice, i) => {
+    slice.onStage?.('inference', inferenceMs / batch.length);
+    slice.onStage?.('postprocess', postprocessMs / batch.length);
+    return (decoded[i] ?? [])
+      .filter((detection) => detection.score >= slice.scoreFloor)
+      .map((detection) => scaleDetection(detection, slice.scaleX, slice.scaleY));
+  });
 }
 
 const sessions = new Map<string, Promise<DetectorSession>>();
