@@ -17,6 +17,7 @@ import { buildChartRouter, listPatientChoices } from './chart/chart-router';
 import { buildFaultsRouter } from './chart/faults-page';
 import { buildOrdersRouter } from './chart/orders-router';
 import { CHART_SMART_STYLE } from './chart/smart-style';
+import { silenceDcmjsPixelDataVrNotice } from './dicomweb/dcmjs-log';
 import type { DicomStore } from './dicomweb/dicom-store';
 import { buildDicomWebRouter } from './dicomweb/dicomweb-router';
 import { buildUpstreamDicomWebRouter } from './dicomweb/upstream-router';
@@ -94,6 +95,8 @@ export interface MockEhr {
 export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
   const logger = options.logger ?? pino({ name: 'mock-ehr' });
   const host = options.host ?? '127.0.0.1';
+  // dcmjs would print a spurious error for every Implicit VR Little Endian instance seeded or stored (dcmjs-log.ts).
+  silenceDcmjsPixelDataVrNotice();
   // Listen first: the URLs in tokens and discovery documents need the bound port when port 0 was asked for.
   const server = createServer();
   const port = await listen(server, options.port, host);

@@ -21,6 +21,14 @@ export {
   type SnrLevel,
 } from './study';
 export { measurePoints } from '../../server/src/inference/msu-geometry';
-export { TRANSFER_SYNTAXES, transcodeAll, isTransferSyntaxName, type TransferSyntaxName } from './transfer-syntax';
+export {
+  TRANSFER_SYNTAXES,
+  transcodeAll,
+  isTransferSyntaxName,
+  findMissingEncoders,
+  type CommandLookup,
+  type MissingEncoder,
+  type TransferSyntaxName,
+} from './transfer-syntax';
 export { writeDatasetStudy, DATASET_CLASSES } from './dataset';
 export type { PlannedHerniation } from './realistic/herniation';

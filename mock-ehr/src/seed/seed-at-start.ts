@@ -30,6 +30,12 @@ export async function seedAtStart(options: SeedAtStartOptions): Promise<SeedResu
     patientCount: options.patientCount,
     generate: options.generate,
     ...(options.transferSyntaxes ? { transferSyntaxes: options.transferSyntaxes } : {}),
+    onEncoderMissing: ({ debianPackage, commands, syntaxes }) => {
+      logger.warn(
+        { debianPackage, commands, syntaxes },
+        `${commands.join(', ')} not found: studies meant for ${syntaxes.join(', ')} are seeded in explicit VR little endian instead (install with: apt-get install ${debianPackage})`,
+      );
+    },
     onTranscodeFailure: (syntax, error) => {
       logger.warn({ syntax }, `seed study kept in explicit VR little endian: ${error.message}`);
     },

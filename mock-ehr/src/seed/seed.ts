@@ -3,8 +3,11 @@
  * Part 10 files go to the DICOMweb store and whose ImagingStudy points at the DICOMweb Endpoint.
  */
 import {
+  findMissingEncoders,
   transcodeAll,
+  type CommandLookup,
   type GeneratedStudy,
+  type MissingEncoder,
   type PhantomStudyOptions,
   type TransferSyntaxName,
 } from '../../../models/synthetic';
@@ -72,10 +75,20 @@ export async function seedChart(options: {
   generate: StudyGenerator;
   /** Patient i's study is stored in `transferSyntaxes[i % n]` (DCMTK/GDCM encoders); default as generated. */
   transferSyntaxes?: readonly TransferSyntaxName[];
-  /** Told when an encoder is missing or fails; that study stays as generated. */
+  /** Told once per Debian package whose encoders are not installed; those syntaxes are skipped (studies as generated). */
+  onEncoderMissing?: (missing: MissingEncoder) => void;
+  /** Told when an installed encoder fails; that study stays as generated. */
   onTranscodeFailure?: (syntax: TransferSyntaxName, error: Error) => void;
+  /** How encoders are found; default: on PATH. */
+  isCommandInstalled?: CommandLookup;
 }): Promise<SeedResult> {
   const { engine, store } = options;
+  // Checked before the first study: a missing encoder is one message, not one failure per study that needs it.
+  const skipped = new Set<TransferSyntaxName>();
+  for (const missing of await findMissingEncoders(options.transferSyntaxes ?? [], options.isCommandInstalled)) {
+    options.onEncoderMissing?.(missing);
+    for (const syntax of missing.syntaxes) skipped.add(syntax);
+  }
   await engine.create(buildPractitioner(PRACTITIONER_ID));
   await engine.create(buildDicomWebEndpoint(ENDPOINT_ID, options.dicomWebUrl));
   const patients: SeededPatient[] = [];
@@ -90,7 +103,7 @@ export async function seedChart(options: {
     });
     const syntax = options.transferSyntaxes?.[index % options.transferSyntaxes.length];
     let files = study.instances.map((instance) => instance.part10);
-    if (syntax !== undefined) {
+    if (syntax !== undefined && !skipped.has(syntax)) {
       try {
         files = await transcodeAll(files, syntax);
       } catch (error) {
