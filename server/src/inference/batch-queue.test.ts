@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { createBatchQueue } from './batch-queue';
+
+describe('createBatchQueue', () => {
+  it('when callers submit in the same turn, then their items share runs of at most the batch size, in order', async () => {
+    const runs: number[][] = [];
+    const queue = createBatchQueue(4, async (batch: number[]) => {
+      runs.push(batch);
+      return Promise.resolve(batch.map((n) => n * 10));
+    });
+    const [first, second] = await Promise.all([queue.submit([1, 2, 3]), queue.submit([4, 5, 6])]);
+    expect(first).toEqual([10, 20, 30]);
+    expect(second).toEqual([40, 50, 60]);
+    expect(runs).toEqual([
+      [1, 2, 3, 4],
+      [5, 6],
+    ]);
+    expect(queue.stats()).toEqual({ runs: 2, items: 6 });
+  });
+
+  it('when a run fails, then only its items are rejected and the queue goes on with the next batch', async () => {
+    const queue = createBatchQueue(2, async (batch: string[]) => {
+      if (batch.includes('bad')) throw new Error('run failed');
+      return Promise.resolve(batch.map((s) => s.toUpperCase()));
+    });
+    const failing = queue.submit(['ok', 'bad']);
+    const passing = queue.submit(['fine']);
+    await expect(failing).rejects.toThrow('run failed');
+    await expect(passing).resolves.toEqual(['FINE']);
+    expect(queue.stats()).toEqual({ runs: 1, items: 1 });
+  });
+});
