@@ -56,15 +56,6 @@ export const NATIVE_TRANSFER_SYNTAXES: readonly string[] = [
   EXPLICIT_VR_BIG_ENDIAN,
 ];
 export const SUPPORTED_TRANSFER_SYNTAXES: readonly string[] = Object.keys(TRANSFER_SYNTAX_NAMES);
-/** Lossless syntaxes: decoding them gives the original pixels, hence identical findings. */
-export const LOSSLESS_TRANSFER_SYNTAXES: readonly string[] = [
-  ...NATIVE_TRANSFER_SYNTAXES,
-  RLE_LOSSLESS,
-  JPEG_LOSSLESS,
-  JPEG_LOSSLESS_SV1,
-  JPEG_LS_LOSSLESS,
-  JPEG_2000_LOSSLESS,
-];
 
 export class UnsupportedImageError extends Error {
   constructor(message: string) {

@@ -91,7 +91,4 @@ export const AI_ASSERTED: Coding = {
   display: 'Artificial Intelligence asserted',
 };
 
-/** CPT procedure codes of lumbar spine MRI (docs/fhir-mapping.md §DiagnosticReport). */
-export const LUMBAR_MRI_CPT_CODES = new Set(['72148', '72149', '72158']);
-
 export const AI_TEXT = 'AI-generated, preliminary';

@@ -9,7 +9,7 @@ import { iou, type Detection } from './yolo';
  * The zoomed network's box must overlap the requested box by at least this IoU to be its detection: the crop is
  * centred on the herniation, and a detection elsewhere in it (the other side of the canal) is not the same finding.
  */
-export const ZOOMED_MIN_IOU = 0.3;
+const ZOOMED_MIN_IOU = 0.3;
 
 /** A view's detection of `box` (both in source pixels): its best-scoring detection that overlaps the box enough. */
 export function bestOverlapping(detections: readonly Detection[], box: PixelBox): Detection | undefined {

@@ -20,7 +20,7 @@ import {
   type InferenceLog,
 } from '../inference/detector-session';
 import type { Findings } from '../findings/findings';
-import { analyzeImages, type AnalyzeImagesOptions } from './analyze-images';
+import { analyzeImages } from './analyze-images';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
 import { toPipelineError } from './pipeline-error';
 
@@ -85,16 +85,6 @@ export function defaultDependencies(log: InferenceLog, options: PipelineOptions 
   };
 }
 
-/** Findings only (no write-back): the pipeline up to inference. */
-export async function analyzeFindings(
-  retriever: DicomwebRetriever,
-  studyUid: string,
-  detector: DetectorSession,
-  options: AnalyzeImagesOptions = {},
-): Promise<Findings> {
-  return (await analyzeImages(retriever, studyUid, detector, options)).findings;
-}
-
 export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDependencies): Promise<AnalyzeResult> {
   try {
     const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
@@ -103,7 +93,7 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
     const dicomwebBase = await dicomwebBaseOf(fhir, study, request.trustedOrigins);
     const detector = await deps.detector(request.modelDir);
     const started = deps.now();
-    const findings = await analyzeFindings(deps.dicomweb(dicomwebBase, request.accessToken), studyUid, detector, {
+    const { findings } = await analyzeImages(deps.dicomweb(dicomwebBase, request.accessToken), studyUid, detector, {
       decoder: deps.decoder,
     });
     deps.log('analysis finished', {
