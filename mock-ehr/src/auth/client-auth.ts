@@ -8,6 +8,7 @@
  * Every failure is `invalid_client` (401), the RFC 6749 §5.2 code for failed client authentication.
  */
 import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import { createReplayCache } from '../../../server/src/http/replay-cache';
 import { oauthError } from '../http/errors';
 import type { ClientRegistry, SmartClient } from './clients';
 
@@ -26,8 +27,8 @@ export function createClientAuthenticator(options: {
   tokenEndpoint: string;
   now: () => number;
 }): ClientAuthenticator {
-  /** `client jti` → exp (seconds): each assertion is accepted once (RFC 7523 §3 item 7). */
-  const seenJtis = new Map<string, number>();
+  /** `client jti`, each until its assertion expires: each assertion is accepted once (RFC 7523 §3 item 7). */
+  const seenJtis = createReplayCache({ now: options.now });
 
   async function verifyAssertion(assertion: string, claimedClientId: string | undefined): Promise<SmartClient> {
     let issuer: string | undefined;
@@ -70,10 +71,9 @@ export function createClientAuthenticator(options: {
     if ((payload.exp ?? 0) > nowS + MAX_ASSERTION_LIFETIME_S) {
       throw oauthError('invalid_client', 'client_assertion exp is more than 5 minutes in the future');
     }
-    for (const [key, exp] of seenJtis) if (exp < nowS) seenJtis.delete(key);
-    const replayKey = `${client.clientId} ${String(payload.jti)}`;
-    if (seenJtis.has(replayKey)) throw oauthError('invalid_client', 'client_assertion jti was already used');
-    seenJtis.set(replayKey, payload.exp ?? nowS);
+    if (!seenJtis.firstUse(`${client.clientId} ${String(payload.jti)}`, payload.exp ?? nowS)) {
+      throw oauthError('invalid_client', 'client_assertion jti was already used');
+    }
     return client;
   }
 

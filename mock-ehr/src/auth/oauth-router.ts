@@ -5,6 +5,7 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { bearerTokenOf } from '../../../server/src/http/bearer-token';
 import { errorPage, oauthError, type OAuthErrorCode } from '../http/errors';
 import { buildRouter, type Route } from '../http/route-table';
 import type { ClientAuthenticator } from './client-auth';
@@ -489,7 +490,7 @@ async function grantClientCredentials(options: OAuthRouterOptions, params: Param
 async function handleIntrospect(options: OAuthRouterOptions, req: Request, res: Response): Promise<void> {
   assertFormEncoded(req);
   const params = readParams(req.body);
-  const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const bearer = bearerTokenOf(req.headers.authorization);
   if (bearer !== undefined) {
     let caller;
     try {

@@ -3,6 +3,7 @@
  * (RFC 6750 §2.1). Verified claims are kept per request for the scope checks.
  */
 import type { Request, RequestHandler } from 'express';
+import { bearerTokenOf } from '../../../server/src/http/bearer-token';
 import { InvalidAccessTokenError, type AccessTokenClaims, type TokenIssuer } from '../auth/tokens';
 import { unauthorized } from './errors';
 
@@ -12,10 +13,10 @@ export function requireBearer(tokens: TokenIssuer): RequestHandler {
   return async (req, _res, next) => {
     const header = req.headers.authorization;
     if (header === undefined) throw unauthorized('Authorization: Bearer <access token> is required');
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match?.[1]) throw unauthorized('Authorization header must be "Bearer <access token>"', 'invalid_request');
+    const token = bearerTokenOf(header);
+    if (!token) throw unauthorized('Authorization header must be "Bearer <access token>"', 'invalid_request');
     try {
-      claimsByRequest.set(req, await tokens.verifyAccessToken(match[1]));
+      claimsByRequest.set(req, await tokens.verifyAccessToken(token));
     } catch (error) {
       if (error instanceof InvalidAccessTokenError) throw unauthorized(error.message, 'invalid_token');
       throw error;

@@ -4,9 +4,13 @@
  * the exact service URL, a valid `exp`, and each `jti` once.
  */
 import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import { bearerTokenOf } from '../http/bearer-token';
+import { createReplayCache } from '../http/replay-cache';
 import type { TrustedClients } from './trusted-clients';
 
 export const ALLOWED_ALGORITHMS = ['ES384', 'RS384'];
+/** Clock skew accepted on `exp`, `iat` and `nbf`. */
+const CLOCK_TOLERANCE_S = 30;
 
 export class CdsAuthError extends Error {
   constructor(message: string) {
@@ -20,14 +24,13 @@ export interface CdsJwtVerifier {
 }
 
 export function createCdsJwtVerifier(clients: TrustedClients, now: () => number = Date.now): CdsJwtVerifier {
-  /** `${iss} ${jti}` → exp (seconds); entries leave once their token has expired anyway. */
-  const seen = new Map<string, number>();
+  /** `${iss} ${jti}`, each until its token has expired anyway (exp + the 30 s clock tolerance). */
+  const seen = createReplayCache({ graceS: CLOCK_TOLERANCE_S, now });
 
   return {
     async verify(authorization, serviceUrl) {
-      const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
-      if (!match?.[1]) throw new CdsAuthError('Missing "Authorization: Bearer <JWT>" header');
-      const token = match[1];
+      const token = bearerTokenOf(authorization);
+      if (!token) throw new CdsAuthError('Missing "Authorization: Bearer <JWT>" header');
       let issuer: string | undefined;
       try {
         issuer = decodeJwt(token).iss;
@@ -44,7 +47,7 @@ export function createCdsJwtVerifier(clients: TrustedClients, now: () => number 
           algorithms: ALLOWED_ALGORITHMS,
           requiredClaims: ['iss', 'aud', 'exp', 'iat', 'jti'],
           currentDate: new Date(now()),
-          clockTolerance: 30,
+          clockTolerance: CLOCK_TOLERANCE_S,
         }));
       } catch (error) {
         if (error instanceof errors.JOSEAlgNotAllowed)
@@ -55,11 +58,8 @@ export function createCdsJwtVerifier(clients: TrustedClients, now: () => number 
         if (error instanceof errors.JOSEError) throw new CdsAuthError(`JWT rejected: ${error.code}`);
         throw error;
       }
-      const nowSeconds = now() / 1000;
-      for (const [key, exp] of seen) if (exp + 30 < nowSeconds) seen.delete(key);
-      const replayKey = `${issuer} ${String(payload.jti)}`;
-      if (seen.has(replayKey)) throw new CdsAuthError('JWT jti already used (replay)');
-      seen.set(replayKey, payload.exp ?? nowSeconds);
+      if (!seen.firstUse(`${issuer} ${String(payload.jti)}`, payload.exp ?? now() / 1000))
+        throw new CdsAuthError('JWT jti already used (replay)');
       return payload;
     },
   };

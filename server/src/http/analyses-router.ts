@@ -9,6 +9,7 @@ import type { AnalyzeDependencies, AnalyzeResult } from '../pipeline/analyze-stu
 import { analyzeStudy } from '../pipeline/analyze-study';
 import { parseImagingStudyReference } from '../pipeline/imaging-study';
 import { readAnalysis } from '../pipeline/read-analysis';
+import { bearerTokenOf } from './bearer-token';
 import { forbidden, unauthorized } from './http-error';
 
 export interface AnalysesRouterOptions {
@@ -23,14 +24,14 @@ interface CallerContext {
 }
 
 export function callerContext(req: Request, trustedFhirBaseUrls: readonly string[]): CallerContext {
-  const match = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
-  if (!match?.[1]) throw unauthorized('Missing "Authorization: Bearer <SMART access token>" header');
+  const accessToken = bearerTokenOf(req.get('authorization'));
+  if (!accessToken) throw unauthorized('Missing "Authorization: Bearer <SMART access token>" header');
   const fhirServer = (req.get('x-fhir-server') ?? '').replace(/\/+$/, '');
   if (!fhirServer) throw forbidden('Missing "X-FHIR-Server" header naming the FHIR server of the launch');
   // The token is forwarded to this server: only to ones configured as trusted (FHIR_BASE_URLS).
   if (!trustedFhirBaseUrls.includes(fhirServer))
     throw forbidden(`FHIR server ${fhirServer} is not trusted (FHIR_BASE_URLS)`);
-  return { fhirBaseUrl: fhirServer, accessToken: match[1] };
+  return { fhirBaseUrl: fhirServer, accessToken };
 }
 
 export function analysesRouter(options: AnalysesRouterOptions): Router {
