@@ -1,35 +1,36 @@
 /**
- * Re-encodes generated Part 10 files in other transfer syntaxes (REFERENCE.md §6) with Debian's dcmtk and
- * libgdcm-tools (gdcmconv is the only JPEG 2000 encoder available here). All lossless.
+ * The transfer syntaxes the generator writes, by the names its command line and the mock EHR's config use
+ * (`--transfer-syntax jpeg-ls`, MOCK_EHR_TRANSFER_SYNTAXES), each mapped to its UID; the encoding itself is
+ * transcode.ts's, the one table of DCMTK/GDCM encoders. All lossless.
  */
-import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { TRANSCODINGS, transcodeMany, type TranscodableSyntax } from './transcode';
 
-const run = promisify(execFile);
+const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
-/** `tool`: the encoder's command line (input and output files are appended); `debianPackage`: what installs it. */
 export const TRANSFER_SYNTAXES = {
-  'explicit-le': { uid: '1.2.840.10008.1.2.1', tool: undefined, debianPackage: undefined },
-  'implicit-le': { uid: '1.2.840.10008.1.2', tool: ['dcmconv', '+ti'], debianPackage: 'dcmtk' },
-  'big-endian': { uid: '1.2.840.10008.1.2.2', tool: ['dcmconv', '+tb'], debianPackage: 'dcmtk' },
-  deflated: { uid: '1.2.840.10008.1.2.1.99', tool: ['dcmconv', '+td'], debianPackage: 'dcmtk' },
-  rle: { uid: '1.2.840.10008.1.2.5', tool: ['dcmcrle'], debianPackage: 'dcmtk' },
-  'jpeg-lossless': { uid: '1.2.840.10008.1.2.4.70', tool: ['dcmcjpeg', '+e1'], debianPackage: 'dcmtk' },
-  'jpeg-ls': { uid: '1.2.840.10008.1.2.4.80', tool: ['dcmcjpls', '+el'], debianPackage: 'dcmtk' },
-  jpeg2000: { uid: '1.2.840.10008.1.2.4.90', tool: ['gdcmconv', '--j2k'], debianPackage: 'libgdcm-tools' },
-} as const satisfies Record<
-  string,
-  { uid: string; tool: readonly [string, ...string[]] | undefined; debianPackage: string | undefined }
->;
+  'explicit-le': { uid: EXPLICIT_VR_LITTLE_ENDIAN },
+  'implicit-le': { uid: '1.2.840.10008.1.2' },
+  'big-endian': { uid: '1.2.840.10008.1.2.2' },
+  deflated: { uid: '1.2.840.10008.1.2.1.99' },
+  rle: { uid: '1.2.840.10008.1.2.5' },
+  'jpeg-lossless': { uid: '1.2.840.10008.1.2.4.70' },
+  'jpeg-ls': { uid: '1.2.840.10008.1.2.4.80' },
+  jpeg2000: { uid: '1.2.840.10008.1.2.4.90' },
+} as const satisfies Record<string, { uid: TranscodableSyntax | typeof EXPLICIT_VR_LITTLE_ENDIAN }>;
 
 export type TransferSyntaxName = keyof typeof TRANSFER_SYNTAXES;
 
 export function isTransferSyntaxName(name: string): name is TransferSyntaxName {
   return Object.hasOwn(TRANSFER_SYNTAXES, name);
+}
+
+/** The syntax's encoder (transcode.ts); none for explicit LE, which the generator writes itself. */
+function encoderOf(name: TransferSyntaxName): (typeof TRANSCODINGS)[TranscodableSyntax] | undefined {
+  const { uid } = TRANSFER_SYNTAXES[name];
+  return uid === EXPLICIT_VR_LITTLE_ENDIAN ? undefined : TRANSCODINGS[uid];
 }
 
 /** Re-encodes each file; explicit LE is returned unchanged. Runs `concurrency` encoders at a time. */
@@ -38,41 +39,9 @@ export async function transcodeAll(
   name: TransferSyntaxName,
   concurrency = 4,
 ): Promise<Uint8Array[]> {
-  const { tool, debianPackage } = TRANSFER_SYNTAXES[name];
-  if (!tool) return files;
-  const dir = await mkdtemp(path.join(tmpdir(), 'ldh-synth-'));
-  try {
-    const out: Uint8Array[] = new Array<Uint8Array>(files.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < files.length) {
-        const index = next++;
-        const file = files[index];
-        if (!file) continue;
-        const input = path.join(dir, `${index}.in.dcm`);
-        const output = path.join(dir, `${index}.out.dcm`);
-        await writeFile(input, file);
-        const [command, ...args] = tool;
-        try {
-          await run(command, [...args, input, output]);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-            throw new Error(
-              `${command} is not installed, so nothing is encoded in ${name}: apt-get install ${debianPackage}`,
-            );
-          }
-          throw new Error(
-            `${command} could not encode ${name}: ${error instanceof Error ? error.message : String(error)}`,
-          );
-        }
-        out[index] = new Uint8Array(await readFile(output));
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-    return out;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const { uid } = TRANSFER_SYNTAXES[name];
+  if (uid === EXPLICIT_VR_LITTLE_ENDIAN) return files;
+  return transcodeMany(files, uid, { concurrency, name });
 }
 
 /** Whether a command can be run. */
@@ -109,8 +78,9 @@ export async function findMissingEncoders(
 ): Promise<MissingEncoder[]> {
   const missing = new Map<string, MissingEncoder>();
   for (const name of new Set(names)) {
-    const { tool, debianPackage } = TRANSFER_SYNTAXES[name];
-    if (!tool || (await isInstalled(tool[0]))) continue;
+    const encoder = encoderOf(name);
+    if (!encoder || (await isInstalled(encoder.tool[0]))) continue;
+    const { tool, debianPackage } = encoder;
     const entry = missing.get(debianPackage) ?? { debianPackage, commands: [], syntaxes: [] };
     if (!entry.commands.includes(tool[0])) entry.commands.push(tool[0]);
     entry.syntaxes.push(name);
