@@ -2,7 +2,7 @@
 magnification the whole-slice pass cannot afford.
 
 Why: most synthetic herniations are 3–9 source pixels across, 2–5 pixels at the detector's 256² input, so
-half a pixel of error at each edge already costs 0.2–0.3 of IoU (1.2.0's model card: mean IoU 0.76, and 0.85–0.9
+half a pixel of error at each edge already costs 0.2–0.3 of IoU (msu-ldh 1.2.0: mean IoU 0.76, and 0.85–0.9
 only on boxes ≥ 10 px). The pipeline therefore crops the key slice around the detected box and resamples that
 crop to the same 256² input, `zoom` times larger than the whole-slice view (docs/architecture.md §The model contract,
 manifest `refinement`); the refiner predicts the box there and the pipeline maps it back.

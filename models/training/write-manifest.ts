@@ -41,22 +41,26 @@ interface RefinerFacts extends TrainingFacts {
   edgeWeights?: number[];
 }
 
-/** Candidate verification (manifest `verification`), chosen on tuning sets for msu-ldh 1.4.0's verifier (its MODEL_CARD.md). */
+/**
+ * Candidate verification (manifest `verification`), chosen on tuning sets for msu-ldh 1.4.0's verifier (the History of
+ * models/msu-ldh/1.8.0/MODEL_CARD.md; earlier versions' cards are in git history).
+ */
 export const VERIFICATION = { candidateScore: 0.05, weight: 0.7 } as const;
 
 /**
  * Corroboration by neighbouring slices (manifest `corroboration`) for a model with the verifier, and the presence
  * threshold on the corroborated score, by the detector's input size: chosen on the tuning sets for msu-ldh 1.4.1 (256²)
- * and 1.5.0 (384²), their MODEL_CARD.md. A detector at another size needs its own, chosen the same way. Without the
- * verifier the manifest keeps 1.3.0's rule (no corroboration, threshold 0.25): with the refiner alone, corroboration
- * lost as many internal herniations on the held-out sets as it found (1.4.1's model card).
+ * and 1.5.0 (384²), see the History of models/msu-ldh/1.8.0/MODEL_CARD.md. A detector at another size needs its own,
+ * chosen the same way. Without the verifier the manifest keeps 1.3.0's rule (no corroboration, threshold 0.25): with the
+ * refiner alone, corroboration lost as many internal herniations on the held-out sets as it found (msu-ldh 1.4.1).
  */
 export const CORROBORATION = { rule: { slices: 1, iou: 0.2 }, confidence: { 256: 0.44, 384: 0.5 } } as const;
 
 /**
  * The key-slice rule (manifest `keySlice`) beside a refiner: the strongest detection and the same place (IoU ≥ 0.2, as
  * for corroboration) on the slice either side scoring at least 0.8 of it, the largest refined box reported. Chosen for
- * msu-ldh 1.8.0 on its tuning sets among shares 0.7/0.8/0.9, one or two slices, and box area or depth (its MODEL_CARD.md).
+ * msu-ldh 1.8.0 on its tuning sets among shares 0.7/0.8/0.9, one or two slices, and box area or depth
+ * (models/msu-ldh/1.8.0/MODEL_CARD.md).
  */
 export const KEY_SLICE = { slices: 1, iou: 0.2, minScoreShare: 0.8 } as const;
 
@@ -67,7 +71,7 @@ export type KeySliceChoice = 'largest' | 'strongest';
  * The refiner's test-time views (manifest `refinement.views`): the centred crop and four cut 0.15 of the box off
  * centre, each also mirrored, their boxes averaged. Inside refine_crops.py's training jitter (0.25 of the box).
  * Chosen for msu-ldh 1.9.0 on its tuning sets among shifts, zooms and both; not the default, as it was no more
- * accurate on held-out sets at 20 % lower throughput (its MODEL_CARD.md).
+ * accurate on held-out sets at 20 % lower throughput (History of models/msu-ldh/1.8.0/MODEL_CARD.md).
  */
 export const REFINE_VIEWS: readonly { shift: [number, number]; zoom: number }[] = [
   { shift: [0, 0], zoom: 1 },
@@ -92,7 +96,8 @@ function corroboratedThreshold(detectorSize: number): number {
   if (threshold === undefined)
     throw new Error(
       `No presence threshold has been chosen for a ${detectorSize}² detector with the verifier: choose one on the ` +
-        `tuning sets (MODEL_CARD.md of 1.5.0) and add it to CORROBORATION.confidence in write-manifest.ts`,
+        `tuning sets, as for msu-ldh 1.5.0 (models/msu-ldh/1.8.0/MODEL_CARD.md, History), and add it to ` +
+        `CORROBORATION.confidence in write-manifest.ts`,
     );
   return threshold;
 }
@@ -139,9 +144,9 @@ export function buildManifest(
       ZONES.map((zone, z) => ({ index: g * 3 + z, name: `${grade}-${zone}`, grade, zone })),
     ),
     // Focal-loss training leaves positives' scores lower than plain BCE: 0.25 is where internal-set sensitivity and
-    // specificity balance for the detector alone (measured with npm run eval; see MODEL_CARD.md).
+    // specificity balance for the detector alone (measured with npm run eval for msu-ldh 1.0.0).
     // spanning: chosen on tuning sets (seeds 960000–969029) for the scores the pipeline reads — the whole-slice
-    // pass's (0.75), or with the refiner's averaged in (0.6, 1.3.0's model card).
+    // pass's (0.75), or with the refiner's averaged in (0.6, msu-ldh 1.3.0).
     thresholds: {
       confidence: corroboration ? corroboratedThreshold(detectorSize) : 0.25,
       iou: 0.45,
@@ -168,7 +173,7 @@ export function buildManifest(
         : '') +
       ' No patient data.',
     // The refiner is trained on randomly mirrored crops (refine_crops.py), so averaging with the mirrored view is
-    // sound; its class scores, averaged with the whole-slice pass's, classify better than either alone (MODEL_CARD 1.3.0).
+    // sound; its class scores, averaged with the whole-slice pass's, classify better than either alone (msu-ldh 1.3.0).
     ...(refiner
       ? {
           refinement: {

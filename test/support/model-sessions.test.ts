@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openModelSessions } from './model-sessions';
 
-const MODEL_DIR = 'models/msu-ldh/1.3.0';
+const MODEL_DIR = 'models/msu-ldh/1.8.0';
 
 describe('openModelSessions', () => {
   it('when every spec opens, then each name has its session and release() removes the edited copies', async () => {

@@ -2,15 +2,33 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadModelManifest } from './manifest';
+import { loadModelManifest, type ModelManifestInput } from './manifest';
 
 const dirs: string[] = [];
 afterEach(async () => {
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
+/**
+ * The default model's manifest with only its required fields (a plain whole-slice detector, as a site might export
+ * one: no zoomed passes, corroboration, key-slice rule, classFrom or spanning share), edited, in a folder of its own.
+ */
 async function manifestWith(edit: (manifest: Record<string, unknown>) => void): Promise<string> {
-  const manifest = JSON.parse(await readFile('models/msu-ldh/1.2.0/manifest.json', 'utf8')) as Record<string, unknown>;
+  const shipped = JSON.parse(await readFile('models/msu-ldh/1.8.0/manifest.json', 'utf8')) as ModelManifestInput;
+  const { id, version, name, intendedUse, file, input, output, classes, trainingData } = shipped;
+  const thresholds = { confidence: shipped.thresholds.confidence, iou: shipped.thresholds.iou };
+  const manifest: Record<string, unknown> = {
+    id,
+    version,
+    name,
+    intendedUse,
+    file,
+    input,
+    output,
+    classes,
+    thresholds,
+    trainingData,
+  };
   edit(manifest);
   const dir = await mkdtemp(path.join(tmpdir(), 'ldh-manifest-'));
   dirs.push(dir);
@@ -19,10 +37,11 @@ async function manifestWith(edit: (manifest: Record<string, unknown>) => void): 
 }
 
 describe('loadModelManifest', () => {
-  it('when classFrom and refinement are left out, then the classifier decides and there is no second pass', async () => {
+  it('when classFrom, refinement and thresholds.spanning are left out, then the classifier decides, there is no second pass and spanning is 0.75', async () => {
     const { manifest } = await loadModelManifest(await manifestWith(() => undefined));
     expect(manifest.classFrom).toBe('classifier');
     expect(manifest.refinement).toBeUndefined();
+    expect(manifest.thresholds.spanning).toBe(0.75);
   });
 
   it('when classFrom is "geometry" but the model has no facet keypoints, then the manifest is refused and says why', async () => {

@@ -1,7 +1,8 @@
 /**
- * The refinement pass (manifest `refinement`) on held-out realistic synthetic studies, with the bundled model:
- * its boxes fit the ground truth better than the whole-slice pass's, and with `classes: "average"` more
- * herniations get their true MSU class; a manifest that names a refiner file that is not there fails to load.
+ * The refinement pass (manifest `refinement`) on held-out realistic synthetic studies, with the default model's
+ * networks: its boxes fit the ground truth better than the whole-slice pass's, and with `classes: "average"` more
+ * herniations get their true MSU class; a manifest that names a refiner file that is not there, or gives a network
+ * another input than it has, fails to load.
  */
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,10 +14,11 @@ import { modelVariant } from '../../../test/support/model-variant';
 import { generatedStudySource } from '../../../test/support/study-source';
 import { createDetectorSession, ModelLoadError, type DetectorSession } from '../inference/detector-session';
 import type { Findings, LevelFinding } from '../findings/findings';
+import type { ModelManifestInput } from '../inference/manifest';
 import { iou } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
 
-const MODEL_DIR = 'models/msu-ldh/1.3.0';
+const MODEL_DIR = 'models/msu-ldh/1.8.0';
 // Seeds no training, tuning or evaluation set uses: 1.5 T at the matrices the model was trained on, and the
 // external-set acquisition it was not trained on (3 T, low SNR, 512²).
 interface StudyPlan {
@@ -32,45 +34,70 @@ const STUDIES = [
   ...Array.from({ length: 8 }, (_, i) => external(i)),
 ];
 
+/** Generating a study costs more than analyzing it: each is generated once for the tests that read it. */
+const generated = new Map<number, ReturnType<typeof generateSyntheticStudy>>();
+function studyOf({ seed, field, snr, matrix }: StudyPlan): ReturnType<typeof generateSyntheticStudy> {
+  const study =
+    generated.get(seed) ?? generateSyntheticStudy({ seed, patientId: `refine-${seed}`, field, snr, matrix });
+  generated.set(seed, study);
+  return study;
+}
+
 /**
- * Measured when 1.3.0 was trained, on these studies (21 herniations): key-slice mean IoU 0.727 without the refiner,
- * 0.836 with it; the true MSU class for 17 with the whole-slice scores, 19 with the averaged ones. Half the IoU gain
- * is required, and more true classes.
+ * Measured with 1.8.0's networks on these studies (22 herniations): key-slice mean IoU 0.814 without the refiner, 0.883
+ * with it; the true MSU class for 17 with the whole-slice scores, 20 with the averaged ones. (msu-ldh 1.3.0, a 256²
+ * detector with a zoom-4 refiner, measured 0.727 → 0.836 and 17 → 19; it is in git history.) Half the IoU gain is
+ * required, and more true classes.
  */
-const MIN_IOU_GAIN = 0.05;
+const MIN_IOU_GAIN = 0.035;
 /** Single views cut elsewhere than the centred crop (manifest `views`): a quarter of the box off, and 1.25× closer. */
 const OFF_CENTRE = { shift: [0.25, 0.25] as [number, number] };
 const MAGNIFIED = { zoom: 1.25 };
 
 let models: ModelSessions<'averaged' | 'boxOnly' | 'wholeSlice' | 'offCentre' | 'magnified'>;
 
+/**
+ * The default model with the refiner as the only pass that measures boxes and classes: the key-slice rule (which
+ * compares refined boxes across slices) and the zoomed classifier (which joins the class mean) are left out, so the
+ * refiner's own effect is what the variants below differ by. Verification and corroboration stay: presence is the
+ * default model's.
+ */
+const refinerOnly =
+  (edit: (refinement: NonNullable<ModelManifestInput['refinement']>) => void = () => undefined) =>
+  (manifest: ModelManifestInput): void => {
+    expect(manifest.refinement).toMatchObject({ file: 'refine.onnx', zoom: 6, classes: 'average' });
+    delete manifest.keySlice;
+    delete manifest.classification;
+    if (manifest.refinement) edit(manifest.refinement);
+  };
+
 beforeAll(async () => {
   models = await openModelSessions('refine', {
-    averaged: { model: MODEL_DIR },
+    averaged: { model: MODEL_DIR, edit: refinerOnly() },
     boxOnly: {
       model: MODEL_DIR,
-      edit: (manifest) => {
-        expect(manifest.refinement).toMatchObject({ file: 'refine.onnx', classes: 'average' });
-        if (manifest.refinement) manifest.refinement.classes = 'keep';
-      },
+      edit: refinerOnly((refinement) => {
+        refinement.classes = 'keep';
+      }),
     },
     wholeSlice: {
       model: MODEL_DIR,
       edit: (manifest) => {
+        refinerOnly()(manifest);
         delete manifest.refinement;
       },
     },
     offCentre: {
       model: MODEL_DIR,
-      edit: (manifest) => {
-        if (manifest.refinement) manifest.refinement = { ...manifest.refinement, classes: 'keep', views: [OFF_CENTRE] };
-      },
+      edit: refinerOnly((refinement) => {
+        Object.assign(refinement, { classes: 'keep', views: [OFF_CENTRE] });
+      }),
     },
     magnified: {
       model: MODEL_DIR,
-      edit: (manifest) => {
-        if (manifest.refinement) manifest.refinement = { ...manifest.refinement, classes: 'keep', views: [MAGNIFIED] };
-      },
+      edit: refinerOnly((refinement) => {
+        Object.assign(refinement, { classes: 'keep', views: [MAGNIFIED] });
+      }),
     },
   });
 }, 60_000);
@@ -108,8 +135,8 @@ describe('refinement pass', () => {
   it('when the bundled model refines its boxes, then they fit the truth better; averaged class scores find more true classes', async () => {
     const ious = { before: [] as number[], after: [] as number[] };
     const correct = { wholeSlice: 0, averaged: 0 };
-    for (const { seed, field, snr, matrix } of STUDIES) {
-      const study = generateSyntheticStudy({ seed, patientId: `refine-${seed}`, field, snr, matrix });
+    for (const plan of STUDIES) {
+      const study = studyOf(plan);
       const source = generatedStudySource(study);
       const truth = study.groundTruth.levels as unknown as TruthLevel[];
       const analyze = async (session: DetectorSession) =>
@@ -134,15 +161,19 @@ describe('refinement pass', () => {
       correct.averaged += trueClasses(averaged, truth);
     }
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+    console.log(
+      `refinement: ${ious.after.length} herniations, IoU ${mean(ious.before).toFixed(3)} → ${mean(ious.after).toFixed(3)}, ` +
+        `true classes ${correct.wholeSlice} → ${correct.averaged}`,
+    );
     expect(ious.after.length).toBeGreaterThanOrEqual(18);
     expect(mean(ious.after)).toBeGreaterThan(mean(ious.before) + MIN_IOU_GAIN);
     expect(correct.averaged).toBeGreaterThan(correct.wholeSlice);
-  }, 180_000);
+  }, 400_000);
 
   it('when the refiner sees a crop cut off-centre or closer (views), then its box is mapped back to the slice where the centred crop puts it', async () => {
     const agreement = { offCentre: [] as number[], magnified: [] as number[], unmapped: [] as number[] };
-    for (const { seed, field, snr, matrix } of STUDIES.slice(0, 8)) {
-      const study = generateSyntheticStudy({ seed, patientId: `refine-${seed}`, field, snr, matrix });
+    for (const plan of STUDIES.slice(0, 8)) {
+      const study = studyOf(plan);
       const source = generatedStudySource(study);
       const boxes = async (session: DetectorSession) =>
         (await analyzeImages(source, study.studyInstanceUid, session)).findings.levels.flatMap((level) =>
@@ -164,51 +195,79 @@ describe('refinement pass', () => {
     }
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     expect(agreement.offCentre.length).toBeGreaterThanOrEqual(8);
-    // Measured: 0.96 and 0.95 over 14 herniations; a box left in the shifted view's frame would agree 0.39.
+    console.log(
+      `views: ${agreement.offCentre.length} herniations, agreement off-centre ${mean(agreement.offCentre).toFixed(3)}, ` +
+        `magnified ${mean(agreement.magnified).toFixed(3)}, unmapped ${mean(agreement.unmapped).toFixed(3)}`,
+    );
+    // Measured with 1.8.0's refiner: 0.96 and 0.95 over 14 herniations; a box left in the shifted view's frame would
+    // agree 0.39.
     expect(mean(agreement.unmapped)).toBeLessThan(0.5);
     expect(mean(agreement.offCentre)).toBeGreaterThan(0.85);
     expect(mean(agreement.magnified)).toBeGreaterThan(0.85);
-  }, 120_000);
+  }, 300_000);
 
   it('when the manifest names a refiner file that is missing, then loading fails and names it', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ldh-refine-missing-'));
     try {
-      await copyFile(path.join(MODEL_DIR, 'manifest.json'), path.join(dir, 'manifest.json'));
-      await copyFile(path.join(MODEL_DIR, 'model.onnx'), path.join(dir, 'model.onnx'));
+      // Every file of the model but the refiner.
+      for (const file of ['manifest.json', 'model.onnx', 'verify.onnx', 'classify.onnx'])
+        await copyFile(path.join(MODEL_DIR, file), path.join(dir, file));
       const loading = createDetectorSession(dir, undefined, { executionProvider: 'cpu' });
       await expect(loading).rejects.toThrow(ModelLoadError);
       await expect(loading).rejects.toThrow(/refine\.onnx/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 
   it('when the manifest gives a network another input size or name than it has, then loading fails naming the field', async () => {
     const options = { executionProvider: 'cpu' } as const;
-    const refinerAt384 = await modelVariant(MODEL_DIR, path.join(models.scratch, 'refiner-384'), (manifest) => {
-      if (manifest.refinement) manifest.refinement.size = [384, 384];
-    });
-    await expect(createDetectorSession(refinerAt384, undefined, options)).rejects.toThrow(
+    const refused = async (name: string, edit: (manifest: ModelManifestInput) => void, message: RegExp) => {
+      const dir = await modelVariant(MODEL_DIR, path.join(models.scratch, name), edit);
+      await expect(createDetectorSession(dir, undefined, options)).rejects.toThrow(message);
+    };
+    await refused(
+      'refiner-384',
+      (manifest) => {
+        if (manifest.refinement) manifest.refinement.size = [384, 384];
+      },
       /refine\.onnx takes 256×256 input, but the manifest gives it 384×384 \(refinement\.size\)/,
     );
-    const detectorAt384 = await modelVariant(MODEL_DIR, path.join(models.scratch, 'detector-384'), (manifest) => {
-      manifest.input.shape = [-1, 1, 384, 384];
-    });
-    // The refiner, trained at 256², keeps its size when the detector's changes only if the manifest says so.
-    await expect(createDetectorSession(detectorAt384, undefined, options)).rejects.toThrow(
-      /model\.onnx takes 256×256 input, but the manifest gives it 384×384 \(input\.shape\)/,
+    // A zoomed pass without its own size runs at the detector's: the 256² refiner beside the 384² detector must say so.
+    await refused(
+      'refiner-at-detector-size',
+      (manifest) => {
+        delete manifest.refinement?.size;
+      },
+      /refine\.onnx takes 256×256 input, but the manifest gives it 384×384 \(refinement\.size\)/,
     );
-    const classifierAt384 = await modelVariant(MODEL_DIR, path.join(models.scratch, 'classifier-384'), (manifest) => {
-      manifest.classification = { file: 'refine.onnx', zoom: 4, mirror: true, size: [384, 384] };
-    });
-    await expect(createDetectorSession(classifierAt384, undefined, options)).rejects.toThrow(
-      /refine\.onnx takes 256×256 input, but the manifest gives it 384×384 \(classification\.size\)/,
+    await refused(
+      'detector-256',
+      (manifest) => {
+        manifest.input.shape = [-1, 1, 256, 256];
+      },
+      /model\.onnx takes 384×384 input, but the manifest gives it 256×256 \(input\.shape\)/,
     );
-    const renamed = await modelVariant(MODEL_DIR, path.join(models.scratch, 'renamed'), (manifest) => {
-      manifest.input.name = 'pixels';
-    });
-    await expect(createDetectorSession(renamed, undefined, options)).rejects.toThrow(
+    await refused(
+      'classifier-384',
+      (manifest) => {
+        if (manifest.classification) manifest.classification.size = [384, 384];
+      },
+      /classify\.onnx takes 256×256 input, but the manifest gives it 384×384 \(classification\.size\)/,
+    );
+    await refused(
+      'verifier-320',
+      (manifest) => {
+        if (manifest.verification) manifest.verification.size = [320, 320];
+      },
+      /verify\.onnx takes 256×256 input, but the manifest gives it 320×320 \(verification\.size\)/,
+    );
+    await refused(
+      'renamed',
+      (manifest) => {
+        manifest.input.name = 'pixels';
+      },
       /model\.onnx has no input named "pixels" \(manifest input\.name\); its inputs: images/,
     );
-  });
+  }, 120_000);
 });

@@ -1,7 +1,8 @@
 /**
- * The zoomed classification pass (manifest `classification`): msu-ldh 1.6.0 measures boxes with a refiner at zoom 6,
- * whose crop leaves much of the facet joints out, and adds the class opinion of a second network at zoom 4, which
- * keeps them in view, to the mean that gives grade and zone.
+ * The zoomed classification pass (manifest `classification`): the default model measures boxes with a refiner at
+ * zoom 6, whose crop leaves much of the facet joints out, and adds the class opinion of a second network at zoom 4,
+ * which keeps them in view, to the mean that gives grade and zone. The model as shipped, against the same model with
+ * `classification` removed from its manifest.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../../models/synthetic';
@@ -11,7 +12,7 @@ import type { DetectorSession } from '../inference/detector-session';
 import { iou } from '../inference/yolo';
 import { analyzeImages } from './analyze-images';
 
-const CLASSIFYING_MODEL = 'models/msu-ldh/1.6.0';
+const CLASSIFYING_MODEL = 'models/msu-ldh/1.8.0';
 
 let models: ModelSessions<'withClassifier' | 'refinerOnly'>;
 
@@ -32,10 +33,15 @@ beforeAll(async () => {
 afterAll(() => models.release());
 
 describe('zoomed classification pass', () => {
-  // Tuning-set studies (1.4.1's model card: 3 T, low SNR, 512²) with a herniation spanning two zones, which the
-  // whole-slice and zoom-6 views alone read as a single zone.
+  // Tuning-set studies (1.8.0's model card: 3 T, low SNR, 512²) with a herniation spanning two zones, which the
+  // whole-slice and zoom-6 views alone read as a single zone. A search of 1.8.0 with and without `classification` over
+  // 88 studies of the 3 T tuning sets (seeds 964000–964039, 964100–964139, 969000–969006 and 969023; 120 herniations)
+  // found five levels where the zoom-4 view turned a wrong zone into the true one with the true grade (also 964111
+  // L4-L5 and 964126 L5-S1), three where it corrected a grade or a zone of a wrong grade, and none it made worse.
+  // 964000 and 964133 were chosen for 1.6.0 and still show it; 1.6.0's third, 969023 L3-L4, is read AB by 1.8.0 without
+  // the zoom-4 view.
   it.each([
-    { seed: 969023, level: 'L3-L4' },
+    { seed: 964037, level: 'L4-L5' },
     { seed: 964000, level: 'L4-L5' },
     { seed: 964133, level: 'L4-L5' },
   ])(
