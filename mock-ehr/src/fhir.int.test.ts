@@ -237,4 +237,33 @@ describe('FHIR access', () => {
     ).json()) as Observation;
     expect(first.status).toBe('preliminary');
   });
+
+  it('when a search matches more than a page, then each page links to the next until every match is read', async () => {
+    const writer = (await launchAndGetToken(ehr, patientId, 'launch patient/Observation.crs')).access_token;
+    for (let index = 0; index < 5; index++) {
+      await fetch(`${ehr.fhirBaseUrl}/Observation`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${writer}`, 'Content-Type': 'application/fhir+json' },
+        body: JSON.stringify({
+          resourceType: 'Observation',
+          status: 'final',
+          code: { text: 'paging probe' },
+          subject: { reference: `Patient/${patientId}` },
+          identifier: [{ system: 'urn:ldh-cds:test:paging', value: String(index) }],
+        }),
+      });
+    }
+    const seen: string[] = [];
+    let next: string | undefined = `${ehr.fhirBaseUrl}/Observation?identifier=urn:ldh-cds:test:paging|&_count=2`;
+    let pages = 0;
+    while (next) {
+      const page = (await (await fetch(next, { headers: { Authorization: `Bearer ${writer}` } })).json()) as Bundle;
+      expect(page.entry?.length ?? 0).toBeLessThanOrEqual(2);
+      seen.push(...(page.entry ?? []).map((entry) => entry.resource?.id ?? ''));
+      next = page.link?.find((link) => link.relation === 'next')?.url;
+      pages += 1;
+    }
+    expect(pages).toBe(3);
+    expect(new Set(seen).size).toBe(5);
+  });
 });

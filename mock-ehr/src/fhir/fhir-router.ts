@@ -20,6 +20,7 @@ import {
   normalizeReferenceParams,
 } from './access-control';
 import type { FhirEngine } from './fhir-engine';
+import { pageRequestOf, withPagingLinks } from './paging';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -103,14 +104,24 @@ async function handleFhirRequest(options: FhirRouterOptions, req: Request, res: 
     await assertExistingVisible(options, claims, req.path);
   }
 
+  const requested = normalizeReferenceParams(new URL(req.originalUrl, 'http://localhost').searchParams);
+  const paging = isTypeSearch(httpMethod, req.path) ? pageRequestOf(requested) : undefined;
   const { status, resource } = await options.engine.handle({
     method: httpMethod,
     path: req.path,
-    query: normalizeReferenceParams(new URL(req.originalUrl, 'http://localhost').searchParams),
+    query: paging?.query ?? requested,
     body,
     headers: req.headers,
   });
-  const visible = restrictToPatient(claims, resource);
+  const paged =
+    paging && resource.resourceType === 'Bundle'
+      ? withPagingLinks(resource, paging.page, (offset) => {
+          const query = new URLSearchParams(paging.query);
+          query.set('_offset', String(offset));
+          return `${options.fhirBaseUrl}${req.path}?${query.toString()}`;
+        })
+      : resource;
+  const visible = restrictToPatient(claims, paged);
   setResourceHeaders(res, options.fhirBaseUrl, visible, status === 201);
   res.status(status).type(FHIR_JSON).send(JSON.stringify(visible));
 }
@@ -151,6 +162,12 @@ function setResourceHeaders(res: Response, fhirBaseUrl: string, resource: Resour
   if (created && resource.id) {
     res.set('Location', `${fhirBaseUrl}/${resource.resourceType}/${resource.id}/_history/${versionId}`);
   }
+}
+
+/** `GET /Observation?…`: a search on a resource type, the one interaction that pages. */
+function isTypeSearch(method: HttpMethod, path: string): boolean {
+  const segments = path.split('/').filter(Boolean);
+  return method === 'GET' && segments.length === 1 && /^[A-Z]/.test(segments[0] ?? '');
 }
 
 function isResource(value: unknown): value is Resource {
