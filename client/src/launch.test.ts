@@ -28,7 +28,8 @@ describe('SMART launch', () => {
     const scopes = SMART_SCOPE.split(' ');
     expect(scopes).toContain('launch');
     expect(scopes).toContain('patient/ImagingStudy.rs');
-    expect(scopes).toContain('patient/DiagnosticReport.crs');
+    expect(scopes).toContain('patient/DiagnosticReport.crus');
+    expect(scopes).toContain('patient/Provenance.crs');
     expect(scopes.some((scope) => scope.includes('*'))).toBe(false);
   });
 

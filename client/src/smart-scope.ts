@@ -5,7 +5,8 @@ export const SMART_CLIENT_ID = 'ldh-cds';
  * Scopes requested at EHR launch — SMART App Launch 2.x, docs/fhir-mapping.md §SMART scopes:
  * `launch` (EHR launch context), `openid fhirUser` (who is signed in), v2 `.rs` read+search on the
  * patient's chart and imaging, `.crs` create+read+search on the results the app server writes back
- * (Observation per level, DiagnosticReport, Device for the model) using this user's token.
+ * (Observation per level, DiagnosticReport, the DocumentReference of the DICOM SR, the AI Provenance, the Device for
+ * the model) using this user's token, `u` where a newer model's analysis supersedes an earlier AI report.
  */
 export const SMART_SCOPE = [
   'launch',
@@ -17,8 +18,10 @@ export const SMART_SCOPE = [
   'patient/Patient.rs',
   'patient/ImagingStudy.rs',
   'patient/Endpoint.rs',
-  'patient/Observation.crs',
-  'patient/DiagnosticReport.crs',
+  'patient/Observation.crus',
+  'patient/DiagnosticReport.crus',
+  'patient/DocumentReference.crus',
+  'patient/Provenance.crs',
   'patient/Device.crs',
 ].join(' ');
 

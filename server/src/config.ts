@@ -62,6 +62,12 @@ export const CONFIG_KEYS = [
     default: String(512 * 1024 * 1024),
     description: 'Largest DICOM file the command line reads; larger files are refused.',
   },
+  {
+    key: 'SR_STOW',
+    default: 'false',
+    description:
+      "`true`: each analysis also stores its DICOM SR (TID 1500) in the study's PACS by STOW-RS, with the user's token. The SR is in the EHR either way.",
+  },
 ] as const;
 
 type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
@@ -113,6 +119,10 @@ export const configSchema = z.object({
     .transform((value) => (value === 'auto' ? defaultDecodeThreads() : value)),
   DECODE_FRAME_TIMEOUT_MS: positiveInt(600_000).default(Number(defaultOf('DECODE_FRAME_TIMEOUT_MS'))),
   MAX_DICOM_FILE_BYTES: positiveInt(2 ** 40).default(Number(defaultOf('MAX_DICOM_FILE_BYTES'))),
+  SR_STOW: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
 });
 
 export type AppConfig = z.infer<typeof configSchema>;

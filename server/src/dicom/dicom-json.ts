@@ -13,6 +13,14 @@ export type DicomJson = Record<string, DicomJsonElement | undefined>;
 
 export const TAGS = {
   SOPInstanceUID: '00080018',
+  StudyDate: '00080020',
+  SeriesDate: '00080021',
+  AcquisitionDate: '00080022',
+  StudyTime: '00080030',
+  SeriesTime: '00080031',
+  AcquisitionTime: '00080032',
+  AcquisitionDateTime: '0008002A',
+  TimezoneOffsetFromUTC: '00080201',
   Modality: '00080060',
   SeriesDescription: '0008103E',
   ScanningSequence: '00180020',

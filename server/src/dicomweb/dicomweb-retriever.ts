@@ -40,6 +40,11 @@ export interface DicomwebRetriever {
     frames: { sopInstanceUid: string; frame: number }[],
     transferSyntax?: FrameTransferSyntax,
   ): Promise<RetrievedFrame[]>;
+  /**
+   * STOW-RS (PS3.18 §10.5) of Part 10 instances into the study: how an AI result (a DICOM SR) reaches the PACS.
+   * Safe to repeat: a PACS keys instances by SOP Instance UID. Absent on sources that cannot store (a folder).
+   */
+  storeInstances?(studyInstanceUid: string, part10Files: Uint8Array[]): Promise<void>;
 }
 
 export interface DicomwebRetrieverOptions {
@@ -260,6 +265,12 @@ export function createDicomwebRetriever(baseUrl: string, options: DicomwebRetrie
             typeof client.searchForSeries
           >[0]) as unknown as Promise<DicomJsonObject[]>,
       ),
+    async storeInstances(studyInstanceUID, part10Files) {
+      const datasets = part10Files.map((file) => file.slice().buffer);
+      await call(`STOW-RS of ${part10Files.length} instance(s) into study ${studyInstanceUID}`, (instance) =>
+        client.storeInstances({ studyInstanceUID, datasets, request: { instance } }),
+      );
+    },
     retrieveSeriesMetadata: (studyInstanceUID, seriesInstanceUID) =>
       call(
         `WADO-RS metadata of series ${seriesInstanceUID}`,

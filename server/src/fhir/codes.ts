@@ -1,78 +1,112 @@
 /**
- * Every code system and code the FHIR write-back uses, in one place (docs/fhir-mapping.md lists them and which are not
- * yet confirmed against their primary source: change them here).
+ * Every code system, code and identifier system the FHIR write-back uses, in one place (docs/fhir-mapping.md tables
+ * them with their sources). Our own codes come from the shipped CodeSystem (server/fhir-definitions, read by
+ * definitions.ts), so a validator resolves every ldh-cds code we write.
  */
 import type { CodeableConcept, Coding } from 'fhir/r4';
-import type { DiscLevel, HerniationSide, MsuZone } from '../findings/findings';
+import type { DiscLevel, HerniationSide, MsuGrade, MsuZone } from '../findings/findings';
+import {
+  DISC_LEVEL_VALUE_SET,
+  HERNIATION_SIDE_VALUE_SET,
+  LDH_CDS_CANONICAL_BASE,
+  ldhCdsConcept,
+  valueSetCodings,
+  type DefinedCoding,
+} from './definitions';
 
 export const SNOMED = 'http://snomed.info/sct';
 export const LOINC = 'http://loinc.org';
-export const CPT = 'http://www.ama-assn.org/go/cpt';
+/** DICOM Controlled Terminology (PS3.16 Annex D) as FHIR names it. */
+export const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 export const OBSERVATION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
 export const V2_0074 = 'http://terminology.hl7.org/CodeSystem/v2-0074';
 export const V3_OBSERVATION_VALUE = 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue';
+export const PROVENANCE_PARTICIPANT_TYPE = 'http://terminology.hl7.org/CodeSystem/provenance-participant-type';
 export const UCUM = 'http://unitsofmeasure.org';
 export const DICOM_UID_SYSTEM = 'urn:dicom:uid';
+/** HL7 AI Transparency on FHIR 1.0.0 (STU 1): the AI Device type code system and the AI Provenance profile. */
+export const AI_DEVICE_TYPE_SYSTEM = 'http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIdeviceTypeCS';
+export const AI_PROVENANCE_PROFILE = 'http://hl7.org/fhir/uv/aitransparency/StructureDefinition/AI-Provenance';
+/** FHIR R4 core extensions (extensibility-registry). */
+export const DIAGNOSTIC_REPORT_REPLACES = 'http://hl7.org/fhir/StructureDefinition/diagnosticReport-replaces';
+export const ALTERNATE_REFERENCE = 'http://hl7.org/fhir/StructureDefinition/alternate-reference';
 
-/** Local code systems and identifier systems of ldh-cds. */
-const LOCAL = 'https://ldh-cds.example.org/fhir';
-export const LOCAL_CODES = `${LOCAL}/CodeSystem/ldh-cds`;
-export const MSU_CLASS_SYSTEM = `${LOCAL}/CodeSystem/msu-class`;
-export const OBSERVATION_IDENTIFIER_SYSTEM = `${LOCAL}/identifier/level-finding`;
-export const REPORT_IDENTIFIER_SYSTEM = `${LOCAL}/identifier/analysis-report`;
-export const DEVICE_IDENTIFIER_SYSTEM = `${LOCAL}/identifier/model`;
-export const PERFORMER_DEVICE_EXTENSION = `${LOCAL}/StructureDefinition/performer-device`;
-/** How the disc levels were assigned: sub-extensions `method` (valueCode) and `description` (valueString). */
-export const LEVEL_ASSIGNMENT_EXTENSION = `${LOCAL}/StructureDefinition/level-assignment`;
+/** Identifier systems of ldh-cds: one value per analysis (study + model version), per level, per model build. */
+const IDENTIFIER_BASE = `${LDH_CDS_CANONICAL_BASE}/identifier`;
+export const OBSERVATION_IDENTIFIER_SYSTEM = `${IDENTIFIER_BASE}/level-finding`;
+export const REPORT_IDENTIFIER_SYSTEM = `${IDENTIFIER_BASE}/analysis-report`;
+export const STRUCTURED_REPORT_IDENTIFIER_SYSTEM = `${IDENTIFIER_BASE}/analysis-sr`;
+export const DEVICE_IDENTIFIER_SYSTEM = `${IDENTIFIER_BASE}/model`;
+/** The model's manifest digest (`sha256:<hex>`): one Device per exact model build. */
+export const DEVICE_DIGEST_IDENTIFIER_SYSTEM = `${IDENTIFIER_BASE}/model-digest`;
+/** `meta.tag` system that ties a Provenance to its analysis, so its conditional create can find it (`_tag`). */
+export const ANALYSIS_TAG_SYSTEM = `${LDH_CDS_CANONICAL_BASE}/tag/analysis`;
 
-/**
- * SNOMED 202708005 "Displacement of lumbar intervertebral disc without myelopathy" (docs/fhir-mapping.md §Observation;
- * not yet confirmed against SNOMED CT).
- */
+const defined = ({ system, code, display }: DefinedCoding): Coding => ({ system, code, display });
+
+/** DCM 121071 "Finding": the concept name of a TID 1500 qualitative evaluation, so the value carries the finding. */
+export const FINDING_CODE: Coding = { system: DCM, code: '121071', display: 'Finding' };
+/** DCM 112040: the measurement group's Tracking Unique Identifier in the DICOM SR (TID 1500). */
+export const TRACKING_UID_CODE: Coding = { system: DCM, code: '112040', display: 'Tracking Unique Identifier' };
+/** DCM 126000: the document title of a TID 1500 Imaging Measurement Report. */
+export const IMAGING_MEASUREMENT_REPORT: Coding = {
+  system: DCM,
+  code: '126000',
+  display: 'Imaging Measurement Report',
+};
+
+/** The level-finding ValueSet: a herniated disc (SNOMED CT) or the explicit absent finding (ours). */
 export const LUMBAR_DISC_DISPLACEMENT: Coding = {
   system: SNOMED,
   code: '202708005',
   display: 'Displacement of lumbar intervertebral disc without myelopathy',
 };
-export const MSU_CLASSIFICATION_CODE: Coding = {
-  system: LOCAL_CODES,
-  code: 'msu-classification',
-  display: 'MSU classification of lumbar disc herniation',
-};
+export const NO_HERNIATION: Coding = defined(ldhCdsConcept('no-herniation'));
 
-/** The "absent finding" value of a level assessed without herniation. */
-export const NO_HERNIATION: Coding = { system: MSU_CLASS_SYSTEM, code: 'no-herniation', display: 'No disc herniation' };
-
-/** DICOM CID 7604 disc codes (SNOMED) per level, docs/fhir-mapping.md §Disc codes. */
-export const LEVEL_BODY_SITES: Record<DiscLevel, Coding> = {
-  'L1-L2': { system: SNOMED, code: '80064006', display: 'L1-L2 intervertebral disc' },
-  'L2-L3': { system: SNOMED, code: '67459009', display: 'L2-L3 intervertebral disc' },
-  'L3-L4': { system: SNOMED, code: '62551000', display: 'L3-L4 intervertebral disc' },
-  'L4-L5': { system: SNOMED, code: '84020006', display: 'L4-L5 intervertebral disc' },
-  'L5-S1': { system: SNOMED, code: '715056000', display: 'L5-S1 intervertebral disc' },
-};
-
+/** Component codes (observables of our CodeSystem). */
 export const COMPONENT_CODES = {
-  grade: { system: LOCAL_CODES, code: 'msu-grade', display: 'MSU size grade' },
-  zone: { system: LOCAL_CODES, code: 'msu-zone', display: 'MSU location zone' },
-  side: { system: LOCAL_CODES, code: 'herniation-side', display: 'Side of herniation' },
-  confidence: { system: LOCAL_CODES, code: 'model-confidence', display: 'Model confidence' },
-  keySopInstanceUid: { system: LOCAL_CODES, code: 'key-sop-instance-uid', display: 'Key slice SOP Instance UID' },
-  keyFrame: { system: LOCAL_CODES, code: 'key-frame-number', display: 'Key slice frame number' },
-  seriesInstanceUid: { system: LOCAL_CODES, code: 'series-instance-uid', display: 'Analyzed Series Instance UID' },
-  box: { system: LOCAL_CODES, code: 'bounding-box', display: 'Bounding box [x0,y0,x1,y1] in key-slice pixels' },
+  msuClass: defined(ldhCdsConcept('msu-class')),
+  grade: defined(ldhCdsConcept('msu-grade')),
+  zone: defined(ldhCdsConcept('msu-zone')),
+  side: defined(ldhCdsConcept('herniation-side')),
+  confidence: defined(ldhCdsConcept('model-confidence')),
+  keyStudyUid: defined(ldhCdsConcept('key-image-study-uid')),
+  keySeriesUid: defined(ldhCdsConcept('key-image-series-uid')),
+  keySopInstanceUid: defined(ldhCdsConcept('key-image-sop-instance-uid')),
+  keyFrame: defined(ldhCdsConcept('key-image-frame')),
+  srInstanceUid: defined(ldhCdsConcept('sr-instance-uid')),
+  geometryDisagreement: defined(ldhCdsConcept('geometry-disagreement')),
+  levelAssignment: defined(ldhCdsConcept('level-assignment-method')),
 } satisfies Record<string, Coding>;
 
-export const SIDE_CODES: Record<HerniationSide, Coding> = {
-  left: { system: SNOMED, code: '7771000', display: 'Left' },
-  right: { system: SNOMED, code: '24028007', display: 'Right' },
-  central: { system: LOCAL_CODES, code: 'central', display: 'Central' },
-};
+export const msuClassCoding = (grade: MsuGrade, zone: MsuZone): Coding => defined(ldhCdsConcept(`${grade}-${zone}`));
+export const gradeCoding = (grade: MsuGrade): Coding => defined(ldhCdsConcept(`grade-${grade}`));
+export const zoneCoding = (zone: MsuZone): Coding => defined(ldhCdsConcept(`zone-${zone}`));
 
-export const zoneCoding = (zone: MsuZone): Coding => ({
-  system: LOCAL_CODES,
-  code: `zone-${zone}`,
-  display: `MSU zone ${zone}`,
+function codingsByCode<K extends string>(valueSetUrl: string, keys: Record<K, string>): Record<K, Coding> {
+  const codings = valueSetCodings(valueSetUrl);
+  return Object.fromEntries(
+    Object.entries<string>(keys).map(([key, code]) => {
+      const coding = codings.find((candidate) => candidate.code === code);
+      if (!coding) throw new Error(`${valueSetUrl} has no code ${code}`);
+      return [key, defined(coding)];
+    }),
+  ) as Record<K, Coding>;
+}
+
+/** DICOM CID 7604 disc codes (SNOMED CT), with the displays of our disc-level ValueSet. */
+export const LEVEL_BODY_SITES: Record<DiscLevel, Coding> = codingsByCode(DISC_LEVEL_VALUE_SET, {
+  'L1-L2': '80064006',
+  'L2-L3': '67459009',
+  'L3-L4': '62551000',
+  'L4-L5': '84020006',
+  'L5-S1': '715056000',
+});
+
+export const SIDE_CODES: Record<HerniationSide, Coding> = codingsByCode(HERNIATION_SIDE_VALUE_SET, {
+  left: '7771000',
+  right: '24028007',
+  central: 'central',
 });
 
 export const DIAGNOSTIC_IMAGING_REPORT: Coding = {
@@ -84,11 +118,17 @@ export const RADIOLOGY_CATEGORY: CodeableConcept = { coding: [{ system: V2_0074,
 export const IMAGING_CATEGORY: CodeableConcept = {
   coding: [{ system: OBSERVATION_CATEGORY, code: 'imaging', display: 'Imaging' }],
 };
-/** HL7 AI transparency: label resources produced by AI with meta.security AIAST. */
+/** HL7 AI transparency: resources the AI asserted carry meta.security AIAST until a clinician verifies them. */
 export const AI_ASSERTED: Coding = {
   system: V3_OBSERVATION_VALUE,
   code: 'AIAST',
   display: 'Artificial Intelligence asserted',
 };
+export const AI_DEVICE_TYPE: Coding = {
+  system: AI_DEVICE_TYPE_SYSTEM,
+  code: 'Artificial-Intelligence',
+  display: 'All kinds of Artificial Intelligence',
+};
+export const AUTHOR_PARTICIPANT: Coding = { system: PROVENANCE_PARTICIPANT_TYPE, code: 'author', display: 'Author' };
 
 export const AI_TEXT = 'AI-generated, preliminary';

@@ -39,6 +39,18 @@ export interface NormalLevelFinding {
   confidence: number;
   keySlice?: SliceRef;
   intraFacetLine?: [PixelPoint, PixelPoint];
+  /** What the clinician should know about this level before confirming it (also in `Findings.warnings`). */
+  warnings?: string[];
+}
+
+/**
+ * The other reading of a herniation's MSU class when the classifier and the box geometry disagree
+ * (docs/msu.md §Classifier and geometry): `measuredBy` says which of the two gave this class — the one NOT reported.
+ */
+export interface ClassDisagreement {
+  measuredBy: 'geometry' | 'classifier';
+  grade: MsuGrade;
+  zone: MsuZone;
 }
 
 export interface HerniationLevelFinding {
@@ -51,6 +63,8 @@ export interface HerniationLevelFinding {
   keySlice: SliceRef;
   box: PixelBox;
   intraFacetLine?: [PixelPoint, PixelPoint];
+  warnings?: string[];
+  disagreement?: ClassDisagreement;
 }
 
 export type LevelFinding = NormalLevelFinding | HerniationLevelFinding;
@@ -67,6 +81,11 @@ export interface Findings {
   levels: LevelFinding[];
   /** How the disc levels were assigned (an extra field of ours; the contract allows extras). */
   levelAssignment?: LevelAssignment;
+  /**
+   * When the analyzed images were acquired, as a FHIR dateTime (with the DICOM time zone offset when the images name
+   * one, else the date alone). An extra field of ours; the FHIR results use it as `effectiveDateTime`.
+   */
+  acquisitionDateTime?: string;
   warnings: string[];
 }
 

@@ -6,9 +6,9 @@
  */
 import { Router, type Request, type RequestHandler } from 'express';
 import type { AnalyzeDependencies, AnalyzeResult } from '../pipeline/analyze-study';
-import { analyzeStudy } from '../pipeline/analyze-study';
+import { analyzeStudy, readAnalysis } from '../pipeline/analyze-study';
 import { parseImagingStudyReference } from '../pipeline/imaging-study';
-import { readAnalysis } from '../pipeline/read-analysis';
+
 import { bearerTokenOf } from './bearer-token';
 import { forbidden, unauthorized } from './http-error';
 

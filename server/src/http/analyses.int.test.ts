@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Bundle, BundleEntry, DiagnosticReport, FhirResource, Observation } from 'fhir/r4';
+import type { Bundle, BundleEntry, DiagnosticReport, FhirResource, Observation, OperationOutcome } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAppServer, type RunningServer } from '../app';
 import { loadConfig } from '../config';
@@ -20,6 +20,7 @@ let fhirBase: string;
 let app: RunningServer;
 const stored = new Map<string, FhirResource>();
 const transactions: Bundle[] = [];
+let downHits = 0;
 
 function studyResource(id: string, withEndpoint: boolean): FhirResource {
   return {
@@ -79,6 +80,17 @@ beforeAll(async () => {
       });
       return;
     }
+    if (pathname === 'ImagingStudy/down') {
+      downHits++;
+      // Retry-After: 0 keeps the client's repeats instant.
+      res.writeHead(503, { 'Content-Type': 'application/fhir+json', 'Retry-After': '0' }).end(
+        JSON.stringify({
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'transient', diagnostics: `Database failover, see ${fhirBase}/status` }],
+        }),
+      );
+      return;
+    }
     if (pathname === 'Endpoint/e1') {
       send(200, {
         resourceType: 'Endpoint',
@@ -126,7 +138,11 @@ afterAll(async () => {
 /** Five 2-slice axial stacks, 4×4 pixels, 40 mm apart. */
 const sliceMeta: DicomJsonObject[] = [0, 1, 2, 3, 4].flatMap((disc) =>
   [0, 4].map((dz) => ({
+    '00080016': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.4'] },
     '00080018': { vr: 'UI', Value: [`1.2.3.${disc}.${dz}`] },
+    '0020000D': { vr: 'UI', Value: ['1.2.826.0.1.1'] },
+    '0020000E': { vr: 'UI', Value: ['1.2.826.0.1.1.2'] },
+    '00100020': { vr: 'LO', Value: ['SYN-1'] },
     '00200032': { vr: 'DS', Value: [0, 0, disc * 40 + dz] },
     '00200037': { vr: 'DS', Value: [1, 0, 0, 0, 1, 0] },
     '00280030': { vr: 'DS', Value: [1, 1] },
@@ -161,6 +177,7 @@ const fakeDetector: DetectorSession = {
     classes: [{ index: 0, name: 'g2-AB', grade: 2, zone: 'AB' }],
     thresholds: { confidence: 0.5, iou: 0.5, spanning: 0.75 },
   } as unknown as ModelManifest,
+  digest: 'sha256:fake',
   executionProvider: 'cpu',
   // Images arrive bottom-up (L5-S1 first): image 3 is the second slice of L4-L5; its box is on the image right.
   detect: (images) =>
@@ -244,6 +261,20 @@ describe('POST /api/analyses', () => {
     const response = await post({ imagingStudy: 'ImagingStudy/nope' });
     expect(response.status).toBe(404);
     expect(JSON.stringify(await response.json())).toContain('ImagingStudy/nope not found');
+  });
+
+  it("when the EHR's FHIR server keeps answering 503, then 502 whose first issue is a sentence, no JSON or URL", async () => {
+    const response = await post({ imagingStudy: 'ImagingStudy/down' });
+    expect(response.status).toBe(502);
+    expect(downHits).toBe(4);
+    const outcome = (await response.json()) as OperationOutcome;
+    const first = outcome.issue[0]?.diagnostics ?? '';
+    expect(first).toBe(
+      "The EHR's FHIR server is unavailable (HTTP 503) after 4 attempts, while ldh-cds was reading ImagingStudy: " +
+        `Database failover, see ${new URL(fhirBase).host}. Try again in a few minutes; call support if this keeps happening.`,
+    );
+    expect(first).not.toMatch(/[{}]|https?:\/\//);
+    expect(outcome.issue[1]?.diagnostics).toBe(`Database failover, see ${fhirBase}/status`);
   });
 
   it('when the study has no endpoint, then 422 says so', async () => {

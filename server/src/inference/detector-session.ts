@@ -27,6 +27,8 @@ export interface DetectOptions {
 
 export interface DetectorSession {
   manifest: ModelManifest;
+  /** Which exact model build runs (manifest and networks): `sha256:<hex>`, see manifest.ts `LoadedManifest`. */
+  digest: string;
   executionProvider: ExecutionProvider;
   batchSize?: number;
   /** Detections per image in source-pixel coordinates. */
@@ -136,7 +138,7 @@ export async function createDetectorSession(
   log: InferenceLog = () => undefined,
   options: DetectorOptions = {},
 ): Promise<DetectorSession> {
-  const { manifest, modelPath } = await loadModelManifest(modelDir);
+  const { manifest, modelPath, digest } = await loadModelManifest(modelDir);
   const { session, executionProvider } = await createSession(modelPath, options, log);
   log('model loaded', {
     model: manifest.id,
@@ -181,6 +183,7 @@ export async function createDetectorSession(
 
   return {
     manifest,
+    digest,
     executionProvider,
     batchSize,
     stats: () => {

@@ -50,31 +50,37 @@ export function reconcileMsuClass(
   classFrom: MsuClassSource = 'classifier',
 ): { levels: LevelFinding[]; warnings: string[] } {
   const warnings: string[] = [];
+  const withWarning = (finding: LevelFinding, warning: string, extra: Partial<HerniationLevelFinding> = {}) => {
+    warnings.push(warning);
+    return { ...finding, ...extra, warnings: [...(finding.warnings ?? []), warning] } as LevelFinding;
+  };
   const reconciled = levels.map((finding): LevelFinding => {
     if (!finding.herniation) return finding;
     const measured = geometricMsuClass(finding);
     if (!measured) {
-      if (classFrom === 'geometry')
-        warnings.push(
-          `${levelFindingToReportLine(finding)}: the facet edges were not found on the key slice, so the class is the ` +
-            "classifier's alone — review the key slice before confirming",
-        );
-      return finding;
+      if (classFrom !== 'geometry') return finding;
+      return withWarning(
+        finding,
+        `${levelFindingToReportLine(finding)}: the facet edges were not found on the key slice, so the class is the ` +
+          "classifier's alone — review the key slice before confirming",
+      );
     }
     if (measured.grade === finding.grade && measured.zone === finding.zone) return finding;
     if (classFrom === 'classifier') {
-      warnings.push(
+      return withWarning(
+        finding,
         `${levelFindingToReportLine(finding)}: the box and facet points measure ${measured.grade}-${measured.zone} ` +
           'by the MSU rules — review the key slice before confirming',
+        { disagreement: { measuredBy: 'geometry', grade: measured.grade, zone: measured.zone } },
       );
-      return finding;
     }
     const reported = { ...finding, grade: measured.grade, zone: measured.zone };
-    warnings.push(
+    return withWarning(
+      reported,
       `${levelFindingToReportLine(reported)}: measured from the box and facet points by the MSU rules; the classifier ` +
         `scored ${finding.grade}-${finding.zone} — review the key slice before confirming`,
+      { disagreement: { measuredBy: 'classifier', grade: finding.grade, zone: finding.zone } },
     );
-    return reported;
   });
   return { levels: reconciled, warnings };
 }

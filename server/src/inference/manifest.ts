@@ -3,6 +3,7 @@
  * without code changes — input tensor, normalization, YOLOv8-style output layout and the MSU meaning of each
  * class. A site drops its own validated model in by writing one of these beside its `model.onnx`.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -179,6 +180,26 @@ export type ModelManifestInput = z.input<typeof modelManifestSchema>;
 export interface LoadedManifest {
   manifest: ModelManifest;
   modelPath: string;
+  /**
+   * `sha256:<hex>` over manifest.json and every network it names, in the manifest's order: which exact model build
+   * produced a result (the FHIR Device carries it), whatever its id and version say.
+   */
+  digest: string;
+}
+
+/** The networks a manifest names: the detector, then its zoomed passes. */
+export function manifestNetworkFiles(manifest: ModelManifest): string[] {
+  return [manifest.file, manifest.refinement?.file, manifest.classification?.file, manifest.verification?.file].filter(
+    (file): file is string => file !== undefined,
+  );
+}
+
+async function modelDigest(modelDir: string, manifestText: string, manifest: ModelManifest): Promise<string> {
+  const hash = createHash('sha256').update(manifestText);
+  for (const file of manifestNetworkFiles(manifest)) {
+    hash.update(await readFile(path.join(modelDir, file)).catch(() => Buffer.alloc(0)));
+  }
+  return `sha256:${hash.digest('hex')}`;
 }
 
 /** Reads and validates `<modelDir>/manifest.json`; the error names the file and the offending field. */
@@ -202,5 +223,9 @@ export async function loadModelManifest(modelDir: string): Promise<LoadedManifes
       `Invalid model manifest ${manifestPath}: classFrom "geometry" needs the two facet keypoints, but output.numKeypoints is ${parsed.data.output.numKeypoints}`,
     );
   }
-  return { manifest: parsed.data, modelPath: path.join(modelDir, parsed.data.file) };
+  return {
+    manifest: parsed.data,
+    modelPath: path.join(modelDir, parsed.data.file),
+    digest: await modelDigest(modelDir, text, parsed.data),
+  };
 }

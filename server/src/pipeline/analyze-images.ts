@@ -10,6 +10,7 @@ import {
   UnsupportedImageError,
   type DecodedFrame,
 } from '../dicom/decode-frame';
+import { acquisitionDateTimeOf } from '../dicom/acquisition-time';
 import { inThreadDecoder, type FrameDecoder } from '../dicom/decode-pool';
 import { getString, requireString, type DicomJson } from '../dicom/dicom-json';
 import { frameGeometries, isAxial, isPatientLeftImageRight, type SliceGeometry } from '../dicom/geometry';
@@ -62,6 +63,8 @@ export interface ImageAnalysis {
   findings: Findings;
   keySlices: KeySliceImage[];
   slices: number;
+  /** The analyzed series' instances (metadata): what a DICOM SR of the analysis copies and references. */
+  instances: DicomJson[];
 }
 
 interface AxialSlice {
@@ -89,7 +92,12 @@ async function selectAxialSeries(
   studyUid: string,
   warnings: string[],
   onStage: AnalyzeImagesOptions['onStage'],
-): Promise<{ seriesUid: string; slices: AxialSlice[]; sagittal: ReturnType<typeof chooseSagittalSeries> }> {
+): Promise<{
+  seriesUid: string;
+  slices: AxialSlice[];
+  instances: DicomJson[];
+  sagittal: ReturnType<typeof chooseSagittalSeries>;
+}> {
   const allSeries = await timed('qido', onStage, () => source.searchForSeries(studyUid));
   const candidates = allSeries.filter(isCandidateSeries);
   const metadata = await timed('metadata', onStage, () =>
@@ -131,7 +139,7 @@ async function selectAxialSeries(
     }
   }
   if (skipped > 0) warnings.push(`${skipped} instance(s) of the analyzed series were skipped: ${problems.join('; ')}`);
-  return { seriesUid, slices, sagittal };
+  return { seriesUid, slices, instances, sagittal };
 }
 
 /** Decodes a frame as retrieved; a stored syntax we cannot decode (e.g. JPEG XL, HTJ2K) is asked for again uncompressed. */
@@ -284,7 +292,7 @@ export async function analyzeImages(
   const { onStage } = options;
   const decoder = options.decoder ?? inThreadDecoder;
   const warnings: string[] = [];
-  const { seriesUid, slices, sagittal } = await selectAxialSeries(source, studyUid, warnings, onStage);
+  const { seriesUid, slices, instances, sagittal } = await selectAxialSeries(source, studyUid, warnings, onStage);
   const assigned = await assignStudyLevels(groupIntoStacks(slices), sagittal, async (sagittalUid, sagittalFrames) => {
     const retrieved = await timed('retrieve', onStage, () =>
       source.retrieveFrames(
@@ -360,6 +368,7 @@ export async function analyzeImages(
     }
   }
   onStage?.('postprocess', performance.now() - postStart);
+  const acquisitionDateTime = acquisitionDateTimeOf(instances);
   return {
     findings: {
       studyInstanceUid: studyUid,
@@ -367,9 +376,11 @@ export async function analyzeImages(
       model: { id: detector.manifest.id, version: detector.manifest.version },
       levels: levelFindings,
       levelAssignment: assigned.assignment,
+      ...(acquisitionDateTime ? { acquisitionDateTime } : {}),
       warnings,
     },
     keySlices,
     slices: ordered.length,
+    instances,
   };
 }

@@ -1,7 +1,12 @@
 /**
  * The one place that composes the stages of an analysis (MONAI-Deploy style chain):
  * ImagingStudy + Endpoint (FHIR) → series search, metadata, frames (DICOMweb) → geometry, stacks, levels,
- * decoding (DICOM) → detector + MSU rules (inference) → FHIR transaction.
+ * decoding (DICOM) → detector + MSU rules (inference) → DICOM SR (sr; STOW-RS to the PACS when enabled) → FHIR
+ * transaction → the stored result read back.
+ *
+ * Re-analysis never contradicts the record (docs/fhir-mapping.md §Re-analysis): when the EHR already holds this model
+ * version's report on the study, that report is the answer and nothing is computed or written; a new model version
+ * supersedes an earlier AI report still awaiting review, never a signed one.
  */
 import { createDecodePool, inThreadDecoder, type DecodePoolOptions, type FrameDecoder } from '../dicom/decode-pool';
 import type { ImagingStudy } from 'fhir/r4';
@@ -12,17 +17,33 @@ import {
   type DicomwebRetrieverOptions,
 } from '../dicomweb/dicomweb-retriever';
 import { createFhirClient, type FhirClient } from '../fhir/fhir-client';
-import { writeFindings } from '../fhir/write-findings';
+import {
+  currentReport,
+  findStoredReports,
+  isSignedReport,
+  isWithdrawnReport,
+  readAnalysisResources,
+  readStoredAnalysis,
+  type StoredAnalysis,
+  type StoredReport,
+  type StudyOfReports,
+} from '../fhir/read-findings';
+import { writeFindings, type SupersededAnalysis } from '../fhir/write-findings';
+import { analysisKey, type StructuredReportRef } from '../fhir/builders';
+import { findingsToStructuredReport, nameBasedUid } from '../sr/build-structured-report';
+import { structuredReportToFindings } from '../sr/read-structured-report';
+import { srSourceFromDicomJson } from '../sr/sr-source';
 import {
   getDetectorSession,
   type DetectorOptions,
   type DetectorSession,
   type InferenceLog,
 } from '../inference/detector-session';
-import type { Findings } from '../findings/findings';
+import type { Findings, ModelRef } from '../findings/findings';
+import type { DicomJson } from '../dicom/dicom-json';
 import { analyzeImages } from './analyze-images';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
-import { toPipelineError } from './pipeline-error';
+import { PipelineError, toPipelineError } from './pipeline-error';
 
 export interface AnalyzeRequest {
   fhirBaseUrl: string;
@@ -31,12 +52,18 @@ export interface AnalyzeRequest {
   modelDir: string;
   /** Origins the DICOMweb endpoint may be on (the trusted FHIR servers'). */
   trustedOrigins: readonly string[];
+  /** Also store the DICOM SR in the study's PACS by STOW-RS (config SR_STOW). */
+  storeStructuredReport?: boolean;
 }
 
-export interface AnalyzeResult {
-  findings: Findings;
-  diagnosticReport: string;
-  observations: string[];
+export interface AnalyzeResult extends StoredAnalysis {
+  /** False when the EHR already held this model version's analysis and it was returned as stored. */
+  created: boolean;
+  /** The earlier AI report this analysis superseded (`DiagnosticReport/<id>`). */
+  superseded?: string;
+  /** The SR's SOP Instance UID and whether the PACS accepted it (STOW-RS), when an SR was written. */
+  structuredReport?: string;
+  structuredReportInPacs?: boolean;
 }
 
 /** Seams for tests; production uses the real stages. */
@@ -85,34 +112,141 @@ export function defaultDependencies(log: InferenceLog, options: PipelineOptions 
   };
 }
 
+const sameModel = (a: ModelRef, b: ModelRef): boolean => a.id === b.id && a.version === b.version;
+
+/** The sr stage's reader, as the fhir stage's read-back takes it. */
+const readStructuredReportLevels = (part10: Uint8Array) => structuredReportToFindings(part10).levels;
+
+/** This model version's standing report on the study, if the EHR holds one. */
+function ownReport(reports: readonly StoredReport[], model: ModelRef): StoredReport | undefined {
+  return reports.find((stored) => sameModel(stored.model, model) && !isWithdrawnReport(stored.report));
+}
+
+/** The earlier AI report a new model version supersedes: the newest of ours still awaiting review (never a signed one). */
+async function supersedable(
+  fhir: FhirClient,
+  reports: readonly StoredReport[],
+  model: ModelRef,
+): Promise<SupersededAnalysis | undefined> {
+  const current = currentReport(reports);
+  if (!current || sameModel(current.model, model) || isSignedReport(current.report)) return undefined;
+  if (current.report.status !== 'preliminary') return undefined;
+  const { observations, document } = await readAnalysisResources(fhir, current.report);
+  return { report: current.report, observations, ...(document ? { document } : {}) };
+}
+
+/**
+ * The DICOM SR of the analysis. Its UIDs are derived from the analysis (study, model, version), so an analysis that is
+ * retried stores the same SOP Instance again instead of a second SR beside the first.
+ */
+function structuredReportOf(findings: Findings, instances: DicomJson[], now: Date): StructuredReportRef {
+  const key = analysisKey(findings.studyInstanceUid, findings.model);
+  let next = 0;
+  const sr = findingsToStructuredReport(findings, srSourceFromDicomJson(instances), {
+    manufacturer: 'ldh-cds',
+    now,
+    uids: () => nameBasedUid(`${key}/sr/${next++}`),
+  });
+  return {
+    sopInstanceUid: sr.sopInstanceUid,
+    seriesInstanceUid: sr.seriesInstanceUid,
+    trackingUids: sr.trackingUids,
+    part10: sr.part10,
+  };
+}
+
 export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDependencies): Promise<AnalyzeResult> {
   try {
     const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
     const study = await fhir.read<ImagingStudy>(request.imagingStudy);
     const studyUid = studyInstanceUidOf(study);
-    const dicomwebBase = await dicomwebBaseOf(fhir, study, request.trustedOrigins);
+    const ofStudy: StudyOfReports = {
+      reference: request.imagingStudy,
+      subject: study.subject,
+      studyInstanceUid: studyUid,
+    };
     const detector = await deps.detector(request.modelDir);
+    const model = { id: detector.manifest.id, version: detector.manifest.version };
+    const reports = await findStoredReports(fhir, ofStudy);
+    const existing = ownReport(reports, model);
+    if (existing) {
+      // What the EHR holds is the answer: a recomputation could differ from the record in rounding or a warning.
+      return { ...(await readStoredAnalysis(fhir, existing, ofStudy, readStructuredReportLevels)), created: false };
+    }
+
+    const dicomwebBase = await dicomwebBaseOf(fhir, study, request.trustedOrigins);
+    const retriever = deps.dicomweb(dicomwebBase, request.accessToken);
     const started = deps.now();
-    const { findings } = await analyzeImages(deps.dicomweb(dicomwebBase, request.accessToken), studyUid, detector, {
-      decoder: deps.decoder,
-    });
+    const { findings, instances } = await analyzeImages(retriever, studyUid, detector, { decoder: deps.decoder });
     deps.log('analysis finished', {
       levels: findings.levels.length,
       ms: deps.now().getTime() - started.getTime(),
       executionProvider: detector.executionProvider,
     });
-    const written = await writeFindings(
-      fhir,
-      findings,
-      { ...findings.model, name: detector.manifest.name, intendedUse: detector.manifest.intendedUse },
-      {
-        subject: study.subject,
-        imagingStudy: { reference: request.imagingStudy },
-        issued: deps.now().toISOString(),
-        ...(study.procedureCode ? { procedureCode: study.procedureCode } : {}),
-      },
-    );
-    return { findings, diagnosticReport: written.diagnosticReport, observations: written.observations };
+    const issued = deps.now();
+    const structuredReport = structuredReportOf(findings, instances, issued);
+    let structuredReportInPacs = false;
+    if (request.storeStructuredReport && retriever.storeInstances) {
+      try {
+        await retriever.storeInstances(studyUid, [structuredReport.part10]);
+        structuredReportInPacs = true;
+      } catch (error) {
+        findings.warnings.push(
+          `The DICOM SR could not be stored in the PACS (${(error as Error).message}); it is attached to the report in the EHR.`,
+        );
+      }
+    }
+    const superseded = await supersedable(fhir, reports, model);
+    try {
+      await writeFindings(
+        fhir,
+        findings,
+        { ...model, name: detector.manifest.name, intendedUse: detector.manifest.intendedUse, digest: detector.digest },
+        {
+          subject: study.subject,
+          imagingStudy: { reference: request.imagingStudy },
+          issued: issued.toISOString(),
+          structuredReport,
+          ...(study.procedureCode ? { procedureCode: study.procedureCode } : {}),
+        },
+        superseded,
+      );
+    } catch (error) {
+      // A transaction that was applied but whose answer was lost, or one a concurrent request won: what the EHR
+      // holds now is the result. Anything else failed for real, and nothing was written (a transaction is atomic).
+      const stored = ownReport(await findStoredReports(fhir, ofStudy).catch(() => []), model);
+      if (!stored) throw error;
+    }
+    const written = ownReport(await findStoredReports(fhir, ofStudy), model);
+    if (!written) throw new Error('The FHIR server accepted the analysis but does not return it on search');
+    return {
+      ...(await readStoredAnalysis(fhir, written, ofStudy, readStructuredReportLevels)),
+      created: true,
+      ...(superseded ? { superseded: `DiagnosticReport/${superseded.report.id}` } : {}),
+      structuredReport: structuredReport.sopInstanceUid,
+      structuredReportInPacs,
+    };
+  } catch (error) {
+    throw toPipelineError(error);
+  }
+}
+
+/** The stored analysis that stands for the study (GET /api/analyses): a signed report before a preliminary one. */
+export async function readAnalysis(
+  request: { fhirBaseUrl: string; accessToken: string; imagingStudy: string },
+  deps: Pick<AnalyzeDependencies, 'fhirClient'>,
+): Promise<StoredAnalysis> {
+  try {
+    const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
+    const study = await fhir.read<ImagingStudy>(request.imagingStudy);
+    const ofStudy: StudyOfReports = {
+      reference: request.imagingStudy,
+      subject: study.subject,
+      studyInstanceUid: studyInstanceUidOf(study),
+    };
+    const current = currentReport(await findStoredReports(fhir, ofStudy));
+    if (!current) throw new PipelineError('not-found', `No ldh-cds analysis is stored for ${request.imagingStudy}`);
+    return await readStoredAnalysis(fhir, current, ofStudy, readStructuredReportLevels);
   } catch (error) {
     throw toPipelineError(error);
   }
