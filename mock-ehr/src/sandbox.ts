@@ -107,6 +107,8 @@ async function main(): Promise<void> {
     APP_BASE_URL: appBaseUrl,
     FHIR_BASE_URLS: process.env.FHIR_BASE_URLS ?? `${ehrBaseUrl}/fhir`,
     CDS_CLIENTS_FILE: process.env.CDS_CLIENTS_FILE ?? (await writeResolvedCdsClients(ehrBaseUrl)),
+    // The sandbox's PACS (the mock EHR's DICOMweb store) receives each analysis's DICOM SR, as a site would enable it.
+    SR_STOW: process.env.SR_STOW ?? 'true',
   };
 
   process.on('SIGINT', () => {

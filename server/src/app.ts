@@ -42,7 +42,14 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   app.use(requestLogger(logger));
   app.use(securityHeaders(config.FHIR_BASE_URLS));
   app.use(express.json({ limit: '5mb', type: ['application/json', 'application/fhir+json'] }));
-  app.use(analysesRouter({ trustedFhirBaseUrls: config.FHIR_BASE_URLS, modelDir: config.MODEL_DIR, deps }));
+  app.use(
+    analysesRouter({
+      trustedFhirBaseUrls: config.FHIR_BASE_URLS,
+      modelDir: config.MODEL_DIR,
+      storeStructuredReport: config.SR_STOW,
+      deps,
+    }),
+  );
   app.use(
     cdsHooksRouter({
       appBaseUrl: config.APP_BASE_URL,

@@ -8,7 +8,13 @@ import express, { type Request, type Response } from 'express';
 import type { AccessTokenClaims, TokenIssuer } from '../auth/tokens';
 import { getAccessClaims, requireBearer } from '../http/bearer';
 import { badRequest, forbidden } from '../http/errors';
-import { expiredTokenFault, fhirUnavailableFault, type FaultSwitches } from '../http/faults';
+import {
+  expiredTokenFault,
+  fhirUnavailable,
+  fhirUnavailableFault,
+  takeFault,
+  type FaultSwitches,
+} from '../http/faults';
 import { buildRouter, type Route } from '../http/route-table';
 import {
   assertPermitted,
@@ -104,6 +110,10 @@ async function handleFhirRequest(options: FhirRouterOptions, req: Request, res: 
     await assertExistingVisible(options, claims, req.path);
   }
 
+  const isTransaction = interaction === 'batch';
+  if (isTransaction && takeFault(options.faults, 'failTransactions')) {
+    throw fhirUnavailable('FHIR server temporarily unavailable (fault injection: failTransactions)');
+  }
   const requested = normalizeReferenceParams(new URL(req.originalUrl, 'http://localhost').searchParams);
   const paging = isTypeSearch(httpMethod, req.path) ? pageRequestOf(requested) : undefined;
   const { status, resource } = await options.engine.handle({
@@ -121,6 +131,11 @@ async function handleFhirRequest(options: FhirRouterOptions, req: Request, res: 
           return `${options.fhirBaseUrl}${req.path}?${query.toString()}`;
         })
       : resource;
+  if (isTransaction && takeFault(options.faults, 'loseTransactionAnswers')) {
+    throw fhirUnavailable(
+      'Gateway timeout after the transaction was applied (fault injection: loseTransactionAnswers)',
+    );
+  }
   const visible = restrictToPatient(claims, paged);
   setResourceHeaders(res, options.fhirBaseUrl, visible, status === 201);
   res.status(status).type(FHIR_JSON).send(JSON.stringify(visible));

@@ -1,7 +1,8 @@
 /**
  * Fault injection for tests and demos, as the SMART launcher offers: switches that make the EHR misbehave in the
  * ways a real one does. Flip them in tests through `MockEhr.faults`, by hand at `/faults`, or with
- * `POST /faults` (JSON or form: expiredToken, fhirUnavailable, dicomWebDelayMs).
+ * `POST /faults` (JSON or form: expiredToken, fhirUnavailable, dicomWebDelayMs, failTransactions,
+ * loseTransactionAnswers).
  */
 import type { RequestHandler } from 'express';
 import { HttpError, buildOutcome, unauthorized } from './errors';
@@ -13,9 +14,38 @@ export interface FaultSwitches {
   fhirUnavailable: boolean;
   /** DICOMweb answers this many milliseconds late (0 = off). */
   dicomWebDelayMs: number;
+  /** The next this-many FHIR transactions answer 503 before anything is applied (a server that is briefly down). */
+  failTransactions: number;
+  /**
+   * The next this-many FHIR transactions are applied, then answered 503 (a gateway that timed out while the server
+   * committed): the client cannot know its write landed, and must not write it twice.
+   */
+  loseTransactionAnswers: number;
 }
 
-export const NO_FAULTS: Readonly<FaultSwitches> = { expiredToken: false, fhirUnavailable: false, dicomWebDelayMs: 0 };
+export const NO_FAULTS: Readonly<FaultSwitches> = {
+  expiredToken: false,
+  fhirUnavailable: false,
+  dicomWebDelayMs: 0,
+  failTransactions: 0,
+  loseTransactionAnswers: 0,
+};
+
+/** The 503 a FHIR server (or its gateway) answers while unavailable, with Retry-After (RFC 9110 §10.2.3). */
+export function fhirUnavailable(diagnostics: string): HttpError {
+  return new HttpError(
+    503,
+    { kind: 'outcome', outcome: buildOutcome('transient', diagnostics) },
+    { 'Retry-After': '1' },
+  );
+}
+
+/** Counts one use of a counting fault; true when it fired. */
+export function takeFault(faults: FaultSwitches, key: 'failTransactions' | 'loseTransactionAnswers'): boolean {
+  if (faults[key] <= 0) return false;
+  faults[key] -= 1;
+  return true;
+}
 
 export function createFaults(): FaultSwitches {
   return { ...NO_FAULTS };
@@ -31,16 +61,7 @@ export function expiredTokenFault(faults: FaultSwitches): RequestHandler {
 
 export function fhirUnavailableFault(faults: FaultSwitches): RequestHandler {
   return (_req, _res, next) => {
-    if (faults.fhirUnavailable) {
-      throw new HttpError(
-        503,
-        {
-          kind: 'outcome',
-          outcome: buildOutcome('transient', 'FHIR server temporarily unavailable (fault injection)'),
-        },
-        { 'Retry-After': '1' },
-      );
-    }
+    if (faults.fhirUnavailable) throw fhirUnavailable('FHIR server temporarily unavailable (fault injection)');
     next();
   };
 }
@@ -70,6 +91,15 @@ export function updateFaults(faults: FaultSwitches, body: Record<string, unknown
         });
       }
       faults.dicomWebDelayMs = ms;
+    } else if (key === 'failTransactions' || key === 'loseTransactionAnswers') {
+      const count = Number(value);
+      if (!Number.isInteger(count) || count < 0 || count > 100) {
+        throw new HttpError(400, {
+          kind: 'outcome',
+          outcome: buildOutcome('invalid', `${key} must be an integer from 0 to 100`),
+        });
+      }
+      faults[key] = count;
     } else if (key !== 'form') {
       throw new HttpError(400, { kind: 'outcome', outcome: buildOutcome('invalid', `Unknown fault switch "${key}"`) });
     }

@@ -1,20 +1,22 @@
 /**
  * The analysis API, one table of routes:
- *   POST /api/analyses                         run the pipeline on an ImagingStudy and write the results
- *   GET  /api/analyses?imagingStudy=ImagingStudy/<id>   the stored analysis, or 404
+ *   POST /api/analyses                         analyze an ImagingStudy and write the results (201), or answer
+ *                                              this model version's stored analysis (200) without recomputing
+ *   GET  /api/analyses?imagingStudy=ImagingStudy/<id>   the stored analysis that stands for the study, or 404
  * Both need `Authorization: Bearer <SMART access token>` and `X-FHIR-Server: <trusted FHIR base>`.
  */
 import { Router, type Request, type RequestHandler } from 'express';
 import type { AnalyzeDependencies, AnalyzeResult } from '../pipeline/analyze-study';
 import { analyzeStudy, readAnalysis } from '../pipeline/analyze-study';
 import { parseImagingStudyReference } from '../pipeline/imaging-study';
-
 import { bearerTokenOf } from './bearer-token';
 import { forbidden, unauthorized } from './http-error';
 
 export interface AnalysesRouterOptions {
   trustedFhirBaseUrls: readonly string[];
   modelDir: string;
+  /** Store each analysis's DICOM SR in the study's PACS too (config SR_STOW). */
+  storeStructuredReport?: boolean;
   deps: AnalyzeDependencies;
 }
 
@@ -41,10 +43,17 @@ export function analysesRouter(options: AnalysesRouterOptions): Router {
     const caller = callerContext(req, options.trustedFhirBaseUrls);
     const imagingStudy = parseImagingStudyReference((req.body as { imagingStudy?: unknown } | undefined)?.imagingStudy);
     const result: AnalyzeResult = await analyzeStudy(
-      { ...caller, imagingStudy, modelDir: options.modelDir, trustedOrigins },
+      {
+        ...caller,
+        imagingStudy,
+        modelDir: options.modelDir,
+        trustedOrigins,
+        storeStructuredReport: options.storeStructuredReport ?? false,
+      },
       options.deps,
     );
-    res.status(201).json(result);
+    // 201 when this request wrote the analysis; 200 when the EHR already held it (RFC 9110 §9.3.3).
+    res.status(result.created ? 201 : 200).json(result);
   };
 
   const handleGetAnalysis: RequestHandler = async (req, res) => {

@@ -33,6 +33,7 @@ import { analysisKey, type StructuredReportRef } from '../fhir/builders';
 import { findingsToStructuredReport, nameBasedUid } from '../sr/build-structured-report';
 import { structuredReportToFindings } from '../sr/read-structured-report';
 import { srSourceFromDicomJson } from '../sr/sr-source';
+import { StructuredReportError } from '../sr/structured-report-error';
 import {
   getDetectorSession,
   type DetectorOptions,
@@ -62,7 +63,7 @@ export interface AnalyzeResult extends StoredAnalysis {
   /** The earlier AI report this analysis superseded (`DiagnosticReport/<id>`). */
   superseded?: string;
   /** The SR's SOP Instance UID and whether the PACS accepted it (STOW-RS), when an SR was written. */
-  structuredReport?: string;
+  structuredReportUid?: string;
   structuredReportInPacs?: boolean;
 }
 
@@ -155,6 +156,21 @@ function structuredReportOf(findings: Findings, instances: DicomJson[], now: Dat
   };
 }
 
+/** The SR, or a warning on the findings when the images lack what an SR must copy (the FHIR results still stand). */
+function structuredReportOrWarning(
+  findings: Findings,
+  instances: DicomJson[],
+  now: Date,
+): StructuredReportRef | undefined {
+  try {
+    return structuredReportOf(findings, instances, now);
+  } catch (error) {
+    if (!(error instanceof StructuredReportError)) throw error;
+    findings.warnings.push(`No DICOM SR was written (${error.message}), so the boxes are not stored with the report.`);
+    return undefined;
+  }
+}
+
 export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDependencies): Promise<AnalyzeResult> {
   try {
     const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
@@ -184,9 +200,9 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
       executionProvider: detector.executionProvider,
     });
     const issued = deps.now();
-    const structuredReport = structuredReportOf(findings, instances, issued);
+    const structuredReport = structuredReportOrWarning(findings, instances, issued);
     let structuredReportInPacs = false;
-    if (request.storeStructuredReport && retriever.storeInstances) {
+    if (structuredReport && request.storeStructuredReport && retriever.storeInstances) {
       try {
         await retriever.storeInstances(studyUid, [structuredReport.part10]);
         structuredReportInPacs = true;
@@ -206,7 +222,7 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
           subject: study.subject,
           imagingStudy: { reference: request.imagingStudy },
           issued: issued.toISOString(),
-          structuredReport,
+          ...(structuredReport ? { structuredReport } : {}),
           ...(study.procedureCode ? { procedureCode: study.procedureCode } : {}),
         },
         superseded,
@@ -223,8 +239,7 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
       ...(await readStoredAnalysis(fhir, written, ofStudy, readStructuredReportLevels)),
       created: true,
       ...(superseded ? { superseded: `DiagnosticReport/${superseded.report.id}` } : {}),
-      structuredReport: structuredReport.sopInstanceUid,
-      structuredReportInPacs,
+      ...(structuredReport ? { structuredReportUid: structuredReport.sopInstanceUid, structuredReportInPacs } : {}),
     };
   } catch (error) {
     throw toPipelineError(error);
