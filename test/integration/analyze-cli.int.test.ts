@@ -6,15 +6,18 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { Bundle, DiagnosticReport } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
 import { generatePhantomStudy, type GeneratedStudy } from '../../models/synthetic';
 import { levelFindingToReportLine, type Findings } from '../../server/src/findings/findings';
 import { transcodeMany, type TranscodableSyntax } from '../../models/synthetic/transcode';
+import { structuredReportToFindings } from '../../server/src/sr/read-structured-report';
+import { validateFhir } from '../support/fhir-validation';
 
 const run = promisify(execFile);
 const TSX = path.resolve('node_modules/.bin/tsx');
@@ -82,6 +85,39 @@ describe('when a folder holds three studies in different transfer syntaxes and s
       expect(problems).toContainEqual(expect.stringMatching(/^skipped .*ct\.dcm: modality CT: only MR/));
     expect(stderr).not.toMatch(/^\s+at /m);
     expect((await readdir(out)).filter((f) => f.endsWith('.png'))).toHaveLength(15);
+  });
+});
+
+describe('when an integration engineer asks for the FHIR Bundle and the SR', () => {
+  it('then each study gets a valid transaction Bundle naming its patient by Patient ID and an SR of its findings', async () => {
+    const out = path.join(dir, 'results');
+    await mkdir(out, { recursive: true });
+    const bundleFile = path.join(out, 'bundle.json');
+    const srFile = path.join(out, 'sr.dcm');
+    const { code, stderr } = await analyze([
+      '--dir',
+      path.join(dir, 'in'),
+      '--fhir-bundle',
+      bundleFile,
+      '--sr',
+      srFile,
+    ]);
+    expect(code, stderr).toBe(0);
+    for (const [index, study] of studies.entries()) {
+      const bundle = JSON.parse(
+        await readFile(path.join(out, `bundle.${study.studyInstanceUid}.json`), 'utf8'),
+      ) as Bundle;
+      expect(validateFhir(bundle)).toEqual([]);
+      const report = bundle.entry?.find((entry) => entry.resource?.resourceType === 'DiagnosticReport')
+        ?.resource as DiagnosticReport;
+      expect(report.subject).toEqual({ reference: `Patient?identifier=CLI-${index}` });
+      expect(report.imagingStudy?.[0]?.reference).toBe(
+        `ImagingStudy?identifier=${encodeURIComponent(`urn:dicom:uid|urn:oid:${study.studyInstanceUid}`)}`,
+      );
+      const sr = structuredReportToFindings(await readFile(path.join(out, `sr.${study.studyInstanceUid}.dcm`)));
+      expect(sr.studyInstanceUid).toBe(study.studyInstanceUid);
+      expect(sr.levels.map(levelFindingToReportLine).sort()).toEqual(lines(study.groundTruth).sort());
+    }
   });
 });
 

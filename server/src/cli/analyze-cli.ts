@@ -1,11 +1,15 @@
 /**
- * `npm run analyze -- --dir DIR | --dicomweb URL --study UID [--json] [--out DIR] [--model DIR] [--ep auto|cpu|webgpu|cuda]`
+ * `npm run analyze -- --dir DIR | --dicomweb URL --study UID [--json] [--out DIR] [--fhir-bundle FILE] [--sr FILE]
+ *   [--model DIR] [--ep auto|cpu|webgpu|cuda]`
  *
  * For site imaging teams: analyzes a folder of DICOM files (any number of studies) or one study on a DICOMweb
  * server with the same pipeline the app uses. Prints one line per disc level; `--json` prints only the
  * findings JSON (a list when the folder holds several studies); `--out` writes the key slices as PNGs with
  * the findings drawn on them. Problems go to stderr, one line each, never a stack trace. Exit 0 when at
  * least one study was analyzed. DICOMweb credentials: DICOMWEB_TOKEN (bearer) or DICOMWEB_USER/DICOMWEB_PASSWORD.
+ * `--fhir-bundle` and `--sr` write the FHIR transaction the app would send and the DICOM SR it would store
+ * (pipeline/results-package.ts), for integration engineers to inspect; with several studies, each study's files
+ * get its Study Instance UID before the extension.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,10 +22,11 @@ import { levelFindingToReportLine, type Findings, type LevelFinding } from '../f
 import { analyzeImages, type ImageAnalysis, type StudySource } from '../pipeline/analyze-images';
 import { decoderFor, pipelineOptionsFromConfig } from '../pipeline/analyze-study';
 import { loadDicomFolder } from '../pipeline/folder-source';
+import { resultsPackage } from '../pipeline/results-package';
 import { keySliceToPng } from './key-slice-png';
 
 const USAGE =
-  'usage: npm run analyze -- (--dir DIR | --dicomweb URL --study UID) [--json] [--out DIR] [--model DIR] [--ep auto|cpu|webgpu|cuda]';
+  'usage: npm run analyze -- (--dir DIR | --dicomweb URL --study UID) [--json] [--out DIR] [--fhir-bundle FILE] [--sr FILE] [--model DIR] [--ep auto|cpu|webgpu|cuda]';
 
 class UsageError extends Error {}
 
@@ -57,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       study: { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
+      'fhir-bundle': { type: 'string' },
+      sr: { type: 'string' },
       model: { type: 'string' },
       ep: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -109,6 +116,18 @@ async function main(argv: string[]): Promise<number> {
 
   const decoder = decoderFor(pipelineOptionsFromConfig(config).decode);
   const results: Findings[] = [];
+  const model = {
+    id: detector.manifest.id,
+    version: detector.manifest.version,
+    name: detector.manifest.name,
+    intendedUse: detector.manifest.intendedUse,
+    digest: detector.digest,
+  };
+  const perStudy = (file: string, studyInstanceUid: string): string => {
+    if (sources.length === 1) return file;
+    const { dir, name, ext } = path.parse(file);
+    return path.join(dir, `${name}.${studyInstanceUid}${ext}`);
+  };
   for (const { studyInstanceUid, source } of sources) {
     try {
       const started = performance.now();
@@ -126,6 +145,20 @@ async function main(argv: string[]): Promise<number> {
       if (values.out) {
         const written = await writeKeySlices(values.out, analysis);
         info(`  ${written.length} key slice PNG(s) in ${values.out}`);
+      }
+      const bundleFile = values['fhir-bundle'];
+      if (bundleFile || values.sr) {
+        const results = resultsPackage(analysis.findings, analysis.instances, model, new Date());
+        if (bundleFile) {
+          const file = perStudy(bundleFile, studyInstanceUid);
+          await writeFile(file, `${JSON.stringify(results.bundle, null, 2)}\n`);
+          info(`  FHIR transaction Bundle in ${file}`);
+        }
+        if (values.sr && results.structuredReport) {
+          const file = perStudy(values.sr, studyInstanceUid);
+          await writeFile(file, results.structuredReport.part10);
+          info(`  DICOM SR in ${file}`);
+        }
       }
     } catch (error) {
       console.error(`study ${studyInstanceUid} not analyzed: ${oneLine(error)}`);

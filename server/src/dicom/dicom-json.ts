@@ -22,6 +22,8 @@ export const TAGS = {
   AcquisitionDateTime: '0008002A',
   TimezoneOffsetFromUTC: '00080201',
   Modality: '00080060',
+  PatientID: '00100020',
+  IssuerOfPatientID: '00100021',
   SeriesDescription: '0008103E',
   ScanningSequence: '00180020',
   SequenceName: '00180024',

@@ -29,19 +29,15 @@ import {
   type StudyOfReports,
 } from '../fhir/read-findings';
 import { writeFindings, type SupersededAnalysis } from '../fhir/write-findings';
-import { analysisKey, type StructuredReportRef } from '../fhir/builders';
-import { findingsToStructuredReport, nameBasedUid } from '../sr/build-structured-report';
 import { structuredReportToFindings } from '../sr/read-structured-report';
-import { srSourceFromDicomJson } from '../sr/sr-source';
-import { StructuredReportError } from '../sr/structured-report-error';
+import { structuredReportOrWarning } from './structured-report';
 import {
   getDetectorSession,
   type DetectorOptions,
   type DetectorSession,
   type InferenceLog,
 } from '../inference/detector-session';
-import type { Findings, ModelRef } from '../findings/findings';
-import type { DicomJson } from '../dicom/dicom-json';
+import type { ModelRef } from '../findings/findings';
 import { analyzeImages } from './analyze-images';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
 import { PipelineError, toPipelineError } from './pipeline-error';
@@ -134,41 +130,6 @@ async function supersedable(
   if (current.report.status !== 'preliminary') return undefined;
   const { observations, document } = await readAnalysisResources(fhir, current.report);
   return { report: current.report, observations, ...(document ? { document } : {}) };
-}
-
-/**
- * The DICOM SR of the analysis. Its UIDs are derived from the analysis (study, model, version), so an analysis that is
- * retried stores the same SOP Instance again instead of a second SR beside the first.
- */
-function structuredReportOf(findings: Findings, instances: DicomJson[], now: Date): StructuredReportRef {
-  const key = analysisKey(findings.studyInstanceUid, findings.model);
-  let next = 0;
-  const sr = findingsToStructuredReport(findings, srSourceFromDicomJson(instances), {
-    manufacturer: 'ldh-cds',
-    now,
-    uids: () => nameBasedUid(`${key}/sr/${next++}`),
-  });
-  return {
-    sopInstanceUid: sr.sopInstanceUid,
-    seriesInstanceUid: sr.seriesInstanceUid,
-    trackingUids: sr.trackingUids,
-    part10: sr.part10,
-  };
-}
-
-/** The SR, or a warning on the findings when the images lack what an SR must copy (the FHIR results still stand). */
-function structuredReportOrWarning(
-  findings: Findings,
-  instances: DicomJson[],
-  now: Date,
-): StructuredReportRef | undefined {
-  try {
-    return structuredReportOf(findings, instances, now);
-  } catch (error) {
-    if (!(error instanceof StructuredReportError)) throw error;
-    findings.warnings.push(`No DICOM SR was written (${error.message}), so the boxes are not stored with the report.`);
-    return undefined;
-  }
 }
 
 export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDependencies): Promise<AnalyzeResult> {
