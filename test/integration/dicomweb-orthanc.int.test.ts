@@ -18,6 +18,8 @@ import { createDicomwebRetriever } from '../../server/src/dicomweb/dicomweb-retr
 import { createDetectorSession, type DetectorSession } from '../../server/src/inference/detector-session';
 import { levelFindingToReportLine, type Findings } from '../../server/src/findings/findings';
 import { analyzeImages } from '../../server/src/pipeline/analyze-images';
+import { structuredReportOf } from '../../server/src/pipeline/structured-report';
+import { structuredReportToFindings } from '../../server/src/sr/read-structured-report';
 import { UpstreamRequestError } from '../../server/src/upstream/upstream-request-error';
 import { startOrthanc, type RunningOrthanc } from '../../server/src/cli/orthanc';
 import { transcodeMany, type TranscodableSyntax } from '../../models/synthetic/transcode';
@@ -57,6 +59,17 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The Part 10 file Orthanc holds for a SOP Instance UID (its REST API: /tools/lookup, /instances/{id}/file). */
+async function downloadFromOrthanc(sopInstanceUid: string): Promise<Uint8Array> {
+  const headers = { Authorization: `Bearer ${TOKEN}` };
+  const lookup = (await (
+    await fetch(`${orthanc.restUrl}/tools/lookup`, { method: 'POST', headers, body: sopInstanceUid })
+  ).json()) as { ID: string; Type: string }[];
+  const id = lookup.find((item) => item.Type === 'Instance')?.ID;
+  if (!id) throw new Error(`Orthanc holds no instance ${sopInstanceUid}`);
+  return new Uint8Array(await (await fetch(`${orthanc.restUrl}/instances/${id}/file`, { headers })).arrayBuffer());
+}
+
 const reportLines = (findings: Findings | undefined): string[] =>
   (findings?.levels ?? []).map(levelFindingToReportLine);
 
@@ -78,6 +91,28 @@ describe('when phantom studies stored in Orthanc in several transfer syntaxes ar
       expect(reportLines(findings)).toEqual(reportLines(study.groundTruth));
     },
   );
+});
+
+describe('when an analysis stores its DICOM SR in the PACS (STOW-RS)', () => {
+  it('then QIDO finds the SR series in the study, and the SR read back holds the findings', async () => {
+    const study = studies.get('stored');
+    if (!study) throw new Error('no stored study');
+    const retriever = createDicomwebRetriever(orthanc.dicomWebUrl, { accessToken: TOKEN });
+    const { findings, instances } = await analyzeImages(retriever, study.studyInstanceUid, detector);
+    const sr = structuredReportOf(findings, instances, new Date());
+    await retriever.storeInstances?.(study.studyInstanceUid, [sr.part10]);
+    // Stored twice (a retried analysis): the PACS still holds one SR, the UIDs being the analysis's own.
+    await retriever.storeInstances?.(study.studyInstanceUid, [
+      structuredReportOf(findings, instances, new Date()).part10,
+    ]);
+    const series = await retriever.searchForSeries(study.studyInstanceUid);
+    const srSeries = series.filter((item) => item['00080060']?.Value?.[0] === 'SR');
+    expect(srSeries.map((item) => item['0020000E']?.Value?.[0])).toEqual([sr.seriesInstanceUid]);
+    const [metadata] = await retriever.retrieveSeriesMetadata(study.studyInstanceUid, sr.seriesInstanceUid);
+    expect(metadata?.['00080018']?.Value?.[0]).toBe(sr.sopInstanceUid);
+    const stored = await downloadFromOrthanc(sr.sopInstanceUid);
+    expect(structuredReportToFindings(stored).levels.map(levelFindingToReportLine)).toEqual(reportLines(findings));
+  });
 });
 
 describe('when a realistic study in 12-bit lossy JPEG, whose axial series stops above L5-S1, is analyzed over DICOMweb', () => {
