@@ -44,15 +44,13 @@ const localCodes: Code[] = [
   ...grades.flatMap((grade) => zones.map((zone) => msuClassCode(grade, zone))),
   ...Object.values(SIDE_CODES),
 ].filter((code) => code.scheme === LOCAL_SCHEME.designator);
-/** SR-only concepts (a FHIR Observation carries no coordinates), not in the CodeSystem yet. */
-const SR_ONLY = new Set([LOCAL_CONCEPTS.intraFacetLine.value]);
 
 describe('the SR private coding scheme', () => {
   it('when the SR header names the CodeSystem, then it is the CodeSystem in server/fhir-definitions', () => {
     expect(LOCAL_SCHEME.fhirCanonicalUrl).toBe(codeSystem.url);
   });
 
-  it.each(localCodes.filter((code) => !SR_ONLY.has(code.value)).map((code) => [code.value, code]))(
+  it.each(localCodes.map((code) => [code.value, code]))(
     'when the SR writes %s, then its meaning is the CodeSystem display',
     (_value, code) => {
       expect(displays.has(code.value)).toBe(true);

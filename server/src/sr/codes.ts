@@ -76,8 +76,8 @@ export const DISC_SITES: Record<DiscLevel, Code> = {
 
 /**
  * Concept names of our qualitative evaluations and measurements. Codes and meanings are the FHIR CodeSystem's
- * (server/fhir-definitions/CodeSystem-ldh-cds.json), so one concept reads the same in both; `intra-facet-line` is
- * the SR's own (a FHIR Observation carries no coordinates) and still to be added there.
+ * (server/fhir-definitions/CodeSystem-ldh-cds.json), so one concept reads the same in both (`intra-facet-line` names
+ * coordinates, which only the SR carries).
  */
 export const LOCAL_CONCEPTS = {
   msuClass: local('msu-class', 'MSU classification'),
