@@ -12,6 +12,14 @@ export interface AnalysisResult {
   diagnosticReport: string;
   /** `Observation/<id>`, one per level. */
   observations: string[];
+  /** The report's status in the EHR (`preliminary` until a clinician signs it). */
+  status?: string;
+  /** When the analysis ran (FHIR instant). */
+  issued?: string;
+  /** POST only: false when the EHR already held this model version's analysis and it was not recomputed. */
+  created?: boolean;
+  /** POST only: the earlier AI report this analysis superseded. */
+  superseded?: string;
 }
 
 /** What every API call needs from the SMART session. */

@@ -7,6 +7,20 @@ interface FindingsTableProps {
   source: 'stored' | 'new';
 }
 
+/** Where the findings come from, in words: a new analysis, or the one the EHR already held. */
+function describeSource(result: AnalysisResult, source: 'stored' | 'new'): string {
+  if (source === 'stored') return 'stored analysis';
+  return result.created === false ? 'already in the EHR (not recomputed)' : 'new analysis';
+}
+
+/** A FHIR instant in the user's locale and time zone, not an ISO string. */
+function formatInstant(instant: string): string {
+  const date = new Date(instant);
+  return Number.isNaN(date.getTime())
+    ? instant
+    : date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
 /** Per-level MSU findings, L1-L2 at the top; every row is labelled as preliminary AI output. */
 export function FindingsTable({ result, source }: FindingsTableProps) {
   const { findings } = result;
@@ -16,9 +30,11 @@ export function FindingsTable({ result, source }: FindingsTableProps) {
       <h2 id="findings-heading" className="section-title">
         MSU findings
       </h2>
-      <p className="findings-meta">
-        Model <span data-testid="model-label">{modelLabel(findings)}</span> ·{' '}
-        {source === 'stored' ? 'stored analysis' : 'new analysis'} · {result.diagnosticReport}
+      <p className="findings-meta" data-testid="analysis-meta">
+        Model <span data-testid="model-label">{modelLabel(findings)}</span> · {describeSource(result, source)}
+        {result.issued ? ` · analyzed ${formatInstant(result.issued)}` : ''}
+        {result.status ? ` · report ${result.status}` : ''}
+        {result.superseded ? ' · replaces the earlier AI report' : ''}
       </p>
       {findings.levelAssignment ? (
         <p className="findings-meta" data-testid="level-assignment">
