@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import express, { type Express, type Router } from 'express';
 import { pino, type Logger } from 'pino';
 import { generateSyntheticStudy, type TransferSyntaxName } from '../../models/synthetic';
+import { silenceDcmjsPixelDataVrNotice } from '../../server/src/dicom/dcmjs-log';
 import { createClientAuthenticator } from './auth/client-auth';
 import type { GrantStore } from './auth/grant-store';
 import { buildOAuthRouter } from './auth/oauth-router';
@@ -17,7 +18,6 @@ import { buildChartRouter, listPatientChoices } from './chart/chart-router';
 import { buildFaultsRouter } from './chart/faults-page';
 import { buildOrdersRouter } from './chart/orders-router';
 import { CHART_SMART_STYLE } from './chart/smart-style';
-import { silenceDcmjsPixelDataVrNotice } from './dicomweb/dcmjs-log';
 import type { DicomStore } from './dicomweb/dicom-store';
 import { buildDicomWebRouter } from './dicomweb/dicomweb-router';
 import { buildUpstreamDicomWebRouter } from './dicomweb/upstream-router';
@@ -95,7 +95,8 @@ export interface MockEhr {
 export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
   const logger = options.logger ?? pino({ name: 'mock-ehr' });
   const host = options.host ?? '127.0.0.1';
-  // dcmjs would print a spurious error for every Implicit VR Little Endian instance seeded or stored (dcmjs-log.ts).
+  // dcmjs would print a spurious error for every Implicit VR Little Endian instance seeded or stored
+  // (server/src/dicom/dcmjs-log.ts).
   silenceDcmjsPixelDataVrNotice();
   // Listen first: the URLs in tokens and discovery documents need the bound port when port 0 was asked for.
   const server = createServer();

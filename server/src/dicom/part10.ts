@@ -15,6 +15,7 @@ import {
   pixelModuleFromMetadata,
   transferSyntaxName,
 } from './decode-frame';
+import { silenceDcmjsPixelDataVrNotice } from './dcmjs-log';
 import { getNumber, getString, type DicomJson } from './dicom-json';
 
 const require = createRequire(import.meta.url);
@@ -110,6 +111,8 @@ export function readPart10(bytes: Uint8Array, limits: Part10Limits = {}): Part10
       "not a DICOM Part 10 file (no 'DICM' marker after the 128-byte preamble; raw data sets without a file meta header are not accepted)",
     );
   }
+  // Else dcmjs prints "Invalid vr type ox - using OW" for every Implicit VR Little Endian file (dcmjs-log.ts).
+  silenceDcmjsPixelDataVrNotice();
   let parsed: DcmjsDict;
   try {
     parsed = dcmjs.data.DicomMessage.readFile(toArrayBuffer(bytes));

@@ -2,8 +2,12 @@
  * dcmjs reports "Invalid vr type ox - using OW" on stderr for every Implicit VR Little Endian file it reads: with no
  * VR in the stream it takes Pixel Data's VR from its dictionary, where (7FE0,0010) is "ox" (OB or OW), and logs that
  * as an error before using OW. OW is what PS3.5 §A.1 prescribes for Pixel Data in Implicit VR Little Endian, so the
- * file is valid and the parse is right; the line is noise (dcmjs issues #368, #457), once per seeded or stored
- * instance. This drops that one message from dcmjs's `validation.dcmjs` logger and lets every other one through.
+ * file is valid and the parse is right; the line is noise (dcmjs issues #368, #457), once per file read. This drops
+ * that one message from dcmjs's `validation.dcmjs` logger and lets every other one through.
+ *
+ * Installed by `readPart10` (part10.ts: the command line and the evaluation read folders through it) and by the mock
+ * EHR at start (it parses every seeded and stored instance). dcmjs is one module per process, so once is enough;
+ * installing again is a no-op.
  */
 import { createRequire } from 'node:module';
 

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parsePart10 } from './dcmjs';
 import { silenceDcmjsPixelDataVrNotice } from './dcmjs-log';
+import { readPart10 } from './part10';
 
 type LogMethod = (...message: unknown[]) => void;
 interface LoglevelLogger {
@@ -13,6 +13,7 @@ interface Dcmjs {
   log: { getLogger(name: string): LoglevelLogger };
   data: {
     DicomDict: new (meta: Record<string, unknown>) => { dict: Record<string, unknown>; write(): ArrayBuffer };
+    DicomMessage: { readFile(buffer: ArrayBuffer): { dict: Record<string, { vr: string } | undefined> } };
   };
 }
 
@@ -42,9 +43,13 @@ function implicitVrPart10(): Uint8Array {
   file.dict = {
     '00080016': { vr: 'UI', Value: [MR_IMAGE_STORAGE] },
     '00080018': { vr: 'UI', Value: [uid] },
+    '00280002': { vr: 'US', Value: [1] },
+    '00280004': { vr: 'CS', Value: ['MONOCHROME2'] },
     '00280010': { vr: 'US', Value: [2] },
     '00280011': { vr: 'US', Value: [2] },
     '00280100': { vr: 'US', Value: [16] },
+    '00280101': { vr: 'US', Value: [16] },
+    '00280103': { vr: 'US', Value: [0] },
     '7FE00010': { vr: 'OW', Value: [new Uint16Array([1, 2, 3, 4]).buffer] },
   };
   return new Uint8Array(file.write());
@@ -62,17 +67,20 @@ function recordValidationLog(): unknown[][] {
   return messages;
 }
 
+/** dcmjs's own parse, without readPart10 (which installs the filter). */
+const parseWithDcmjs = (part10: Uint8Array) => dcmjs.data.DicomMessage.readFile(part10.slice().buffer).dict;
+
 describe('silenceDcmjsPixelDataVrNotice', () => {
   it('when an Implicit VR Little Endian file is read, then "Invalid vr type ox" is dropped and Pixel Data is OW', () => {
     const messages = recordValidationLog();
     const part10 = implicitVrPart10();
-    parsePart10(part10);
+    parseWithDcmjs(part10);
     expect(messages).toContainEqual(['Invalid vr type', 'ox', '- using OW']);
 
     messages.length = 0;
     silenceDcmjsPixelDataVrNotice();
     silenceDcmjsPixelDataVrNotice();
-    const { dataset } = parsePart10(part10);
+    const dataset = parseWithDcmjs(part10);
     expect(messages).toEqual([]);
     expect(dataset['7FE00010']?.vr).toBe('OW');
   });
@@ -82,5 +90,13 @@ describe('silenceDcmjsPixelDataVrNotice', () => {
     silenceDcmjsPixelDataVrNotice();
     validation.error('Invalid vr type', 'xs', '- using US');
     expect(messages).toEqual([['Invalid vr type', 'xs', '- using US']]);
+  });
+
+  it('when the server reads an Implicit VR Little Endian file (readPart10), then the notice is not printed', () => {
+    const messages = recordValidationLog();
+    const { frames, transferSyntaxUid } = readPart10(implicitVrPart10());
+    expect(transferSyntaxUid).toBe(IMPLICIT_VR_LITTLE_ENDIAN);
+    expect(Array.from(new Uint16Array(frames[0]?.slice().buffer ?? new ArrayBuffer(0)))).toEqual([1, 2, 3, 4]);
+    expect(messages).toEqual([]);
   });
 });
