@@ -5,7 +5,18 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'client/dist/', '**/.data/', 'docs/', 'eslint.config.js', '.dependency-cruiser.cjs'] },
+  {
+    // scratch/ is git-ignored: engineers' throwaway scripts, not part of the codebase.
+    ignores: [
+      'node_modules/',
+      'client/dist/',
+      '**/.data/',
+      'docs/',
+      'scratch/',
+      'eslint.config.js',
+      '.dependency-cruiser.cjs',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -12,8 +12,6 @@ declare -A needed=(
   [orthanc]=/usr/sbin/Orthanc
   # The plugin (.so) is not executable: check the folder only this package creates.
   [orthanc-dicomweb]=/usr/share/doc/orthanc-dicomweb
-  [dcmtk]=/usr/bin/dcmdump
-  [libgdcm-tools]=/usr/bin/gdcmconv
 )
 
 missing=()

@@ -135,8 +135,10 @@ async function evaluateFolder(dataDir: string, modelDir: string, jsonFile: strin
     return 1;
   }
   console.log(
-    `metric variants: IoU matching class-aware per task, greedy by score, same slice and level; sensitivity and ` +
-      `specificity one-vs-rest per class, overall = macro over herniation classes present (micro beside it); ` +
+    `metric variants: IoU matching label-free (a box of any grade or zone counts; the headline mean IoU and recall, ` +
+      `and the ones set beside the paper) with class-aware matching per task as the secondary figure, greedy by ` +
+      `score, same slice and level; sensitivity and specificity one-vs-rest per class, overall = macro over ` +
+      `herniation classes present (micro beside it); ` +
       `95% CIs: Wilson for proportions, percentile bootstrap (1000 resamples, seeded) for AC1, kappa and mean IoU.` +
       (missing > 0 ? ` ${missing} labelled study(ies) not analyzed count as missing.` : ''),
   );

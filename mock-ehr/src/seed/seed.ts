@@ -1,6 +1,8 @@
 /**
- * Seeds the chart at start: synthetic patients, each with one phantom lumbar MRI study (models/synthetic) whose
- * Part 10 files go to the DICOMweb store and whose ImagingStudy points at the DICOMweb Endpoint.
+ * Seeds the chart at start: synthetic patients, each with one lumbar MRI study from the generator it is given
+ * (models/synthetic) whose Part 10 files go to the DICOMweb store and whose ImagingStudy points at the DICOMweb
+ * Endpoint. The sandbox gives it `generateSyntheticStudy` (realistic axial and sagittal T2 with exact MSU ground
+ * truth); tests may give it `generatePhantomStudy`, the simple phantom.
  */
 import {
   findMissingEncoders,
@@ -165,7 +167,7 @@ function studyFacts(id: string, patientId: string, study: GeneratedStudy, stored
   };
 }
 
-/** DICOM DA (YYYYMMDD) + TM (HHMMSS) → FHIR dateTime; the phantom has no timezone, so we state UTC. */
+/** DICOM DA (YYYYMMDD) + TM (HHMMSS) → FHIR dateTime; the generated studies carry no timezone, so we state UTC. */
 export function dicomDateTimeToFhir(date: string, time: string | undefined): string {
   const day = `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}`;
   if (!time || time.length < 4) return day;
