@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dciodvfy } from '../../test/support/dicom-tools';
 import { axialSeriesToEnhancedMr } from './enhanced-mr';
 import { generateSyntheticStudy } from './study';
 import { TRANSFER_SYNTAXES, transcodeAll, type TransferSyntaxName } from './transfer-syntax';
@@ -15,16 +16,6 @@ import { TRANSFER_SYNTAXES, transcodeAll, type TransferSyntaxName } from './tran
 const run = promisify(execFile);
 let dir = '';
 
-/** dciodvfy's whole report (it writes to stderr and may exit non-zero on warnings). */
-async function dciodvfy(file: string): Promise<string> {
-  try {
-    const { stdout, stderr } = await run('dciodvfy', [file]);
-    return stdout + stderr;
-  } catch (error: unknown) {
-    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
-    return stdout + stderr;
-  }
-}
 let samples: Uint8Array[] = [];
 let enhanced: Uint8Array = new Uint8Array();
 let frameCount = 0;

@@ -13,6 +13,7 @@ import { data } from 'dcmjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePhantomStudy } from '../../../models/synthetic';
 import { axialSeriesToEnhancedMr, enhancedMrUid, truthForEnhancedMr } from '../../../models/synthetic/enhanced-mr';
+import { dciodvfy } from '../../../test/support/dicom-tools';
 import { DISC_LEVELS, type Findings, type LevelFinding } from '../findings/findings';
 import {
   COMPREHENSIVE_3D_SR_STORAGE,
@@ -99,17 +100,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/** dciodvfy's whole report (it writes to stderr and may exit non-zero on warnings). */
-async function dciodvfy(file: string): Promise<string> {
-  try {
-    const { stdout, stderr } = await run('dciodvfy', [file]);
-    return stdout + stderr;
-  } catch (error: unknown) {
-    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
-    return stdout + stderr;
-  }
-}
 
 describe.each([singleFrameFixture(), multiFrameFixture()])('findingsToStructuredReport on $name', (fixture) => {
   let report: StructuredReport;
