@@ -35,3 +35,29 @@ describe('OperationOutcome → message', () => {
     expect(isOperationOutcome({ resourceType: 'Bundle' })).toBe(false);
   });
 });
+
+describe('OperationOutcome → a sentence, never JSON or a URL', () => {
+  it('when issue[0] is JSON rather than words, then the HTTP status is named instead', () => {
+    const body = {
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'transient', diagnostics: '{"resourceType":"OperationOutcome","issue":[]}' }],
+    };
+    expect(errorBodyToMessage(body, 502, 'Bad Gateway')).toBe(
+      'The ldh-cds server answered HTTP 502 Bad Gateway without an explanation.',
+    );
+  });
+
+  it('when issue[0] names a URL, then the sentence keeps only its host', () => {
+    const body = {
+      resourceType: 'OperationOutcome',
+      issue: [
+        {
+          severity: 'error',
+          code: 'forbidden',
+          diagnostics: 'FHIR server http://ehr.example:4000/fhir/Patient/123?_token=x is not trusted',
+        },
+      ],
+    };
+    expect(errorBodyToMessage(body, 403)).toBe('FHIR server ehr.example:4000 is not trusted');
+  });
+});

@@ -1,9 +1,11 @@
 /**
  * The API's reading of a PipelineError: its kind becomes the HTTP status and the OperationOutcome issue code.
  * An upstream failure keeps the upstream's 4xx status (401 expired token, 404 unknown study) and its
- * OperationOutcome; 5xx and no answer become 502 (`upstream` in http-error.ts).
+ * OperationOutcome behind a first issue a clinician can read; 5xx and no answer become 502 (`upstream` in
+ * http-error.ts).
  */
 import type { PipelineError } from '../pipeline/pipeline-error';
+import { UpstreamRequestError } from '../upstream/upstream-request-error';
 import { badRequest, notFound, unprocessable, upstream, type HttpError } from './http-error';
 
 export function pipelineErrorToHttpError(error: PipelineError): HttpError {
@@ -14,7 +16,13 @@ export function pipelineErrorToHttpError(error: PipelineError): HttpError {
       return notFound(error.message);
     case 'unprocessable':
       return unprocessable(error.message);
-    case 'upstream':
-      return upstream(error.upstream?.service ?? 'upstream server', error.upstream?.status, error.upstream?.body);
+    case 'upstream': {
+      const cause = error.cause instanceof UpstreamRequestError ? error.cause : undefined;
+      return upstream(error.upstream?.service ?? 'upstream server', error.upstream?.status, error.upstream?.body, {
+        // The FHIR client writes its messages for the clinician (fhir/fhir-client.ts); DICOMweb's are for engineers.
+        ...(cause?.service === 'FHIR' ? { summary: cause.message } : {}),
+        ...(cause?.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: cause.retryAfterSeconds }),
+      });
+    }
   }
 }

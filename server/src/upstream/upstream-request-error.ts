@@ -8,16 +8,33 @@
  */
 export type UpstreamService = 'FHIR' | 'DICOMweb';
 
+export interface UpstreamRequestDetails {
+  /** How many times the request was sent (1 when it was not repeated). */
+  attempts?: number;
+  /** How long the upstream asked us to wait (its Retry-After), when it said so. */
+  retryAfterSeconds?: number;
+}
+
 export class UpstreamRequestError extends Error {
   readonly service: UpstreamService;
   readonly status: number | undefined;
   readonly body: unknown;
+  readonly attempts: number;
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(service: UpstreamService, message: string, status: number | undefined, body: unknown) {
+  constructor(
+    service: UpstreamService,
+    message: string,
+    status: number | undefined,
+    body: unknown,
+    details: UpstreamRequestDetails = {},
+  ) {
     super(message);
     this.name = 'UpstreamRequestError';
     this.service = service;
     this.status = status;
     this.body = body;
+    this.attempts = details.attempts ?? 1;
+    this.retryAfterSeconds = details.retryAfterSeconds;
   }
 }
