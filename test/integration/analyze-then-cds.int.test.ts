@@ -64,7 +64,8 @@ async function analyze(imagingStudyId: string, token: string): Promise<{ finding
     },
     body: JSON.stringify({ imagingStudy: `ImagingStudy/${imagingStudyId}` }),
   });
-  expect(response.status, await response.clone().text()).toBe(201);
+  // 201 when this call wrote the analysis, 200 when the EHR already held it (an earlier test analyzed the study).
+  expect([200, 201], await response.clone().text()).toContain(response.status);
   return (await response.json()) as { findings: Findings };
 }
 

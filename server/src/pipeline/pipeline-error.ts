@@ -9,6 +9,7 @@ import { DicomFileError } from '../dicom/part10';
 import { SeriesSelectionError } from '../dicom/select-series';
 import { LevelAssignmentError } from '../dicom/stacks';
 import { UpstreamRequestError } from '../upstream/upstream-request-error';
+import { FhirRequestRefusedError } from '../fhir/fhir-client';
 
 /**
  * - `invalid-input`: the request itself is wrong (a malformed ImagingStudy reference);
@@ -54,7 +55,8 @@ export function toPipelineError(error: unknown): unknown {
     error instanceof UnsupportedImageError ||
     error instanceof LevelAssignmentError ||
     error instanceof SeriesSelectionError ||
-    error instanceof DicomFileError
+    error instanceof DicomFileError ||
+    error instanceof FhirRequestRefusedError
   ) {
     return new PipelineError('unprocessable', error.message, { cause: error });
   }
