@@ -41,6 +41,8 @@ export interface NormalLevelFinding {
   intraFacetLine?: [PixelPoint, PixelPoint];
   /** What the clinician should know about this level before confirming it (also in `Findings.warnings`). */
   warnings?: string[];
+  /** The clinician's decision on this level, once the analysis is signed (the AI's reading is kept in it). */
+  review?: LevelReview;
 }
 
 /**
@@ -65,6 +67,7 @@ export interface HerniationLevelFinding {
   intraFacetLine?: [PixelPoint, PixelPoint];
   warnings?: string[];
   disagreement?: ClassDisagreement;
+  review?: LevelReview;
 }
 
 export type LevelFinding = NormalLevelFinding | HerniationLevelFinding;
@@ -86,6 +89,8 @@ export interface Findings {
    * one, else the date alone). An extra field of ours; the FHIR results use it as `effectiveDateTime`.
    */
   acquisitionDateTime?: string;
+  /** Who signed the analysis, once a clinician has (docs/fhir-mapping.md §Clinician review). */
+  signature?: Signature;
   warnings: string[];
 }
 
@@ -93,4 +98,62 @@ export interface Findings {
 export function levelFindingToReportLine(finding: LevelFinding): string {
   if (!finding.herniation) return `${finding.level}: no herniation`;
   return `${finding.level}: ${finding.grade}-${finding.zone} (${finding.side})`;
+}
+
+/*
+ * The clinician's review of an AI analysis (docs/fhir-mapping.md §Clinician review): per level, confirm, edit or
+ * reject the AI finding, then sign. The API serves it, the panel sends it, the FHIR write-back records it, and the
+ * agreement report (`npm run eval -- --from-fhir`) reads it back.
+ */
+
+export type ReviewDecision = 'confirm' | 'edit' | 'reject';
+
+/** What a level says, as the AI said it or as the clinician signed it. */
+export interface LevelReading {
+  herniation: boolean;
+  grade?: MsuGrade;
+  zone?: MsuZone;
+  side?: HerniationSide;
+}
+
+/** One level's decision, as the panel sends it. */
+export interface LevelReviewInput {
+  level: DiscLevel;
+  decision: ReviewDecision;
+  /** For `edit`: the clinician's reading (herniation false = "no herniation"). */
+  reading?: LevelReading;
+  /** For `reject`: why (required), e.g. "artefact", "wrong level", "not a herniation". */
+  reason?: string;
+  comment?: string;
+}
+
+/** `POST /api/analyses/review`: sign the analysis the clinician saw. */
+export interface ReviewRequest {
+  /** `DiagnosticReport/<id>`. */
+  diagnosticReport: string;
+  /** The report's `meta.versionId` the clinician saw; the save fails (409) when the report changed since. */
+  versionId: string;
+  /** Every assessed level must be decided; "confirm all remaining" is the panel's job. */
+  levels: LevelReviewInput[];
+  /** Free text added to the report's conclusion. */
+  comment?: string;
+}
+
+/** One level's review as stored: who decided what, and what the AI had said. */
+export interface LevelReview {
+  decision: ReviewDecision;
+  /** The AI's original reading, kept beside the clinician's. */
+  ai: LevelReading;
+  reason?: string;
+  comment?: string;
+}
+
+/** Who signed, and when: the report's verifier (FHIR `fhirUser` of the SMART session). */
+export interface Signature {
+  /** `Practitioner/<id>` (or another fhirUser reference). */
+  by: string;
+  /** Display name, when the EHR gives one. */
+  display?: string;
+  /** FHIR instant. */
+  at: string;
 }
