@@ -13,6 +13,7 @@ import { createCdsJwtVerifier } from './cds-hooks/verify-jwt';
 import type { AppConfig } from './config';
 import { analysesRouter } from './http/analyses-router';
 import { handleError, handleNotFound } from './http/error-handler';
+import { imagingRouter } from './http/imaging-router';
 import { requestLogger, securityHeaders } from './http/security';
 import {
   decoderFor,
@@ -50,6 +51,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       deps,
     }),
   );
+  app.use(imagingRouter({ trustedFhirBaseUrls: config.FHIR_BASE_URLS, modelDir: config.MODEL_DIR, deps }));
   app.use(
     cdsHooksRouter({
       appBaseUrl: config.APP_BASE_URL,

@@ -49,6 +49,8 @@ export const TAGS = {
   BitsAllocated: '00280100',
   BitsStored: '00280101',
   PixelRepresentation: '00280103',
+  WindowCenter: '00281050',
+  WindowWidth: '00281051',
   RescaleIntercept: '00281052',
   RescaleSlope: '00281053',
 } as const;

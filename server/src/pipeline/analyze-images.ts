@@ -67,7 +67,7 @@ export interface ImageAnalysis {
   instances: DicomJson[];
 }
 
-interface AxialSlice {
+export interface AxialSlice {
   meta: DicomJson;
   geometry: SliceGeometry;
   sopInstanceUid: string;
@@ -124,6 +124,17 @@ async function selectAxialSeries(
     described.filter((series) => series.facts.seriesInstanceUid !== seriesUid),
     instances.map((meta) => getString(meta, 'FrameOfReferenceUID')).find(Boolean),
   );
+  const { slices, warning } = axialSlicesOf(instances);
+  if (warning) warnings.push(warning);
+  return { seriesUid, slices, instances, sagittal };
+}
+
+/**
+ * The axial frames of a series' instances (metadata), each with its geometry: what the stacks are grouped from, by
+ * the analysis and by the viewer (pipeline/study-stacks.ts) alike. Instances without usable geometry are skipped and
+ * the warning says how many and why.
+ */
+export function axialSlicesOf(instances: DicomJson[]): { slices: AxialSlice[]; warning?: string } {
   const slices: AxialSlice[] = [];
   const problems: string[] = [];
   let skipped = 0;
@@ -138,12 +149,12 @@ async function selectAxialSeries(
       if (problems.length < 3) problems.push((error as Error).message);
     }
   }
-  if (skipped > 0) warnings.push(`${skipped} instance(s) of the analyzed series were skipped: ${problems.join('; ')}`);
-  return { seriesUid, slices, instances, sagittal };
+  if (skipped === 0) return { slices };
+  return { slices, warning: `${skipped} instance(s) of the analyzed series were skipped: ${problems.join('; ')}` };
 }
 
 /** Decodes a frame as retrieved; a stored syntax we cannot decode (e.g. JPEG XL, HTJ2K) is asked for again uncompressed. */
-async function decodeOrTranscode(
+export async function decodeOrTranscode(
   decoder: FrameDecoder,
   source: StudySource,
   studyUid: string,

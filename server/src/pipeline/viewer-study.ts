@@ -1,0 +1,85 @@
+/**
+ * The study as the viewer reads it (GET /api/stacks, GET /api/frames): the ImagingStudy read with the caller's token
+ * — which is what allows the caller to see it — gives the Study Instance UID and the DICOMweb base exactly as an
+ * analysis takes them (imaging-study.ts); every DICOMweb request then names that study, never one from the query, so
+ * a caller cannot read another study's images through us. Series metadata and the series list are kept in the
+ * viewer cache per caller.
+ */
+import type { ImagingStudy } from 'fhir/r4';
+import { getString, type DicomJson } from '../dicom/dicom-json';
+import type { DicomwebRetriever } from '../dicomweb/dicomweb-retriever';
+import type { AnalyzeDependencies } from './analyze-study';
+import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
+import { PipelineError, toPipelineError } from './pipeline-error';
+import type { ViewerCache } from './viewer-cache';
+
+export interface ViewerRequest {
+  fhirBaseUrl: string;
+  accessToken: string;
+  /** `ImagingStudy/<id>`. */
+  imagingStudy: string;
+  /** Origins the DICOMweb endpoint may be on (the trusted FHIR servers'). */
+  trustedOrigins: readonly string[];
+}
+
+export type ViewerDependencies = Pick<AnalyzeDependencies, 'fhirClient' | 'dicomweb' | 'decoder'>;
+
+export interface ViewerStudy {
+  imagingStudy: string;
+  studyInstanceUid: string;
+  retriever: DicomwebRetriever;
+  /** Starts every cache key of this caller and study. */
+  key: string;
+  /** WADO-RS metadata of one of the study's series (cached). */
+  seriesMetadata(seriesInstanceUid: string): Promise<DicomJson[]>;
+  /** QIDO-RS series of the study (cached). */
+  seriesList(): Promise<DicomJson[]>;
+  /** Refuses (not-found) a series that is neither in the ImagingStudy nor in the PACS's study. */
+  requireSeries(seriesInstanceUid: string): Promise<void>;
+}
+
+export async function openViewerStudy(
+  request: ViewerRequest,
+  deps: ViewerDependencies,
+  cache: ViewerCache,
+): Promise<ViewerStudy> {
+  try {
+    const caller = cache.callerKey(request);
+    const context = await cache.study(`${caller}\u0000${request.imagingStudy}`, async () => {
+      const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
+      const study = await fhir.read<ImagingStudy>(request.imagingStudy);
+      return {
+        studyInstanceUid: studyInstanceUidOf(study),
+        dicomwebBase: await dicomwebBaseOf(fhir, study, request.trustedOrigins),
+        seriesInstanceUids: (study.series ?? []).map((series) => series.uid),
+      };
+    });
+    const { studyInstanceUid } = context;
+    const retriever = deps.dicomweb(context.dicomwebBase, request.accessToken);
+    const key = `${caller}\u0000${studyInstanceUid}`;
+    const seriesList = (): Promise<DicomJson[]> =>
+      cache.dicomJson(`${key}\u0000series`, () => retriever.searchForSeries(studyInstanceUid));
+    return {
+      imagingStudy: request.imagingStudy,
+      studyInstanceUid,
+      retriever,
+      key,
+      seriesList,
+      seriesMetadata: (seriesInstanceUid) =>
+        cache.dicomJson(`${key}\u0000${seriesInstanceUid}`, () =>
+          retriever.retrieveSeriesMetadata(studyInstanceUid, seriesInstanceUid),
+        ),
+      async requireSeries(seriesInstanceUid) {
+        if (context.seriesInstanceUids.includes(seriesInstanceUid)) return;
+        // The ImagingStudy may list fewer series than the PACS holds (one stored since): ask the PACS, in this study.
+        const found = (await seriesList()).some(
+          (series) => getString(series, 'SeriesInstanceUID') === seriesInstanceUid,
+        );
+        if (!found)
+          throw new PipelineError('not-found', `Series ${seriesInstanceUid} is not part of ${request.imagingStudy}`);
+      },
+    };
+  } catch (error) {
+    throw toPipelineError(error);
+  }
+}
