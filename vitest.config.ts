@@ -10,7 +10,9 @@ export default defineConfig({
       'test/**/*.test.ts',
     ],
     testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Set-up hooks start real servers and seed synthetic studies (generated and transcoded): on a loaded 2-core CI
+    // machine that has taken over a minute.
+    hookTimeout: 180_000,
     // Two cores on CI: files run in parallel workers, tests inside a file in order.
     maxWorkers: 2,
   },
