@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, analysesUrl, buildApiHeaders, getStoredAnalysis, postAnalysis, type FetchFn } from './api';
+import {
+  ApiError,
+  analysesUrl,
+  buildApiHeaders,
+  getModelCard,
+  getStoredAnalysis,
+  historyOf,
+  postAnalysis,
+  postReview,
+  type FetchFn,
+} from './api';
 import { someFindings } from './test-factories';
 
 const session = { accessToken: 'tok-123', fhirServer: 'http://localhost:4000/fhir' };
@@ -84,5 +94,73 @@ describe('app server API', () => {
     );
     const error = await getStoredAnalysis(session, 'st1', { baseUrl, fetch }).catch((e: unknown) => e);
     expect(error instanceof ApiError && error.isUnauthorized).toBe(true);
+  });
+});
+
+describe('signing a review', () => {
+  const request = {
+    diagnosticReport: 'DiagnosticReport/dr1',
+    versionId: '2',
+    levels: [{ level: 'L4-L5' as const, decision: 'confirm' as const }],
+  };
+
+  it('when the review is posted, then it goes to /api/analyses/review with the version the user saw', async () => {
+    const signed = { ...result, status: 'final', versionId: '3' };
+    const { fetch, calls } = recordingFetch(json(signed));
+    const answer = await postReview(session, request, { baseUrl, fetch });
+    expect(answer).toMatchObject({ status: 'final', versionId: '3' });
+    expect(calls[0]?.url).toBe('http://localhost:3000/api/analyses/review');
+    expect(calls[0]?.init?.method).toBe('POST');
+    expect(JSON.parse(calls[0]?.init?.body as string)).toEqual(request);
+  });
+
+  it('when someone else changed the report (409), then the error is a conflict with the server sentence', async () => {
+    const outcome = {
+      resourceType: 'OperationOutcome',
+      issue: [
+        { severity: 'error', code: 'conflict', diagnostics: 'Someone else changed this report since you opened it.' },
+      ],
+    };
+    const { fetch } = recordingFetch(json(outcome, 409));
+    const error = await postReview(session, request, { baseUrl, fetch }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ isConflict: true, message: 'Someone else changed this report since you opened it.' });
+  });
+
+  it('when the stored analysis lists its versions, then malformed entries are dropped and names and times kept', () => {
+    expect(
+      historyOf([
+        { versionId: '1', status: 'preliminary', at: '2026-03-05T09:00:00Z' },
+        {
+          versionId: '2',
+          status: 'final',
+          signature: { by: 'Practitioner/p1', display: 'Dr Ada', at: '2026-03-05T10:00:00Z' },
+        },
+        { status: 'final' },
+        'junk',
+      ]),
+    ).toEqual([
+      { versionId: '1', status: 'preliminary', at: '2026-03-05T09:00:00Z' },
+      { versionId: '2', status: 'final', by: 'Dr Ada', at: '2026-03-05T10:00:00Z' },
+    ]);
+    expect(historyOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('model card', () => {
+  it('when the card is on the app server, then its markdown comes back with the session headers', async () => {
+    const { fetch, calls } = recordingFetch(
+      new Response('# msu-ldh 1.8.0', { headers: { 'Content-Type': 'text/markdown' } }),
+    );
+    expect(await getModelCard(session, '/api/model/card', { baseUrl, fetch })).toBe('# msu-ldh 1.8.0');
+    expect(calls[0]?.url).toBe('http://localhost:3000/api/model/card');
+  });
+
+  it('when the card URL is on another server, then the token is not sent there', async () => {
+    const { fetch, calls } = recordingFetch(new Response(''));
+    await expect(getModelCard(session, 'http://elsewhere.example/card.md', { baseUrl, fetch })).rejects.toThrow(
+      'another server',
+    );
+    expect(calls).toHaveLength(0);
   });
 });

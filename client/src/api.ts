@@ -2,8 +2,20 @@
  * The client side of the ldh-cds app server API (docs/architecture.md §Processes and URLs). Components call these
  * functions; they never build requests themselves. `fetch` is injectable so the module can be tested in node.
  */
-import type { Findings } from '../../server/src/findings/findings';
+import type { Findings, ReviewRequest, Signature } from '../../server/src/findings/findings';
 import { errorBodyToMessage } from './operation-outcome';
+
+/** One version of the report in the EHR, as `GET /api/analyses` lists them once a clinician has signed. */
+export interface ReportVersion {
+  /** The report's `meta.versionId`. */
+  versionId: string;
+  /** DiagnosticReport.status of that version: `preliminary`, `final`, `amended`, … */
+  status: string;
+  /** Who made the version: a display name or a reference (the AI device for the first). */
+  by?: string;
+  /** FHIR instant. */
+  at?: string;
+}
 
 /** Response of `POST /api/analyses` and of `GET /api/analyses?imagingStudy=…`. */
 export interface AnalysisResult {
@@ -20,6 +32,12 @@ export interface AnalysisResult {
   created?: boolean;
   /** POST only: the earlier AI report this analysis superseded. */
   superseded?: string;
+  /** The report's `meta.versionId`: a review is signed against the version the clinician saw. */
+  versionId?: string;
+  /** The report's versions, newest first: the AI's, each signing and amendment. */
+  history?: ReportVersion[];
+  /** Where the DICOM SR of the analysis is (shape owned by the server; not shown yet). */
+  structuredReport?: unknown;
 }
 
 /** What every API call needs from the SMART session. */
@@ -43,10 +61,15 @@ export class ApiError extends Error {
   get isUnauthorized(): boolean {
     return this.status === 401;
   }
+  /** 409: someone else changed the report since the user loaded it. */
+  get isConflict(): boolean {
+    return this.status === 409;
+  }
 }
 
-/** Absolute path on the app server's origin (the app server serves this client at `/`). */
+/** Absolute paths on the app server's origin (the app server serves this client at `/`). */
 export const ANALYSES_PATH = '/api/analyses';
+export const REVIEW_PATH = '/api/analyses/review';
 
 export function studyReference(studyId: string): string {
   return `ImagingStudy/${studyId}`;
@@ -97,7 +120,32 @@ async function responseToResult(response: Response): Promise<AnalysisResult> {
   if (!isAnalysisResult(body)) {
     throw new ApiError(response.status, 'The ldh-cds server answered, but not with findings the app can read.');
   }
-  return { ...body, findings: { ...body.findings, warnings: body.findings.warnings ?? [] } };
+  const history = historyOf((body as { history?: unknown }).history);
+  return {
+    ...body,
+    findings: { ...body.findings, warnings: body.findings.warnings ?? [] },
+    ...(history ? { history } : {}),
+  };
+}
+
+function stringField(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() ? value : undefined;
+}
+
+/** The history as the panel reads it: entries without a versionId or status are dropped, not shown half. */
+export function historyOf(value: unknown): ReportVersion[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  return value.flatMap((entry: unknown): ReportVersion[] => {
+    if (typeof entry !== 'object' || entry === null) return [];
+    const raw = entry as Record<string, unknown>;
+    const versionId = stringField(raw.versionId);
+    const status = stringField(raw.status);
+    if (!versionId || !status) return [];
+    const signature = raw.signature as Partial<Signature> | undefined;
+    const by = stringField(raw.display) ?? stringField(raw.by) ?? stringField(signature?.display);
+    const at = stringField(raw.at) ?? stringField(raw.lastUpdated) ?? stringField(signature?.at);
+    return [{ versionId, status, ...(by ? { by } : {}), ...(at ? { at } : {}) }];
+  });
 }
 
 /** The URL of the analyses endpoint, resolved against the page (the app server serves the client). */
@@ -137,4 +185,45 @@ export async function getStoredAnalysis(
   });
   if (response.status === 404) return null;
   return responseToResult(response);
+}
+
+/** `POST /api/analyses/review` — signs the analysis version the clinician saw; answers the stored analysis. */
+export async function postReview(
+  session: ApiSession,
+  request: ReviewRequest,
+  options: { baseUrl: string; fetch?: FetchFn; signal?: AbortSignal },
+): Promise<AnalysisResult> {
+  const doFetch = options.fetch ?? fetch;
+  const response = await doFetch(new URL(REVIEW_PATH, options.baseUrl).toString(), {
+    method: 'POST',
+    headers: buildApiHeaders(session, true),
+    body: JSON.stringify(request),
+    signal: options.signal,
+  });
+  return responseToResult(response);
+}
+
+/** The model card's markdown text (same-origin only: the token never goes elsewhere). */
+export async function getModelCard(
+  session: ApiSession,
+  cardUrl: string,
+  options: { baseUrl: string; fetch?: FetchFn; signal?: AbortSignal },
+): Promise<string> {
+  const url = new URL(cardUrl, options.baseUrl);
+  if (url.origin !== new URL(options.baseUrl).origin) {
+    throw new ApiError(0, 'The model card is on another server; the app does not send your session there.');
+  }
+  const doFetch = options.fetch ?? fetch;
+  const response = await doFetch(url.toString(), {
+    method: 'GET',
+    headers: { ...buildApiHeaders(session, false), Accept: 'text/markdown, text/plain;q=0.9' },
+    signal: options.signal,
+  });
+  if (!response.ok) {
+    throw new ApiError(
+      response.status,
+      errorBodyToMessage(await readJson(response), response.status, response.statusText),
+    );
+  }
+  return response.text();
 }

@@ -12,6 +12,28 @@ export interface Ehr {
   searchImagingStudies(signal?: AbortSignal): Promise<ImagingStudy[]>;
   /** A fresh access token (refreshed if it can be) and the FHIR base it is for; throws SessionExpiredError. */
   getApiSession(): Promise<ApiSession>;
+  /** What the EHR said about how to show the app (SMART token response). */
+  launchContext(): LaunchContext;
+}
+
+/** SMART App Launch 2.x launch context that shapes the panel, from the token response. */
+export interface LaunchContext {
+  /** `smart_style_url`: the EHR's style document, to look like part of the chart. */
+  smartStyleUrl?: string;
+  /** `need_patient_banner`: false when the EHR already shows the patient around the app. Default true. */
+  needPatientBanner: boolean;
+}
+
+/** The launch context fields of a token response; anything missing or malformed takes the safe default. */
+export function tokenResponseToLaunchContext(tokenResponse: unknown): LaunchContext {
+  const body =
+    typeof tokenResponse === 'object' && tokenResponse !== null ? (tokenResponse as Record<string, unknown>) : {};
+  const style = typeof body.smart_style_url === 'string' ? body.smart_style_url.trim() : '';
+  return {
+    ...(style ? { smartStyleUrl: style } : {}),
+    // Only an explicit false hides the banner: showing the patient twice is better than not at all.
+    needPatientBanner: body.need_patient_banner !== false,
+  };
 }
 
 export class SessionExpiredError extends Error {
@@ -58,5 +80,6 @@ export function clientToEhr(client: Client): Ehr {
       if (!accessToken || isTokenExpired(client.state.expiresAt, Date.now())) throw new SessionExpiredError();
       return { accessToken, fhirServer: client.state.serverUrl };
     },
+    launchContext: () => tokenResponseToLaunchContext(client.state.tokenResponse),
   };
 }

@@ -3,9 +3,9 @@ import {
   findingsToRows,
   formatConfidence,
   levelFindingToMsu,
+  keySliceLabel,
   levelFindingToRow,
   modelLabel,
-  shortenUid,
 } from './findings-rows';
 import { aHerniation, aNormalLevel, someFindings } from './test-factories';
 
@@ -36,9 +36,8 @@ describe('findings rows', () => {
       zone: 'AB',
       side: 'Left',
       confidence: '93%',
-      status: 'Preliminary (AI)',
     });
-    expect(row.keySlice).toBe('…10293847561.42 · frame 1');
+    expect(row.keySlice).toBe('Key slice');
     expect(row.keySliceFull).toBe('SOP Instance UID 1.2.826.0.1.3680043.8.498.10293847561.42, frame 1');
   });
 
@@ -71,9 +70,18 @@ describe('findings rows', () => {
     expect(formatConfidence(undefined)).toBe('—');
   });
 
-  it('when a UID is short, then it is shown whole; when long, then its tail from a component boundary', () => {
-    expect(shortenUid('1.2.3')).toBe('1.2.3');
-    expect(shortenUid('1.2.840.113619.2.55.3.604688119.969.1268071029.320')).toBe('…1268071029.320');
+  it("when the level's stack is known, then the key slice is its position in the stack, never a UID", () => {
+    const keySlice = { sopInstanceUid: '1.2.3.3', frame: 1 };
+    const stack = {
+      level: 'L4-L5' as const,
+      slices: [1, 2, 3, 4].map((n) => ({ sopInstanceUid: `1.2.3.${n}`, frame: 1, position: n * 4 })),
+    };
+    expect(keySliceLabel(keySlice, stack)).toBe('Key slice 3 of 4');
+    expect(keySliceLabel(keySlice)).toBe('Key slice');
+    expect(keySliceLabel({ sopInstanceUid: '9.9', frame: 1 }, stack)).toBe('Key slice');
+    expect(keySliceLabel(undefined, stack)).toBe('—');
+    const rows = findingsToRows(someFindings({ levels: [aHerniation({ keySlice })] }), { levels: [stack] });
+    expect(rows[3]?.keySlice).toBe('Key slice 3 of 4');
   });
 
   it('names the model by id and version', () => {

@@ -1,14 +1,13 @@
 /**
  * Findings → the rows of the findings table. Pure, so the clinical wording is unit-tested: the MSU
- * report string (docs/msu.md §Report string), percent confidence, the key slice, and one row per disc level in
- * anatomical order whatever order (or gaps) the server sends.
+ * report string (docs/msu.md §Report string), percent confidence, the key slice as a position in its level's stack,
+ * and one row per disc level in anatomical order whatever order (or gaps) the server sends.
  */
-import type { DiscLevel, Findings, LevelFinding } from '../../server/src/findings/findings';
+import type { DiscLevel, Findings, LevelFinding, SliceRef } from '../../server/src/findings/findings';
+import type { LevelStack, StudyStacks } from '../../server/src/findings/viewer';
 
 /** L1-L2 … L5-S1, top to bottom (the server's DISC_LEVELS; repeated because the client imports only types). */
 export const TABLE_LEVELS: readonly DiscLevel[] = ['L1-L2', 'L2-L3', 'L3-L4', 'L4-L5', 'L5-S1'];
-
-export const AI_STATUS_LABEL = 'Preliminary (AI)';
 
 export interface FindingRow {
   level: DiscLevel;
@@ -19,10 +18,10 @@ export interface FindingRow {
   zone: string;
   side: string;
   confidence: string;
+  /** `Key slice 4 of 9` once the level's stack is known, else `Key slice`; a dash for none. */
   keySlice: string;
-  /** The full SOP Instance UID and frame, for a tooltip and screen readers. */
+  /** The full SOP Instance UID and frame, for a tooltip. */
   keySliceFull: string;
-  status: string;
 }
 
 const NONE = '—';
@@ -41,22 +40,20 @@ export function formatConfidence(confidence: number | undefined): string {
 }
 
 /**
- * Keeps the last whole components of a DICOM UID, where instances of one series differ:
- * `1.2.826.0.1.3680043.8.498.10293847561.42` → `…10293847561.42`. Short UIDs are left as they are.
+ * Where the key slice sits in its level's stack, counted from 1 as the viewer counts: `Key slice 4 of 9`. Before the
+ * stacks are loaded (they are read when a level is first opened) only `Key slice`; never a truncated UID.
  */
-export function shortenUid(uid: string, keep = 14): string {
-  if (uid.length <= keep + 1) return uid;
-  const parts = uid.split('.');
-  let tail = parts.pop() ?? '';
-  if (tail.length > keep) return `…${tail.slice(-keep)}`;
-  for (let next = parts.at(-1); next !== undefined && tail.length + 1 + next.length <= keep; next = parts.at(-1)) {
-    tail = `${next}.${tail}`;
-    parts.pop();
-  }
-  return `…${tail}`;
+export function keySliceLabel(slice: SliceRef | undefined, stack?: LevelStack): string {
+  if (!slice) return NONE;
+  const index =
+    stack?.slices.findIndex(
+      (candidate) => candidate.sopInstanceUid === slice.sopInstanceUid && candidate.frame === slice.frame,
+    ) ?? -1;
+  if (stack && index >= 0) return `Key slice ${index + 1} of ${stack.slices.length}`;
+  return 'Key slice';
 }
 
-export function levelFindingToRow(finding: LevelFinding): FindingRow {
+export function levelFindingToRow(finding: LevelFinding, stack?: LevelStack): FindingRow {
   const slice = finding.keySlice;
   return {
     level: finding.level,
@@ -66,9 +63,8 @@ export function levelFindingToRow(finding: LevelFinding): FindingRow {
     zone: finding.herniation ? finding.zone : NONE,
     side: finding.herniation ? (SIDE_LABELS[finding.side] ?? finding.side) : NONE,
     confidence: formatConfidence(finding.confidence),
-    keySlice: slice ? `${shortenUid(slice.sopInstanceUid)} · frame ${slice.frame}` : NONE,
+    keySlice: keySliceLabel(slice, stack),
     keySliceFull: slice ? `SOP Instance UID ${slice.sopInstanceUid}, frame ${slice.frame}` : 'No key slice',
-    status: AI_STATUS_LABEL,
   };
 }
 
@@ -83,15 +79,15 @@ function missingLevelRow(level: DiscLevel): FindingRow {
     confidence: NONE,
     keySlice: NONE,
     keySliceFull: 'No key slice',
-    status: AI_STATUS_LABEL,
   };
 }
 
 /** Exactly one row per level, L1-L2 first; the first finding for a level wins if the server repeats one. */
-export function findingsToRows(findings: Pick<Findings, 'levels'>): FindingRow[] {
+export function findingsToRows(findings: Pick<Findings, 'levels'>, stacks?: Pick<StudyStacks, 'levels'>): FindingRow[] {
   return TABLE_LEVELS.map((level) => {
     const finding = findings.levels.find((candidate) => candidate.level === level);
-    return finding ? levelFindingToRow(finding) : missingLevelRow(level);
+    const stack = stacks?.levels.find((candidate) => candidate.level === level);
+    return finding ? levelFindingToRow(finding, stack) : missingLevelRow(level);
   });
 }
 

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import {
+  clearPendingReview,
+  loadPendingReview,
+  pendingReviewKey,
+  rememberLaunchUrl,
+  rememberedLaunchUrl,
+  savePendingReview,
+  type KeyValueStorage,
+} from './session-storage';
+
+function memoryStorage(): KeyValueStorage & { map: Map<string, string> } {
+  const map = new Map<string, string>();
+  return {
+    map,
+    getItem: (key) => map.get(key) ?? null,
+    setItem: (key, value) => {
+      map.set(key, value);
+    },
+    removeItem: (key) => {
+      map.delete(key);
+    },
+  };
+}
+
+describe('pending review in the tab', () => {
+  it('when a draft is saved for a report version, then only that version reads it back', () => {
+    const storage = memoryStorage();
+    savePendingReview(storage, pendingReviewKey('DiagnosticReport/dr1', '3'), { comment: 'x', levels: {} });
+    expect(loadPendingReview(storage, pendingReviewKey('DiagnosticReport/dr1', '3'))).toEqual({
+      comment: 'x',
+      levels: {},
+    });
+    expect(loadPendingReview(storage, pendingReviewKey('DiagnosticReport/dr1', '4'))).toBeUndefined();
+    clearPendingReview(storage, pendingReviewKey('DiagnosticReport/dr1', '3'));
+    expect(storage.map.size).toBe(0);
+  });
+
+  it('when storage is full or holds garbage, then the panel carries on without a draft', () => {
+    const broken: KeyValueStorage = {
+      getItem: () => '{not json',
+      setItem: () => {
+        throw new DOMException('full', 'QuotaExceededError');
+      },
+      removeItem: () => undefined,
+    };
+    expect(() => {
+      savePendingReview(broken, 'k', {});
+    }).not.toThrow();
+    expect(loadPendingReview(broken, 'k')).toBeUndefined();
+  });
+});
+
+describe('launch URL for re-authorizing', () => {
+  it('when launch.html stored its URL, then the panel on the same origin gets it back', () => {
+    const storage = memoryStorage();
+    rememberLaunchUrl(storage, 'http://localhost:3000/launch.html?iss=http%3A%2F%2Fehr%2Ffhir&launch=L1');
+    expect(rememberedLaunchUrl(storage, 'http://localhost:3000')).toBe(
+      'http://localhost:3000/launch.html?iss=http%3A%2F%2Fehr%2Ffhir&launch=L1',
+    );
+  });
+
+  it('when nothing was stored, or it points elsewhere or lacks iss/launch, then there is none', () => {
+    const storage = memoryStorage();
+    expect(rememberedLaunchUrl(storage, 'http://localhost:3000')).toBeUndefined();
+    rememberLaunchUrl(storage, 'http://evil.example/launch.html?iss=x&launch=y');
+    expect(rememberedLaunchUrl(storage, 'http://localhost:3000')).toBeUndefined();
+    rememberLaunchUrl(storage, 'http://localhost:3000/launch.html?iss=x');
+    expect(rememberedLaunchUrl(storage, 'http://localhost:3000')).toBeUndefined();
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * What the panel keeps in the tab's sessionStorage so a lost session costs the clinician nothing: the review draft
+ * of a report version (until it is signed), and the EHR launch URL (to re-authorize in the same window). The storage
+ * is a parameter so the tests use a Map; the panel passes `window.sessionStorage`.
+ */
+
+export type KeyValueStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
+
+const PENDING_REVIEW_PREFIX = 'ldh-cds:pending-review:';
+const LAUNCH_URL_KEY = 'ldh-cds:launch-url';
+
+/** One draft per report version: a draft made against version 3 is never offered for version 4. */
+export function pendingReviewKey(diagnosticReport: string, versionId: string): string {
+  return `${PENDING_REVIEW_PREFIX}${diagnosticReport}@${versionId}`;
+}
+
+/** Storage can be full or switched off (private mode); the panel then works without it. */
+function attempt<T>(action: () => T): T | undefined {
+  try {
+    return action();
+  } catch {
+    return undefined;
+  }
+}
+
+export function savePendingReview(storage: KeyValueStorage, key: string, draft: unknown): void {
+  attempt(() => {
+    storage.setItem(key, JSON.stringify(draft));
+  });
+}
+
+/** The stored draft as parsed JSON (the caller checks it field by field), or undefined. */
+export function loadPendingReview(storage: KeyValueStorage, key: string): unknown {
+  const text = attempt(() => storage.getItem(key));
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+export function clearPendingReview(storage: KeyValueStorage, key: string): void {
+  attempt(() => {
+    storage.removeItem(key);
+  });
+}
+
+/** Kept by launch.html: the EHR's launch URL (`launch.html?iss=…&launch=…`) of this tab's session. */
+export function rememberLaunchUrl(storage: KeyValueStorage, href: string): void {
+  attempt(() => {
+    storage.setItem(LAUNCH_URL_KEY, href);
+  });
+}
+
+/** The launch URL to re-run the SMART launch with, when launch.html stored one for this app's origin. */
+export function rememberedLaunchUrl(storage: KeyValueStorage, appOrigin: string): string | undefined {
+  const href = attempt(() => storage.getItem(LAUNCH_URL_KEY));
+  if (!href) return undefined;
+  try {
+    const url = new URL(href);
+    if (url.origin !== appOrigin || !url.searchParams.get('iss') || !url.searchParams.get('launch')) return undefined;
+    return url.toString();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A storage that forgets everything: where the browser refuses sessionStorage (a sandboxed frame, a policy). */
+const NO_STORAGE: KeyValueStorage = { getItem: () => null, setItem: () => undefined, removeItem: () => undefined };
+
+/** The tab's sessionStorage, or a storage that keeps nothing when the browser refuses access to it. */
+export function tabStorage(): KeyValueStorage {
+  try {
+    return window.sessionStorage;
+  } catch {
+    return NO_STORAGE;
+  }
+}
+
+const SELECTED_STUDY_KEY = 'ldh-cds:selected-study';
+
+/** The study the panel has open, so that it is open again after a re-authorization brings the tab back. */
+export function rememberSelectedStudy(storage: KeyValueStorage, studyId: string): void {
+  attempt(() => {
+    storage.setItem(SELECTED_STUDY_KEY, studyId);
+  });
+}
+
+export function rememberedSelectedStudy(storage: KeyValueStorage): string | undefined {
+  return attempt(() => storage.getItem(SELECTED_STUDY_KEY)) ?? undefined;
+}
