@@ -89,5 +89,9 @@ describe('server/fhir-definitions', () => {
     expect(valueSetCodes('level-assignment-method')).toEqual(
       ours('sagittal-cross-reference', 'counted-from-lowest-stack'),
     );
+    expect(valueSetCodes('review-decision')).toEqual(ours('confirmed', 'edited', 'rejected'));
+    expect(valueSetCodes('rejection-reason')).toEqual(
+      ours('artefact', 'wrong-level', 'not-a-herniation', 'missed-herniation', 'other'),
+    );
   });
 });

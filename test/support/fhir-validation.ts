@@ -160,6 +160,15 @@ const COMPONENT_RULES: Partial<Record<string, ComponentRule>> = {
   'msu-zone': coded('msu-zone'),
   'herniation-side': coded('herniation-side'),
   'level-assignment-method': coded('level-assignment-method'),
+  // The clinician's review (docs/fhir-mapping.md §Clinician review): the decision, a rejection's reason, and the AI's
+  // original reading kept beside an edited one, each from the ValueSet of the reading it copies.
+  'review-decision': coded('review-decision'),
+  'rejection-reason': coded('rejection-reason'),
+  'ai-herniation': coded('level-finding'),
+  'ai-msu-class': coded('msu-class'),
+  'ai-msu-grade': coded('msu-grade'),
+  'ai-msu-zone': coded('msu-zone'),
+  'ai-herniation-side': coded('herniation-side'),
   'model-confidence': { kind: 'fraction' },
   'key-image-study-uid': { kind: 'dicom-uid' },
   'key-image-series-uid': { kind: 'dicom-uid' },
@@ -280,17 +289,20 @@ function checkObservation(observation: Json, at: string, errors: string[]): void
     checkInValueSet(observation.bodySite, valueSetUrl('disc-level'), `${at}.bodySite`, errors);
   }
 
-  // The class agrees with the grade and zone beside it (the CodeSystem's grade/zone properties of each class).
-  const [msuClass] = ldhCodesOf(componentCodes.get('msu-class')?.valueCodeableConcept);
-  const [grade] = ldhCodesOf(componentCodes.get('msu-grade')?.valueCodeableConcept);
-  const [zone] = ldhCodesOf(componentCodes.get('msu-zone')?.valueCodeableConcept);
-  const properties = msuClass ? (ldhConcepts.get(msuClass)?.property ?? []) : [];
-  const propertyOf = (name: string): string | undefined => properties.find((p) => p.code === name)?.valueCode;
-  if (msuClass && grade && propertyOf('grade') && propertyOf('grade') !== grade) {
-    errors.push(`${at}.component: MSU class ${msuClass} disagrees with grade ${grade}`);
-  }
-  if (msuClass && zone && propertyOf('zone') && propertyOf('zone') !== zone) {
-    errors.push(`${at}.component: MSU class ${msuClass} disagrees with zone ${zone}`);
+  // The class agrees with the grade and zone beside it (the CodeSystem's grade/zone properties of each class), for the
+  // signed reading and for the AI's reading kept beside an edited one.
+  for (const prefix of ['', 'ai-']) {
+    const [msuClass] = ldhCodesOf(componentCodes.get(`${prefix}msu-class`)?.valueCodeableConcept);
+    const [grade] = ldhCodesOf(componentCodes.get(`${prefix}msu-grade`)?.valueCodeableConcept);
+    const [zone] = ldhCodesOf(componentCodes.get(`${prefix}msu-zone`)?.valueCodeableConcept);
+    const properties = msuClass ? (ldhConcepts.get(msuClass)?.property ?? []) : [];
+    const propertyOf = (name: string): string | undefined => properties.find((p) => p.code === name)?.valueCode;
+    if (msuClass && grade && propertyOf('grade') && propertyOf('grade') !== grade) {
+      errors.push(`${at}.component: ${prefix}MSU class ${msuClass} disagrees with grade ${grade}`);
+    }
+    if (msuClass && zone && propertyOf('zone') && propertyOf('zone') !== zone) {
+      errors.push(`${at}.component: ${prefix}MSU class ${msuClass} disagrees with zone ${zone}`);
+    }
   }
 }
 

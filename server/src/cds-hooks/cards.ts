@@ -31,8 +31,9 @@ export interface ConclusionLine {
   side?: string;
 }
 
+/** A level's MSU line; a signed report may add the AI's reading after an edit (`… (AI: 2-AB left, edited)`). */
 const LINE =
-  /^\s*(L1-L2|L2-L3|L3-L4|L4-L5|L5-S1):\s*(?:([123])-(A|B|C|AB|BC)\s*\((left|right|central)\)|no herniation)\s*$/;
+  /^\s*(L1-L2|L2-L3|L3-L4|L4-L5|L5-S1):\s*(?:([123])-(A|B|C|AB|BC)\s*\((left|right|central)\)|no herniation)(?:\s+\(AI: [^()]*\))?\s*$/;
 
 export function parseConclusion(conclusion: string | undefined): ConclusionLine[] {
   return (conclusion ?? '')

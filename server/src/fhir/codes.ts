@@ -5,11 +5,14 @@
  */
 import type { CodeableConcept, Coding } from 'fhir/r4';
 import type { DiscLevel, HerniationSide, MsuGrade, MsuZone } from '../findings/findings';
+import type { ReviewDecision } from '../findings/findings';
 import {
   DISC_LEVEL_VALUE_SET,
   HERNIATION_SIDE_VALUE_SET,
   LDH_CDS_CANONICAL_BASE,
   ldhCdsConcept,
+  REJECTION_REASON_VALUE_SET,
+  REVIEW_DECISION_VALUE_SET,
   valueSetCodings,
   type DefinedCoding,
 } from './definitions';
@@ -22,6 +25,8 @@ export const OBSERVATION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/obser
 export const V2_0074 = 'http://terminology.hl7.org/CodeSystem/v2-0074';
 export const V3_OBSERVATION_VALUE = 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue';
 export const PROVENANCE_PARTICIPANT_TYPE = 'http://terminology.hl7.org/CodeSystem/provenance-participant-type';
+export const V3_PARTICIPATION_TYPE = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
+export const V3_DATA_OPERATION = 'http://terminology.hl7.org/CodeSystem/v3-DataOperation';
 export const UCUM = 'http://unitsofmeasure.org';
 export const DICOM_UID_SYSTEM = 'urn:dicom:uid';
 /** HL7 AI Transparency on FHIR 1.0.0 (STU 1): the AI Device type code system and the AI Provenance profile. */
@@ -41,6 +46,12 @@ export const DEVICE_IDENTIFIER_SYSTEM = `${IDENTIFIER_BASE}/model`;
 export const DEVICE_DIGEST_IDENTIFIER_SYSTEM = `${IDENTIFIER_BASE}/model-digest`;
 /** `meta.tag` system that ties a Provenance to its analysis, so its conditional create can find it (`_tag`). */
 export const ANALYSIS_TAG_SYSTEM = `${LDH_CDS_CANONICAL_BASE}/tag/analysis`;
+/**
+ * `meta.tag` system naming one clinician review (a hash of the review request, its base version and the signer): on
+ * the report version it produced and on its signing Provenance, so a retried save is recognised and never written
+ * twice (docs/fhir-mapping.md §Clinician review).
+ */
+export const REVIEW_TAG_SYSTEM = `${LDH_CDS_CANONICAL_BASE}/tag/review`;
 
 const defined = ({ system, code, display }: DefinedCoding): Coding => ({ system, code, display });
 
@@ -77,6 +88,13 @@ export const COMPONENT_CODES = {
   srInstanceUid: defined(ldhCdsConcept('sr-instance-uid')),
   geometryDisagreement: defined(ldhCdsConcept('geometry-disagreement')),
   levelAssignment: defined(ldhCdsConcept('level-assignment-method')),
+  reviewDecision: defined(ldhCdsConcept('review-decision')),
+  rejectionReason: defined(ldhCdsConcept('rejection-reason')),
+  aiFinding: defined(ldhCdsConcept('ai-herniation')),
+  aiMsuClass: defined(ldhCdsConcept('ai-msu-class')),
+  aiGrade: defined(ldhCdsConcept('ai-msu-grade')),
+  aiZone: defined(ldhCdsConcept('ai-msu-zone')),
+  aiSide: defined(ldhCdsConcept('ai-herniation-side')),
 } satisfies Record<string, Coding>;
 
 export const msuClassCoding = (grade: MsuGrade, zone: MsuZone): Coding => defined(ldhCdsConcept(`${grade}-${zone}`));
@@ -109,6 +127,22 @@ export const SIDE_CODES: Record<HerniationSide, Coding> = codingsByCode(HERNIATI
   central: 'central',
 });
 
+/** The stored decision per level (ValueSet review-decision). */
+export const REVIEW_DECISION_CODES: Record<ReviewDecision, Coding> = codingsByCode(REVIEW_DECISION_VALUE_SET, {
+  confirm: 'confirmed',
+  edit: 'edited',
+  reject: 'rejected',
+});
+
+/** Coded reasons for a rejection (ValueSet rejection-reason); `other` when the clinician's words name none of them. */
+export const REJECTION_REASON_CODES = codingsByCode(REJECTION_REASON_VALUE_SET, {
+  artefact: 'artefact',
+  wrongLevel: 'wrong-level',
+  notAHerniation: 'not-a-herniation',
+  missedHerniation: 'missed-herniation',
+  other: 'other',
+});
+
 export const DIAGNOSTIC_IMAGING_REPORT: Coding = {
   system: LOINC,
   code: '18748-4',
@@ -130,5 +164,25 @@ export const AI_DEVICE_TYPE: Coding = {
   display: 'All kinds of Artificial Intelligence',
 };
 export const AUTHOR_PARTICIPANT: Coding = { system: PROVENANCE_PARTICIPANT_TYPE, code: 'author', display: 'Author' };
+/**
+ * The label a clinician-verified resource carries beside AIAST: v3-ObservationValue CLINAST "clinician asserted"
+ * (HL7 THO, ValueSet SecurityIntegrityProvenanceAssertedByObservationValue). HL7 AI Transparency on FHIR 1.0.0 keeps
+ * AIAST on every AI-influenced resource and removed the ballot's AddedProvenanceCS (CLINAST_AIRPT) before publication.
+ */
+export const CLINICIAN_ASSERTED: Coding = {
+  system: V3_OBSERVATION_VALUE,
+  code: 'CLINAST',
+  display: 'clinician asserted',
+};
+/** The signing clinician's role in the signing Provenance (R4 provenance-participant-type). */
+export const VERIFIER_PARTICIPANT: Coding = {
+  system: PROVENANCE_PARTICIPANT_TYPE,
+  code: 'verifier',
+  display: 'Verifier',
+};
+/** Provenance.activity of a first signing: verification (v3-ParticipationType VRF, in R4 provenance-activity-type). */
+export const VERIFY_ACTIVITY: Coding = { system: V3_PARTICIPATION_TYPE, code: 'VRF', display: 'verifier' };
+/** Provenance.activity of a signed report changed again (v3-DataOperation UPDATE, in R4 provenance-activity-type). */
+export const UPDATE_ACTIVITY: Coding = { system: V3_DATA_OPERATION, code: 'UPDATE', display: 'revise' };
 
 export const AI_TEXT = 'AI-generated, preliminary';

@@ -14,6 +14,8 @@ import levelFindingJson from '../../fhir-definitions/ValueSet-level-finding.json
 import msuClassJson from '../../fhir-definitions/ValueSet-msu-class.json' with { type: 'json' };
 import msuGradeJson from '../../fhir-definitions/ValueSet-msu-grade.json' with { type: 'json' };
 import msuZoneJson from '../../fhir-definitions/ValueSet-msu-zone.json' with { type: 'json' };
+import rejectionReasonJson from '../../fhir-definitions/ValueSet-rejection-reason.json' with { type: 'json' };
+import reviewDecisionJson from '../../fhir-definitions/ValueSet-review-decision.json' with { type: 'json' };
 
 export const LDH_CDS_CANONICAL_BASE = 'https://ldh-cds.org/fhir';
 export const LDH_CDS_CODE_SYSTEM = `${LDH_CDS_CANONICAL_BASE}/CodeSystem/ldh-cds`;
@@ -28,6 +30,10 @@ export const LEVEL_FINDING_VALUE_SET = `${LDH_CDS_CANONICAL_BASE}/ValueSet/level
 /** Lumbar discs L1/L2 … L5/S1, the SNOMED CT codes of DICOM CID 7604 "Intervertebral Disc". */
 export const DISC_LEVEL_VALUE_SET = `${LDH_CDS_CANONICAL_BASE}/ValueSet/disc-level`;
 export const LEVEL_ASSIGNMENT_METHOD_VALUE_SET = `${LDH_CDS_CANONICAL_BASE}/ValueSet/level-assignment-method`;
+/** The clinician's decision on one level's AI finding: confirmed, edited, rejected (docs/fhir-mapping.md §Clinician review). */
+export const REVIEW_DECISION_VALUE_SET = `${LDH_CDS_CANONICAL_BASE}/ValueSet/review-decision`;
+/** Why a clinician rejected an AI finding: artefact, wrong level, not a herniation, missed herniation, other. */
+export const REJECTION_REASON_VALUE_SET = `${LDH_CDS_CANONICAL_BASE}/ValueSet/rejection-reason`;
 
 /** A concept as a FHIR Coding with every field present (assignable to `Coding` of `fhir/r4`). */
 export interface DefinedCoding {
@@ -46,6 +52,8 @@ const valueSets = [
   levelFindingJson,
   discLevelJson,
   levelAssignmentMethodJson,
+  reviewDecisionJson,
+  rejectionReasonJson,
 ] as ValueSet[];
 
 function requireUrl(actual: string | undefined, expected: string, file: string): void {
@@ -61,6 +69,8 @@ for (const url of [
   LEVEL_FINDING_VALUE_SET,
   DISC_LEVEL_VALUE_SET,
   LEVEL_ASSIGNMENT_METHOD_VALUE_SET,
+  REVIEW_DECISION_VALUE_SET,
+  REJECTION_REASON_VALUE_SET,
 ]) {
   const id = url.slice(url.lastIndexOf('/') + 1);
   requireUrl(valueSets.find((valueSet) => valueSet.id === id)?.url, url, `ValueSet-${id}.json`);

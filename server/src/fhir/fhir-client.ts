@@ -33,6 +33,12 @@ export interface FhirClient {
     params: Record<string, string>,
     options?: { maxPages?: number },
   ): Promise<T[]>;
+  /**
+   * Every version of one resource (R4 http.html#history, `GET <type>/<id>/_history`), following `next` links like
+   * searchAll; deleted versions (entries without a resource) are left out. Servers list the newest first, but not all
+   * keep to it: sort by `meta.lastUpdated` where order matters.
+   */
+  history<T extends FhirResource>(reference: string, options?: { maxPages?: number }): Promise<T[]>;
   /** POST of a transaction Bundle to the base (R4 http.html#transaction); repeated when it fails in a way that allows it. */
   transaction(bundle: Bundle): Promise<Bundle>;
   /**
@@ -227,6 +233,25 @@ export function createFhirClient(baseUrl: string, accessToken: string, options: 
   const searchUrl = (resourceType: string, params: Record<string, string>): string =>
     `${base}/${resourceType}?${new URLSearchParams(params).toString()}`;
 
+  /** The matches of a search or history Bundle and of every `next` page after it (R4 http.html#paging). */
+  async function allPages<T extends FhirResource>(first: string, resourceType: string, maxPages: number): Promise<T[]> {
+    const found: T[] = [];
+    let url: string | undefined = first;
+    for (let page = 1; url !== undefined; page++) {
+      if (page > maxPages) {
+        throw new FhirRequestRefusedError(
+          'too-many-pages',
+          `The search for ${resourceType} has more than ${maxPages} pages (${found.length} results so far); ldh-cds ` +
+            'stopped rather than work from part of the answer. Call support if this keeps happening.',
+        );
+      }
+      const bundle = await searchPage(url, resourceType);
+      found.push(...matches<T>(bundle, resourceType));
+      url = nextPageUrl(bundle, base, baseOrigin, resourceType);
+    }
+    return found;
+  }
+
   return {
     baseUrl: base,
 
@@ -245,22 +270,13 @@ export function createFhirClient(baseUrl: string, accessToken: string, options: 
       params: Record<string, string>,
       searchOptions: { maxPages?: number } = {},
     ) {
-      const maxPages = searchOptions.maxPages ?? 20;
-      const found: T[] = [];
-      let url: string | undefined = searchUrl(resourceType, params);
-      for (let page = 1; url !== undefined; page++) {
-        if (page > maxPages) {
-          throw new FhirRequestRefusedError(
-            'too-many-pages',
-            `The search for ${resourceType} has more than ${maxPages} pages (${found.length} results so far); ldh-cds ` +
-              'stopped rather than work from part of the answer. Call support if this keeps happening.',
-          );
-        }
-        const bundle = await searchPage(url, resourceType);
-        found.push(...matches<T>(bundle, resourceType));
-        url = nextPageUrl(bundle, base, baseOrigin, resourceType);
-      }
-      return found;
+      return allPages<T>(searchUrl(resourceType, params), resourceType, searchOptions.maxPages ?? 20);
+    },
+
+    async history<T extends FhirResource>(reference: string, historyOptions: { maxPages?: number } = {}) {
+      const relative = referenceToRelative(base, reference).replace(/\/_history\/.*$/, '');
+      const resourceType = RELATIVE_REFERENCE.exec(relative)?.[1] ?? 'resource';
+      return allPages<T>(`${base}/${relative}/_history`, resourceType, historyOptions.maxPages ?? 20);
     },
 
     async transaction(bundle: Bundle) {

@@ -7,27 +7,30 @@
  * search.html#token) with the patient, newest first (`_sort=-issued`), following every page: a patient with many
  * imaging reports must not hide ours beyond the first page.
  */
-import type { DiagnosticReport, DocumentReference, Observation, ObservationComponent, Reference } from 'fhir/r4';
+import type { DiagnosticReport, DocumentReference, Observation, Provenance, Reference } from 'fhir/r4';
 import {
   DISC_LEVELS,
   type DiscLevel,
   type Findings,
-  type HerniationSide,
   type LevelAssignment,
   type LevelFinding,
   type ModelRef,
-  type MsuGrade,
-  type MsuZone,
+  type Signature,
 } from '../findings/findings';
-import {
-  AI_TEXT,
-  COMPONENT_CODES,
-  LEVEL_BODY_SITES,
-  LUMBAR_DISC_DISPLACEMENT,
-  REPORT_IDENTIFIER_SYSTEM,
-} from './codes';
-import { LDH_CDS_CODE_SYSTEM } from './definitions';
+import { UpstreamRequestError } from '../upstream/upstream-request-error';
+import { AI_TEXT, COMPONENT_CODES, REPORT_IDENTIFIER_SYSTEM, VERIFIER_PARTICIPANT } from './codes';
 import type { FhirClient } from './fhir-client';
+import {
+  COMMENT_PREFIX,
+  componentOf,
+  isClinicianNote,
+  isConclusionLevelLine,
+  levelOf,
+  msuClassOf,
+  observationReading,
+  observationReview,
+  ourCodeOf,
+} from './observation-reading';
 
 /** Statuses of a report a clinician has signed (FHIR R4 diagnostic-report-status). */
 const SIGNED_STATUSES = new Set<DiagnosticReport['status']>(['final', 'amended', 'corrected', 'appended']);
@@ -38,14 +41,28 @@ export const isSignedReport = (report: Pick<DiagnosticReport, 'status'>): boolea
 export const isWithdrawnReport = (report: Pick<DiagnosticReport, 'status'>): boolean =>
   WITHDRAWN_STATUSES.has(report.status);
 
+/** One version of the report (R4 `GET DiagnosticReport/<id>/_history`), newest first. */
+export interface ReportVersion {
+  versionId: string;
+  status: DiagnosticReport['status'];
+  /** meta.lastUpdated: when this version was stored. */
+  at: string;
+  /** Who this version is by: the signing clinician of a signed version, else the AI model (the report's performer). */
+  by?: string;
+}
+
 export interface StoredAnalysis {
   findings: Findings;
   diagnosticReport: string;
+  /** The report's meta.versionId: a review sends it back, and fails (409) when the report changed since. */
+  versionId: string;
   observations: string[];
   status: DiagnosticReport['status'];
   issued?: string;
   /** The DocumentReference holding the DICOM SR, when one was written. */
   structuredReport?: string;
+  /** Every version of the report, newest first: the AI's, each signing and amendment, a withdrawal. */
+  history: ReportVersion[];
 }
 
 /** One of our reports on a study, as the search found it. */
@@ -68,6 +85,18 @@ function modelOfReport(report: DiagnosticReport, studyInstanceUid: string): Mode
   if (!value.startsWith(prefix)) return undefined;
   const [id, version, ...rest] = value.slice(prefix.length).split('/');
   return id && version && rest.length === 0 ? { id, version } : undefined;
+}
+
+/**
+ * The study and model of one of our reports, from its analysis identifier alone (`<study>/<model id>/<version>`; a
+ * Study Instance UID holds no `/`); undefined for a report that is not ldh-cds's.
+ */
+export function analysisOfReport(report: DiagnosticReport): { studyInstanceUid: string; model: ModelRef } | undefined {
+  const value = report.identifier?.find((identifier) => identifier.system === REPORT_IDENTIFIER_SYSTEM)?.value ?? '';
+  const [studyInstanceUid, id, version, ...rest] = value.split('/');
+  return studyInstanceUid && id && version && rest.length === 0
+    ? { studyInstanceUid, model: { id, version } }
+    : undefined;
 }
 
 function isReportOf(report: DiagnosticReport, studyReference: string): boolean {
@@ -97,66 +126,50 @@ export function currentReport(reports: readonly StoredReport[]): StoredReport | 
   return standing.find(({ report }) => isSignedReport(report)) ?? standing[0];
 }
 
-const hasCode = (component: ObservationComponent, code: string | undefined): boolean =>
-  component.code.coding?.some((coding) => coding.code === code) ?? false;
-const component = (observation: Observation, code: string | undefined): ObservationComponent | undefined =>
-  observation.component?.find((c) => hasCode(c, code));
-const ourCode = (component: ObservationComponent | undefined): string | undefined =>
-  component?.valueCodeableConcept?.coding?.find((coding) => coding.system === LDH_CDS_CODE_SYSTEM)?.code;
-
-function levelOf(observation: Observation): DiscLevel | undefined {
-  const codes = new Set((observation.bodySite?.coding ?? []).map((coding) => coding.code));
-  return DISC_LEVELS.find((level) => codes.has(LEVEL_BODY_SITES[level].code));
-}
-
-const SIDES: Record<string, HerniationSide> = { '7771000': 'left', '24028007': 'right', central: 'central' };
-const CLASS_CODE = /^([123])-(A|B|C|AB|BC)$/;
-
-function msuClassOf(code: string | undefined): { grade: MsuGrade; zone: MsuZone } | undefined {
-  const match = CLASS_CODE.exec(code ?? '');
-  return match ? { grade: Number(match[1]) as MsuGrade, zone: match[2] as MsuZone } : undefined;
-}
-
 /**
- * One stored Observation → its level finding; the geometry (box, intra-facet line) comes from the SR's measurement
- * group for the level, when the SR is at hand.
+ * One stored Observation → its level finding: the reading it holds (the clinician's once signed), with the review
+ * recorded on it when `withReview` (a signed report); the geometry (box, intra-facet line) comes from the SR's
+ * measurement group for the level, when the SR is at hand.
  */
 export function observationToLevelFinding(
   observation: Observation,
   geometry: Partial<Record<DiscLevel, LevelFinding>> = {},
+  withReview = false,
 ): LevelFinding | undefined {
   const level = levelOf(observation);
   if (!level) return undefined;
-  const confidence = component(observation, COMPONENT_CODES.confidence.code)?.valueQuantity?.value ?? 0;
-  const sop = component(observation, COMPONENT_CODES.keySopInstanceUid.code)?.valueString;
-  const frame = component(observation, COMPONENT_CODES.keyFrame.code)?.valueInteger ?? 1;
+  const confidence = componentOf(observation, COMPONENT_CODES.confidence)?.valueQuantity?.value ?? 0;
+  const sop = componentOf(observation, COMPONENT_CODES.keySopInstanceUid)?.valueString;
+  const frame = componentOf(observation, COMPONENT_CODES.keyFrame)?.valueInteger ?? 1;
   const keySlice = sop ? { sopInstanceUid: sop, frame } : undefined;
-  const warnings = (observation.note ?? []).map((note) => note.text).filter((text) => text.length > 0);
+  // The AI's warnings; the clinician's notes (a comment, a rejection) are the review's.
+  const warnings = (observation.note ?? [])
+    .filter((note) => !isClinicianNote(note))
+    .map((note) => note.text)
+    .filter((text) => text.length > 0);
   const measured = geometry[level];
   const intraFacetLine = measured?.intraFacetLine;
+  const review = withReview ? observationReview(observation) : undefined;
   const common = {
     level,
     confidence,
     ...(intraFacetLine ? { intraFacetLine } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
+    ...(review ? { review } : {}),
   };
-  const herniated = observation.valueCodeableConcept?.coding?.some(
-    (coding) => coding.system === LUMBAR_DISC_DISPLACEMENT.system && coding.code === LUMBAR_DISC_DISPLACEMENT.code,
-  );
-  const msuClass = msuClassOf(ourCode(component(observation, COMPONENT_CODES.msuClass.code)));
-  if (!herniated || !msuClass || !keySlice) return { ...common, herniation: false, ...(keySlice ? { keySlice } : {}) };
-  const sideCoding = component(observation, COMPONENT_CODES.side.code)?.valueCodeableConcept?.coding ?? [];
-  const side = sideCoding.map((coding) => SIDES[coding.code ?? '']).find((value) => value !== undefined) ?? 'central';
-  const disagreementComponent = component(observation, COMPONENT_CODES.geometryDisagreement.code);
-  const other = msuClassOf(ourCode(disagreementComponent));
+  const read = observationReading(observation);
+  if (!read.herniation || !keySlice) return { ...common, herniation: false, ...(keySlice ? { keySlice } : {}) };
+  const disagreementComponent = componentOf(observation, COMPONENT_CODES.geometryDisagreement);
+  const other = msuClassOf(ourCodeOf(disagreementComponent));
   const measuredBy = disagreementComponent?.valueCodeableConcept?.text?.startsWith('classifier')
     ? 'classifier'
     : 'geometry';
   return {
     ...common,
     herniation: true,
-    ...msuClass,
-    side,
+    grade: read.grade ?? 1,
+    zone: read.zone ?? 'A',
+    side: read.side ?? 'central',
     keySlice,
     box: measured?.herniation ? measured.box : [0, 0, 0, 0],
     ...(other ? { disagreement: { measuredBy, ...other } } : {}),
@@ -165,8 +178,8 @@ export function observationToLevelFinding(
 
 function levelAssignmentOf(observations: readonly Observation[]): LevelAssignment | undefined {
   for (const observation of observations) {
-    const assignment = component(observation, COMPONENT_CODES.levelAssignment.code);
-    const method = ourCode(assignment);
+    const assignment = componentOf(observation, COMPONENT_CODES.levelAssignment);
+    const method = ourCodeOf(assignment);
     const description = assignment?.valueCodeableConcept?.text;
     if ((method === 'sagittal-cross-reference' || method === 'counted-from-lowest-stack') && description)
       return { method, description };
@@ -174,13 +187,22 @@ function levelAssignmentOf(observations: readonly Observation[]): LevelAssignmen
   return undefined;
 }
 
-/** The warnings the report's conclusion lists after the level lines (builders.ts `findingsToConclusion`). */
-function reportWarnings(report: DiagnosticReport, levels: readonly string[], assignment?: LevelAssignment): string[] {
-  const skip = new Set([...levels, assignment?.description ?? '']);
+/**
+ * The warnings the report's conclusion lists after the level lines (builders.ts `findingsToConclusion`); a signed
+ * report's level lines and comment are not warnings (review-builders.ts `signedConclusion`).
+ */
+function reportWarnings(report: DiagnosticReport, assignment?: LevelAssignment): string[] {
   return (report.conclusion ?? '')
     .split('\n')
     .slice(1)
-    .filter((line) => line.length > 0 && !skip.has(line) && !line.startsWith(AI_TEXT));
+    .filter(
+      (line) =>
+        line.length > 0 &&
+        line !== assignment?.description &&
+        !isConclusionLevelLine(line) &&
+        !line.startsWith(COMMENT_PREFIX) &&
+        !line.startsWith(AI_TEXT),
+    );
 }
 
 /**
@@ -236,22 +258,25 @@ export async function readStoredAnalysis(
   readStructuredReport?: StructuredReportReader,
 ): Promise<StoredAnalysis> {
   const { report, model } = stored;
-  const { observations, document } = await readAnalysisResources(client, report);
+  const reference = `DiagnosticReport/${report.id}`;
+  const signed = isSignedReport(report);
+  const [{ observations, document }, history, signature] = await Promise.all([
+    readAnalysisResources(client, report),
+    readReportHistory(client, reference),
+    signed ? readSignature(client, reference) : Promise.resolve(undefined),
+  ]);
   const geometry = readGeometry(document, readStructuredReport);
   const levels = observations
-    .map((observation) => observationToLevelFinding(observation, geometry.levels))
+    .map((observation) => observationToLevelFinding(observation, geometry.levels, signed))
     .filter((level): level is LevelFinding => level !== undefined)
     .sort((a, b) => DISC_LEVELS.indexOf(a.level) - DISC_LEVELS.indexOf(b.level));
   const levelAssignment = levelAssignmentOf(observations);
   const seriesInstanceUid =
     observations
-      .map((o) => component(o, COMPONENT_CODES.keySeriesUid.code)?.valueString)
+      .map((o) => componentOf(o, COMPONENT_CODES.keySeriesUid)?.valueString)
       .find((uid) => uid !== undefined) ?? '';
-  const levelLines = levels.map((level) =>
-    level.herniation ? `${level.level}: ${level.grade}-${level.zone} (${level.side})` : `${level.level}: no herniation`,
-  );
   const warnings = [
-    ...reportWarnings(report, levelLines, levelAssignment),
+    ...reportWarnings(report, levelAssignment),
     ...(geometry.problem ? [`The boxes cannot be shown: ${geometry.problem}`] : []),
   ];
   return {
@@ -262,12 +287,77 @@ export async function readStoredAnalysis(
       levels,
       ...(levelAssignment ? { levelAssignment } : {}),
       ...(report.effectiveDateTime ? { acquisitionDateTime: report.effectiveDateTime } : {}),
+      ...(signature ? { signature } : {}),
       warnings,
     },
-    diagnosticReport: `DiagnosticReport/${report.id}`,
+    diagnosticReport: reference,
+    versionId: report.meta?.versionId ?? '',
     observations: observations.map((observation) => `Observation/${observation.id}`),
     status: report.status,
     ...(report.issued ? { issued: report.issued } : {}),
     ...(document ? { structuredReport: `DocumentReference/${document.id}` } : {}),
+    history,
+  };
+}
+
+/** Who a report version is by: its signer (resultsInterpreter) when signed, else its performer (the AI model). */
+function versionAuthor(version: DiagnosticReport): string | undefined {
+  const by = isSignedReport(version) ? version.resultsInterpreter?.[0] : version.performer?.[0];
+  return by?.display ?? by?.reference;
+}
+
+/**
+ * Every version of the report, newest first (R4 http.html#history). Sorted by meta.lastUpdated rather than trusted in
+ * the server's order (medplum's in-memory repository, the mock EHR's, reverses its stored list on each read). A server
+ * that keeps no history (404, 405) gives the current version alone; a 401 still fails.
+ */
+export async function readReportHistory(client: FhirClient, reference: string): Promise<ReportVersion[]> {
+  let versions: DiagnosticReport[];
+  try {
+    versions = await client.history<DiagnosticReport>(reference);
+  } catch (error) {
+    if (error instanceof UpstreamRequestError && error.status !== undefined && [404, 405, 501].includes(error.status))
+      versions = [await client.read<DiagnosticReport>(reference)];
+    else throw error;
+  }
+  return versions
+    .filter((version) => version.meta?.versionId !== undefined)
+    .map((version, order) => ({ version, order }))
+    .sort(
+      (a, b) =>
+        (b.version.meta?.lastUpdated ?? '').localeCompare(a.version.meta?.lastUpdated ?? '') || a.order - b.order,
+    )
+    .map(({ version }) => {
+      const by = versionAuthor(version);
+      return {
+        versionId: version.meta?.versionId ?? '',
+        status: version.status,
+        at: version.meta?.lastUpdated ?? '',
+        ...(by ? { by } : {}),
+      };
+    });
+}
+
+/** The latest signing of the report: the Provenance naming it as target with the clinician as verifier. */
+export async function readSignature(client: FhirClient, reference: string): Promise<Signature | undefined> {
+  const provenances = await client.searchAll<Provenance>('Provenance', { target: reference });
+  const signings = provenances
+    .flatMap((provenance) =>
+      provenance.agent
+        .filter((agent) =>
+          agent.type?.coding?.some(
+            (coding) => coding.system === VERIFIER_PARTICIPANT.system && coding.code === VERIFIER_PARTICIPANT.code,
+          ),
+        )
+        .map((agent) => ({ who: agent.who, at: provenance.recorded })),
+    )
+    .filter(({ who }) => who.reference !== undefined)
+    .sort((a, b) => b.at.localeCompare(a.at));
+  const latest = signings[0];
+  if (!latest) return undefined;
+  return {
+    by: latest.who.reference ?? '',
+    ...(latest.who.display ? { display: latest.who.display } : {}),
+    at: latest.at,
   };
 }
