@@ -3,6 +3,10 @@
  * a labelled folder and reports the seed paper's metrics (docs/msu.md §Evaluation) for grading and localization beside
  * the paper's own figures.
  * `npm run eval -- --ratings FILE.csv` — agreement of two raters (two columns of categorical labels).
+ * `npm run eval -- --from-fhir FHIR_BASE [--token TOKEN] [--json FILE]` — how the model fares with the clinicians who
+ * sign its analyses: every signed ldh-cds report on the FHIR server, per model version (review-agreement.ts). The
+ * token (or env FHIR_TOKEN) needs read and search on DiagnosticReport and Observation across patients, e.g. a SMART
+ * Backend Services token with system/DiagnosticReport.rs system/Observation.rs.
  *
  * Layout of a labelled folder: one sub-folder per study holding its DICOM files and a `ground-truth.json` in the
  * findings contract (docs/architecture.md §The findings contract) — what `npm run synth` writes, and what a site writes
@@ -12,6 +16,8 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../server/src/config';
+import { createFhirClient } from '../../server/src/fhir/fhir-client';
+import { readSignedReviews } from '../../server/src/fhir/read-reviews';
 import { createDetectorSession } from '../../server/src/inference/detector-session';
 import type { Findings } from '../../server/src/findings/findings';
 import { analyzeImages } from '../../server/src/pipeline/analyze-images';
@@ -19,8 +25,11 @@ import { loadDicomFolder } from '../../server/src/pipeline/folder-source';
 import { evaluateTask, keySliceAgreement, taskReportToJson, type StudyPair, type TaskReport } from './evaluate';
 import { PAPER_FIGURES, PAPER_SURGEON_AC1 } from './paper-figures';
 import { parseRatingsCsv, ratingsReport } from './ratings';
+import { reviewAgreement, type AgreementSummary, type ReviewAgreementReport } from './review-agreement';
 
-const USAGE = 'usage: npm run eval -- --data DIR [--model PATH] [--json FILE]  |  npm run eval -- --ratings FILE.csv';
+const USAGE =
+  'usage: npm run eval -- --data DIR [--model PATH] [--json FILE]  |  npm run eval -- --ratings FILE.csv  |  ' +
+  'npm run eval -- --from-fhir FHIR_BASE [--token TOKEN] [--json FILE]';
 
 const pct = (value: number): string => (Number.isNaN(value) ? '—' : `${(value * 100).toFixed(1)}%`);
 const num = (value: number): string => (Number.isNaN(value) ? '—' : value.toFixed(3));
@@ -169,6 +178,81 @@ async function evaluateFolder(dataDir: string, modelDir: string, jsonFile: strin
   return 0;
 }
 
+function printAgreementRow(label: string, summary: AgreementSummary): void {
+  const agreement = summary.items > 0 ? `${pct(summary.percentAgreement)} (${summary.agreeing}/${summary.items})` : '—';
+  console.log(
+    `  ${label.padEnd(22)} ${String(summary.items).padStart(5)}   ${agreement.padEnd(17)} ${num(summary.ac1).padStart(10)} ${num(summary.kappa).padStart(13)}`,
+  );
+}
+
+function printConfusion(label: string, summary: AgreementSummary): void {
+  console.log(`  confusion matrix, ${label} (rows AI, columns signed): ${summary.categories.join(' ')}`);
+  summary.confusion.forEach((row, i) => {
+    console.log(`    ${(summary.categories[i] ?? '').padEnd(7)} ${row.map((v) => String(v).padStart(5)).join('')}`);
+  });
+}
+
+function printReviewReport(report: ReviewAgreementReport): void {
+  const { model } = report;
+  console.log(
+    `\n${model.id} ${model.version}: ${report.reports} signed report(s), ${report.levels} levels reviewed — ` +
+      `${report.confirmed} confirmed, ${report.edited} edited, ${report.rejected} rejected`,
+  );
+  const reasons = Object.entries(report.rejectionReasons)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([code, count]) => `${code} ${count}`);
+  if (reasons.length > 0) console.log(`  rejection reasons: ${reasons.join(', ')}`);
+  console.log(`  AI vs signed reading    items   agreement         Gwet's AC1  Cohen's kappa`);
+  printAgreementRow('herniation presence', report.presence);
+  printAgreementRow('MSU grade', report.grade);
+  printAgreementRow('MSU zone', report.zone);
+  printConfusion('presence', report.presence);
+  printConfusion('grade', report.grade);
+  printConfusion('zone', report.zone);
+}
+
+/** NaN (an undefined statistic) as null in the JSON report. */
+const jsonNumber = (value: number): number | null => (Number.isNaN(value) ? null : value);
+const summaryToJson = (summary: AgreementSummary) => ({
+  ...summary,
+  percentAgreement: jsonNumber(summary.percentAgreement),
+  ac1: jsonNumber(summary.ac1),
+  kappa: jsonNumber(summary.kappa),
+});
+
+async function evaluateReviews(fhirBase: string, token: string | undefined, jsonFile: string | undefined) {
+  if (!token) {
+    console.error('error: --from-fhir needs an access token: --token TOKEN or the environment variable FHIR_TOKEN');
+    return 2;
+  }
+  const reviews = await readSignedReviews(createFhirClient(fhirBase, token));
+  const reports = reviewAgreement(reviews);
+  console.log(
+    `ldh-cds clinician reviews on ${fhirBase}: ${reviews.length} signed report(s) (status final or amended), ` +
+      `${reports.length} model version(s)`,
+  );
+  console.log(
+    'presence: every reviewed level, a rejected finding counted as its opposite; grade and zone: the confirmed and ' +
+      'edited levels, "none" = no herniation (models/evaluation/review-agreement.ts)',
+  );
+  for (const report of reports) printReviewReport(report);
+  if (jsonFile) {
+    const json = {
+      source: fhirBase,
+      signedReports: reviews.length,
+      models: reports.map((report) => ({
+        ...report,
+        presence: summaryToJson(report.presence),
+        grade: summaryToJson(report.grade),
+        zone: summaryToJson(report.zone),
+      })),
+    };
+    await writeFile(jsonFile, `${JSON.stringify(json, null, 2)}\n`);
+    console.log(`\nwrote ${jsonFile}`);
+  }
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -177,6 +261,8 @@ async function main(argv: string[]): Promise<number> {
       model: { type: 'string' },
       json: { type: 'string' },
       ratings: { type: 'string' },
+      'from-fhir': { type: 'string' },
+      token: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -194,6 +280,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  Cohen's kappa       ${withCi(num, report.kappa)}`);
     console.log(`  percent agreement   ${withCi(pct, report.percentAgreement)}`);
     return 0;
+  }
+  if (values['from-fhir']) {
+    return evaluateReviews(values['from-fhir'], values.token ?? process.env.FHIR_TOKEN, values.json);
   }
   if (!values.data) {
     console.error(USAGE);

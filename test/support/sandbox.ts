@@ -27,6 +27,8 @@ export interface SandboxOptions {
   appEnv?: Record<string, string>;
   /** Trusted CDS Hooks clients; 'ehr' = the mock EHR itself, by the JWKS it publishes. */
   cdsClients?: 'ehr' | { iss: string; jwks?: unknown; jwks_uri?: string }[];
+  /** SMART client registrations of the mock EHR (default smart-config/clients.json), e.g. with a backend service. */
+  clientsFile?: string;
 }
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
@@ -43,6 +45,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     logger,
     ...(options.patientCount ? { patientCount: options.patientCount } : {}),
     ...(options.generateStudy ? { generateStudy: options.generateStudy } : {}),
+    ...(options.clientsFile ? { clientsFile: options.clientsFile } : {}),
   });
   const appEnv: Record<string, string> = {
     APP_PORT: String(appPort),

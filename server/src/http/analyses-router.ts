@@ -3,14 +3,19 @@
  *   POST /api/analyses                         analyze an ImagingStudy and write the results (201), or answer
  *                                              this model version's stored analysis (200) without recomputing
  *   GET  /api/analyses?imagingStudy=ImagingStudy/<id>   the stored analysis that stands for the study, or 404
- * Both need `Authorization: Bearer <SMART access token>` and `X-FHIR-Server: <trusted FHIR base>`.
+ *   POST /api/analyses/review                  sign the clinician's review of an analysis (ReviewRequest) and answer
+ *                                              it as stored (200); 400 an undecided level or a rejection without a
+ *                                              reason, 403 no practitioner signed in, 409 the report changed meanwhile
+ * All need `Authorization: Bearer <SMART access token>` and `X-FHIR-Server: <trusted FHIR base>`.
  */
 import { Router, type Request, type RequestHandler } from 'express';
 import type { AnalyzeDependencies, AnalyzeResult } from '../pipeline/analyze-study';
 import { analyzeStudy, readAnalysis } from '../pipeline/analyze-study';
 import { parseImagingStudyReference } from '../pipeline/imaging-study';
+import { parseReviewRequest, reviewAnalysis } from '../pipeline/review-analysis';
 import { bearerTokenOf } from './bearer-token';
 import { forbidden, unauthorized } from './http-error';
+import { fhirUserOfToken } from './smart-user';
 
 export interface AnalysesRouterOptions {
   trustedFhirBaseUrls: readonly string[];
@@ -63,8 +68,20 @@ export function analysesRouter(options: AnalysesRouterOptions): Router {
     res.json(stored);
   };
 
+  const handleReview: RequestHandler = async (req, res) => {
+    const caller = callerContext(req, options.trustedFhirBaseUrls);
+    const review = parseReviewRequest(req.body);
+    const stored = await reviewAnalysis(
+      { ...caller, fhirUser: fhirUserOfToken(caller.accessToken), review },
+      options.deps,
+    );
+    // 200 with the signed analysis as stored, also when a repeated save finds this review already signed.
+    res.json(stored);
+  };
+
   const router = Router();
   router.post('/api/analyses', handleAnalyze);
   router.get('/api/analyses', handleGetAnalysis);
+  router.post('/api/analyses/review', handleReview);
   return router;
 }

@@ -37,6 +37,8 @@ const make =
 export const badRequest = make(400, 'invalid');
 export const forbidden = make(403, 'forbidden');
 export const notFound = make(404, 'not-found');
+/** The record changed since the user read it (RFC 9110 §15.5.10): reload, nothing was overwritten. */
+export const conflict = make(409, 'conflict');
 export const preconditionFailed = make(412, 'incomplete');
 /** The request was well-formed but the study cannot be analyzed (missing endpoint, unsupported image…). */
 export const unprocessable = make(422, 'processing');

@@ -6,7 +6,7 @@
  */
 import type { PipelineError } from '../pipeline/pipeline-error';
 import { UpstreamRequestError } from '../upstream/upstream-request-error';
-import { badRequest, notFound, unprocessable, upstream, type HttpError } from './http-error';
+import { badRequest, conflict, forbidden, notFound, unprocessable, upstream, type HttpError } from './http-error';
 
 export function pipelineErrorToHttpError(error: PipelineError): HttpError {
   switch (error.kind) {
@@ -16,6 +16,10 @@ export function pipelineErrorToHttpError(error: PipelineError): HttpError {
       return notFound(error.message);
     case 'unprocessable':
       return unprocessable(error.message);
+    case 'forbidden':
+      return forbidden(error.message);
+    case 'conflict':
+      return conflict(error.message);
     case 'upstream': {
       const cause = error.cause instanceof UpstreamRequestError ? error.cause : undefined;
       return upstream(error.upstream?.service ?? 'upstream server', error.upstream?.status, error.upstream?.body, {

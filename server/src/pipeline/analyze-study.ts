@@ -112,7 +112,7 @@ export function defaultDependencies(log: InferenceLog, options: PipelineOptions 
 const sameModel = (a: ModelRef, b: ModelRef): boolean => a.id === b.id && a.version === b.version;
 
 /** The sr stage's reader, as the fhir stage's read-back takes it. */
-const readStructuredReportLevels = (part10: Uint8Array) => structuredReportToFindings(part10).levels;
+export const readStructuredReportLevels = (part10: Uint8Array) => structuredReportToFindings(part10).levels;
 
 /** This model version's standing report on the study, if the EHR holds one. */
 function ownReport(reports: readonly StoredReport[], model: ModelRef): StoredReport | undefined {

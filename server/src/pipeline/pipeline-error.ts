@@ -16,9 +16,11 @@ import { FhirRequestRefusedError } from '../fhir/fhir-client';
  * - `not-found`: what was asked for does not exist (no stored analysis);
  * - `unprocessable`: the request is well-formed but the study cannot be analyzed (no endpoint, unsupported image,
  *   no axial T2 series, levels that cannot be assigned…);
- * - `upstream`: the FHIR or DICOMweb server failed; `upstream` keeps its status and body.
+ * - `upstream`: the FHIR or DICOMweb server failed; `upstream` keeps its status and body;
+ * - `forbidden`: the session may not do this (a review without a signed-in practitioner);
+ * - `conflict`: the record changed since the user read it (a review of a report someone else changed meanwhile).
  */
-export type PipelineErrorKind = 'invalid-input' | 'not-found' | 'unprocessable' | 'upstream';
+export type PipelineErrorKind = 'invalid-input' | 'not-found' | 'unprocessable' | 'upstream' | 'forbidden' | 'conflict';
 
 export interface UpstreamFailure {
   /** Which server, as the user should read it: `FHIR server`, `DICOMweb server (<what failed>)`. */
