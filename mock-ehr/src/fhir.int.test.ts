@@ -266,4 +266,42 @@ describe('FHIR access', () => {
     expect(pages).toBe(3);
     expect(new Set(seen).size).toBe(5);
   });
+
+  it('when one update of a transaction carries a stale If-Match, then nothing of the transaction is applied', async () => {
+    const writer = (await launchAndGetToken(ehr, patientId, 'launch patient/Observation.cruds')).access_token;
+    const asWriter = (path: string, init: RequestInit = {}) =>
+      fetch(`${ehr.fhirBaseUrl}${path}`, {
+        ...init,
+        headers: { Authorization: `Bearer ${writer}`, 'Content-Type': 'application/fhir+json' },
+      });
+    const body = {
+      resourceType: 'Observation',
+      status: 'preliminary',
+      code: { text: 'atomic' },
+      subject: { reference: `Patient/${patientId}` },
+    };
+    const existing = (await (
+      await asWriter('/Observation', { method: 'POST', body: JSON.stringify(body) })
+    ).json()) as Observation;
+    const marker = { system: 'urn:ldh-cds:test:atomic', value: 'created-in-failed-transaction' };
+    const response = await asWriter('/', {
+      method: 'POST',
+      body: JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { resource: { ...body, identifier: [marker] }, request: { method: 'POST', url: 'Observation' } },
+          {
+            resource: { ...existing, status: 'final' },
+            request: { method: 'PUT', url: `Observation/${existing.id ?? ''}`, ifMatch: 'W/"not-the-current-version"' },
+          },
+        ],
+      }),
+    });
+    expect(response.status).toBe(412);
+    const found = (await (await asWriter(`/Observation?identifier=${marker.system}|${marker.value}`)).json()) as Bundle;
+    expect(found.entry ?? []).toHaveLength(0);
+    const unchanged = (await (await asWriter(`/Observation/${existing.id ?? ''}`)).json()) as Observation;
+    expect(unchanged.status).toBe('preliminary');
+  });
 });

