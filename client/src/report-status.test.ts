@@ -54,20 +54,20 @@ describe('report status line', () => {
 });
 
 describe('history', () => {
-  it('when the report has versions, then each row has its status in words, who and when in the user locale', () => {
+  it('when the report has versions (newest first), then each row has its number, status in words, who and when', () => {
     expect(
       historyRows(
         [
-          { versionId: '1', status: 'preliminary', by: 'msu-ldh 1.8.0', at: '2026-03-05T09:00:00Z' },
-          { versionId: '2', status: 'final', by: 'Dr Ada Lovelace', at: '2026-03-05T10:04:00Z' },
-          { versionId: '3', status: 'amended' },
+          { versionId: 'c3', status: 'amended' },
+          { versionId: 'b2', status: 'final', by: 'Dr Ada Lovelace', at: '2026-03-05T10:04:00Z' },
+          { versionId: 'a1', status: 'preliminary', by: 'msu-ldh 1.8.0', at: '2026-03-05T09:00:00Z' },
         ],
         dates,
       ),
     ).toEqual([
-      { versionId: '1', status: 'Preliminary (AI)', by: 'msu-ldh 1.8.0', at: '5 Mar 2026, 09:00' },
-      { versionId: '2', status: 'Signed', by: 'Dr Ada Lovelace', at: '5 Mar 2026, 10:04' },
-      { versionId: '3', status: 'Amended', by: '—', at: '—' },
+      { versionId: 'c3', number: '3', status: 'Amended', by: '—', at: '—' },
+      { versionId: 'b2', number: '2', status: 'Signed', by: 'Dr Ada Lovelace', at: '5 Mar 2026, 10:04' },
+      { versionId: 'a1', number: '1', status: 'Preliminary (AI)', by: 'msu-ldh 1.8.0', at: '5 Mar 2026, 09:00' },
     ]);
   });
 });
@@ -91,7 +91,7 @@ describe('what changed since the user loaded the report', () => {
       }),
     });
     expect(describeReportChanges(before, after, dates)).toEqual([
-      'The report is now version 2 (you loaded version 1).',
+      'The report was saved again after you opened it.',
       'Its status changed from preliminary to final.',
       'Signed by Dr Ada Lovelace on 5 Mar 2026, 10:04.',
       'L4-L5 now reads 3-AB left (was 2-AB left).',
@@ -100,8 +100,12 @@ describe('what changed since the user loaded the report', () => {
   });
 
   it('when only the report text changed, then the user is told the findings are unchanged', () => {
-    expect(describeReportChanges(aResult(), aResult({ versionId: '2' }))).toEqual([
-      'The report is now version 2 (you loaded version 1).',
+    const history = [
+      { versionId: '2', status: 'preliminary' },
+      { versionId: '1', status: 'preliminary' },
+    ];
+    expect(describeReportChanges(aResult(), aResult({ versionId: '2', history }))).toEqual([
+      'The report was saved again after you opened it (it now has 2 versions).',
       'The findings and status are unchanged: the report was edited elsewhere (for example its text).',
     ]);
   });

@@ -57,6 +57,8 @@ export function statusWord(status: string): string {
 
 export interface HistoryRow {
   versionId: string;
+  /** `3`: the version's number counted from the AI's first (versionIds are the server's, often UUIDs). */
+  number: string;
   status: string;
   by: string;
   at: string;
@@ -64,8 +66,9 @@ export interface HistoryRow {
 
 /** The history table's rows, in the server's order (newest first), dates in the user's locale. */
 export function historyRows(history: readonly ReportVersion[], dates: DateFormatOptions = {}): HistoryRow[] {
-  return history.map((version) => ({
+  return history.map((version, index) => ({
     versionId: version.versionId,
+    number: String(history.length - index),
     status: statusWord(version.status),
     by: version.by ?? '—',
     at: version.at ? formatInstant(version.at, dates) : '—',
@@ -86,9 +89,8 @@ export function describeReportChanges(
     changes.push('The study now has a different report: a newer analysis replaced the one you loaded.');
   }
   if (after.versionId !== before.versionId) {
-    changes.push(
-      `The report is now version ${after.versionId ?? 'unknown'} (you loaded version ${before.versionId ?? 'unknown'}).`,
-    );
+    const count = after.history?.length;
+    changes.push(`The report was saved again after you opened it${count ? ` (it now has ${count} versions)` : ''}.`);
   }
   if (after.status !== before.status) {
     changes.push(`Its status changed from ${before.status ?? 'unknown'} to ${after.status ?? 'unknown'}.`);

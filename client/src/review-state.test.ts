@@ -188,7 +188,7 @@ describe('AI beside the clinician', () => {
     );
     expect(draftSummary(state, 'L1-L2')).toBe('AI: no herniation · confirmed');
     expect(draftSummary(state, 'L2-L3')).toBe('AI: no herniation · not decided');
-    expect(draftSummary(state, 'L3-L4')).toBe('AI: no herniation · confirmed');
+    expect(draftSummary(state, 'L3-L4')).toBe('AI: no herniation → you: no herniation (unchanged: confirms the AI)');
     expect(draftSummary(state, 'L4-L5')).toBe('AI: 2-AB left · rejected (artefact)');
     expect(draftSummary(state, 'L5-S1')).toBe('AI: no herniation → you: 1-? ?');
   });

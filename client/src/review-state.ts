@@ -256,7 +256,8 @@ export function readingLabel(reading: DraftReading): string {
 
 /**
  * The AI's values beside the clinician's, one line: `AI: 2-AB left → you: 3-AB left`, `AI: 2-AB left · confirmed`,
- * `AI: 2-AB left · rejected (artefact)`, `AI: 2-AB left · not decided`.
+ * `AI: 2-AB left · rejected (artefact)`, `AI: 2-AB left · not decided`; an edit back to the AI's values says it
+ * confirms the AI.
  */
 export function draftSummary(state: ReviewState, level: DiscLevel): string {
   const ai = aiOf(state, level);
@@ -270,8 +271,9 @@ export function draftSummary(state: ReviewState, level: DiscLevel): string {
     return `${prefix} · rejected${reason ? ` (${reason})` : ''}`;
   }
   const reading = draft.reading ?? {};
-  if (isCompleteReading(reading) && readingsEqual(completeReading(reading), ai)) return `${prefix} · confirmed`;
-  return `${prefix} → you: ${readingLabel(reading)}`;
+  const unchanged = isCompleteReading(reading) && readingsEqual(completeReading(reading), ai);
+  // An edit that ends where the AI started is signed as a confirmation (toReviewRequest).
+  return `${prefix} → you: ${readingLabel(reading)}${unchanged ? ' (unchanged: confirms the AI)' : ''}`;
 }
 
 /** The same line for a signed level, from what the EHR stored: `AI: 2-AB left → signed: 3-AB left`. */

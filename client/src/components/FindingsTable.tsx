@@ -14,6 +14,8 @@ interface FindingsTableProps {
   /** The level open in the viewer, if any. */
   openLevel: DiscLevel | undefined;
   onOpenLevel: (level: DiscLevel) => void;
+  /** Once signed, the finding columns hold what was signed; the AI's reading stays in the review column. */
+  signed: boolean;
 }
 
 const REVIEW_BADGE: Record<RowReview['state'], string> = {
@@ -28,7 +30,7 @@ const REVIEW_BADGE: Record<RowReview['state'], string> = {
  * Per-level MSU findings, L1-L2 at the top. Each row opens its level in the viewer beside the review form (click,
  * Enter or Space); the review column keeps the AI's reading beside the clinician's.
  */
-export function FindingsTable({ rows, review, openLevel, onOpenLevel }: FindingsTableProps) {
+export function FindingsTable({ rows, review, openLevel, onOpenLevel, signed }: FindingsTableProps) {
   const onKeyDown = (level: DiscLevel) => (event: KeyboardEvent<HTMLTableRowElement>) => {
     if (event.key !== 'Enter' && event.key !== ' ') return;
     event.preventDefault();
@@ -41,12 +43,13 @@ export function FindingsTable({ rows, review, openLevel, onOpenLevel }: Findings
       </p>
       <table className="findings-table" data-testid="findings-table">
         <caption className="visually-hidden">
-          MSU grade and zone of lumbar disc herniation per disc level: the AI&apos;s reading and your review
+          MSU grade and zone of lumbar disc herniation per disc level, {signed ? 'as signed' : 'as the AI read it'}, and
+          the review beside the AI&apos;s reading
         </caption>
         <thead>
           <tr>
             <th scope="col">Level</th>
-            <th scope="col">Finding (AI)</th>
+            <th scope="col">{signed ? 'Finding (signed)' : 'Finding (AI)'}</th>
             <th scope="col">Grade</th>
             <th scope="col">Zone</th>
             <th scope="col">Side</th>

@@ -1,6 +1,7 @@
-import { useRef, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { getModelCard, type ApiSession } from '../api';
 import { errorToMessage } from '../error-message';
+import { markdownToBlocks, type Block, type Inline } from '../markdown-blocks';
 
 interface ModelCardDialogProps {
   /** `/api/model/card` (from `GET /api/model`). */
@@ -14,13 +15,91 @@ interface ModelCardDialogProps {
 type CardState =
   { kind: 'idle' } | { kind: 'loading' } | { kind: 'ready'; text: string } | { kind: 'error'; message: string };
 
+function InlineText({ inlines }: { inlines: Inline[] }) {
+  return (
+    <>
+      {inlines.map((inline, index) =>
+        inline.kind === 'strong' ? (
+          <strong key={index}>{inline.text}</strong>
+        ) : inline.kind === 'code' ? (
+          <code key={index}>{inline.text}</code>
+        ) : (
+          <span key={index}>{inline.text}</span>
+        ),
+      )}
+    </>
+  );
+}
+
+function CardBlock({ block }: { block: Block }) {
+  switch (block.kind) {
+    case 'heading': {
+      // The dialog's own title is the h2; the card's headings sit below it.
+      const Heading = `h${String(Math.min(6, block.level + 2))}` as 'h3' | 'h4' | 'h5' | 'h6';
+      return (
+        <Heading className="card-heading">
+          <InlineText inlines={block.inlines} />
+        </Heading>
+      );
+    }
+    case 'paragraph':
+      return (
+        <p>
+          <InlineText inlines={block.inlines} />
+        </p>
+      );
+    case 'list': {
+      const List = block.ordered ? 'ol' : 'ul';
+      return (
+        <List>
+          {block.items.map((item, index) => (
+            <li key={index}>
+              <InlineText inlines={item} />
+            </li>
+          ))}
+        </List>
+      );
+    }
+    case 'table':
+      return (
+        <div className="table-scroll">
+          <table className="history-table">
+            <thead>
+              <tr>
+                {block.header.map((cell, index) => (
+                  <th key={index} scope="col">
+                    <InlineText inlines={cell} />
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {block.rows.map((row, rowIndex) => (
+                <tr key={rowIndex}>
+                  {row.map((cell, index) => (
+                    <td key={index}>
+                      <InlineText inlines={cell} />
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      );
+    case 'code':
+      return <pre className="card-code">{block.text}</pre>;
+  }
+}
+
 /**
  * "Model card": the model's MODEL_CARD.md in a modal dialog (the native `<dialog>`: focus moves in, Escape closes,
- * focus returns to the button), as text — a card is written to be read as plain markdown.
+ * focus returns to the button), rendered from its markdown with React elements, never as HTML.
  */
 export function ModelCardDialog({ cardUrl, modelName, baseUrl, getSession }: ModelCardDialogProps) {
   const dialogRef = useRef<HTMLDialogElement>(null);
   const [card, setCard] = useState<CardState>({ kind: 'idle' });
+  const blocks = useMemo(() => (card.kind === 'ready' ? markdownToBlocks(card.text) : []), [card]);
 
   const open = (): void => {
     dialogRef.current?.showModal();
@@ -66,9 +145,17 @@ export function ModelCardDialog({ cardUrl, modelName, baseUrl, getSession }: Mod
         ) : null}
         {card.kind === 'ready' ? (
           // Focusable so that a keyboard user can scroll the card (WCAG 2.1.1).
-          <pre className="model-card-text" tabIndex={0} aria-label="Model card text" data-testid="model-card-text">
-            {card.text}
-          </pre>
+          <div
+            className="model-card-text"
+            tabIndex={0}
+            role="document"
+            aria-label="Model card text"
+            data-testid="model-card-text"
+          >
+            {blocks.map((block, index) => (
+              <CardBlock key={index} block={block} />
+            ))}
+          </div>
         ) : null}
       </dialog>
     </>

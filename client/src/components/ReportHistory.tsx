@@ -23,7 +23,9 @@ export function ReportHistory({ history }: { history: readonly ReportVersion[] }
           <tbody>
             {historyRows(history).map((row) => (
               <tr key={row.versionId} data-version={row.versionId}>
-                <th scope="row">{row.versionId}</th>
+                <th scope="row" title={`versionId ${row.versionId}`}>
+                  {row.number}
+                </th>
                 <td>{row.status}</td>
                 <td>{row.by}</td>
                 <td>{row.at}</td>

@@ -171,7 +171,7 @@ export function ReportReview({
     <>
       {start.restored ? (
         <p className="notice" role="status" data-testid="draft-restored">
-          Your unsigned decisions from before you re-authorized were restored. Check them, then sign.
+          Your unsigned decisions on this report were restored from this browser tab. Check them, then sign.
         </p>
       ) : null}
       {reloaded ? (
@@ -210,7 +210,7 @@ export function ReportReview({
         </div>
       ) : null}
 
-      <FindingsTable rows={rows} review={rowReview} openLevel={openLevel} onOpenLevel={onOpenLevel} />
+      <FindingsTable rows={rows} review={rowReview} openLevel={openLevel} onOpenLevel={onOpenLevel} signed={signed} />
 
       {openLevel ? (
         <section

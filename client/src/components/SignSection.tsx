@@ -104,7 +104,7 @@ export function SignSection({ state, dispatch, save, signLabel, onSign, onReload
       {save.kind === 'conflict' ? (
         <div className="error-box" role="alert" data-testid="conflict">
           <strong className="error-title">{save.message || CONFLICT_SENTENCE}</strong>
-          <span className="error-message">Your review was not signed; your decisions are kept.</span>
+          <span className="error-message">Nothing was signed; your decisions are still here.</span>
           <span className="error-actions">
             <button type="button" className="primary" data-testid="reload-button" onClick={onReload}>
               Reload
