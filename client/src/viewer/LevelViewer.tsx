@@ -235,8 +235,9 @@ export function LevelViewer({
     return true;
   };
 
-  // Rendering: the image through the window, placed by the viewport; the overlays on the key slice only.
-  useEffect(() => {
+  // Rendering: the image through the window, placed by the viewport; the overlays on the key slice only. A layout
+  // effect, so the canvas changes in the same frame as the slice label and never a frame late.
+  useLayoutEffect(() => {
     const canvas = canvasRef.current;
     if (!canvas || !frame || !voi || !geometry || size.width === 0 || size.height === 0) return;
     const ctx = prepareCanvas(canvas, size);
@@ -407,14 +408,15 @@ export function LevelViewer({
 
   const offset = sliceIndex - keyIndex;
   const label = findingLabelOf(finding);
-  const positionText = count > 0 ? `Slice ${sliceIndex + 1} of ${count}` : 'No slice';
+  // "slice n of N" once the stack is known; until then the key slice is all there is to show.
+  const positionText = count === 0 ? 'no slice' : stack ? `slice ${sliceIndex + 1} of ${count}` : 'the key slice';
   const shownOverlays = isKeySlice
     ? OVERLAY_CONTROLS.filter((control) => overlays[control.id] && available(control.id))
         .map((control) => control.label.toLowerCase())
         .join(', ')
     : '';
   const canvasLabel =
-    `Axial T2 image of ${finding.level}, ${positionText.toLowerCase()}, ${offsetText(offset)}. ` +
+    `Axial T2 image of ${finding.level}, ${stack ? `${positionText}, ${offsetText(offset)}` : positionText}. ` +
     `AI finding: ${label}.` +
     (isKeySlice
       ? shownOverlays
@@ -426,7 +428,9 @@ export function LevelViewer({
   const helpId = `${ids}-help`;
   const headingId = `${ids}-heading`;
   const modelText =
-    model.state === 'loaded' ? `AI output of ${model.value.name} ${model.value.version}` : 'AI output (preliminary)';
+    model.state === 'loaded'
+      ? `AI output of ${model.value.name}${model.value.name.includes(model.value.version) ? '' : ` ${model.value.version}`}`
+      : 'AI output (preliminary)';
 
   return (
     <section className="level-viewer" aria-labelledby={headingId} data-testid="level-viewer" data-level={finding.level}>
@@ -497,12 +501,16 @@ export function LevelViewer({
             ) : null}
           </div>
           <figcaption className="viewer-caption">
-            <span data-testid="slice-label">{positionText.replace('Slice', 'slice')}</span>
+            <span data-testid="slice-label">{positionText}</span>
             <span data-testid="window-values">
               {voi ? `W ${formatValue(voi.width)} · C ${formatValue(voi.center)}` : 'W – · C –'}
             </span>
             <span data-testid="cache-status">
-              {cachedCount < count ? `loading stack ${cachedCount}/${count}` : `${count} slices loaded`}
+              {!stack
+                ? 'key slice only (stack loading)'
+                : cachedCount < count
+                  ? `loading stack ${cachedCount}/${count}`
+                  : `${count} ${count === 1 ? 'slice' : 'slices'} loaded`}
             </span>
           </figcaption>
         </figure>
@@ -512,7 +520,7 @@ export function LevelViewer({
             sagittal={sagittal}
             levelSlices={slices}
             current={current}
-            sliceText={positionText.toLowerCase()}
+            sliceText={positionText}
             level={finding.level}
             ready={keyFrame !== undefined || error !== undefined}
           />

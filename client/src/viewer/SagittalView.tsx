@@ -3,7 +3,7 @@
  * current slice's line is highlighted and follows the scrolling. Fetched through the same frame cache, after the key
  * slice.
  */
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { DiscLevel } from '../../../server/src/findings/findings';
 import type { SagittalReference, SliceLine } from '../../../server/src/findings/viewer';
 import { errorToMessage } from '../error-message';
@@ -73,7 +73,7 @@ export function SagittalView({ cache, sagittal, levelSlices, current, sliceText,
   );
   const currentLine = lineOf(sagittal.lines, current);
 
-  useEffect(() => {
+  useLayoutEffect(() => {
     const canvas = canvasRef.current;
     if (!canvas || !frame || size.width === 0 || size.height === 0) return;
     const ctx = prepareCanvas(canvas, size);
