@@ -1,4 +1,5 @@
 import type { PatientSummary } from '../chart';
+import { formatFhirDate } from '../format-date';
 
 export function PatientBanner({ patient }: { patient: PatientSummary }) {
   return (
@@ -11,7 +12,7 @@ export function PatientBanner({ patient }: { patient: PatientSummary }) {
         </div>
         <div>
           <dt>Born</dt>
-          <dd>{patient.birthDate}</dd>
+          <dd>{formatFhirDate(patient.birthDate)}</dd>
         </div>
         <div>
           <dt>MRN</dt>

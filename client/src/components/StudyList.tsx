@@ -1,4 +1,5 @@
 import { studyCountsLabel, type StudySummary } from '../chart';
+import { formatFhirDate } from '../format-date';
 
 interface StudyListProps {
   studies: StudySummary[];
@@ -30,7 +31,7 @@ export function StudyList({ studies, selectedId, disabled, onSelect }: StudyList
               onSelect(study.id);
             }}
           />
-          <span className="study-date">{study.date}</span>
+          <span className="study-date">{formatFhirDate(study.date)}</span>
           <span className="study-description">{study.description}</span>
           <span className="study-counts">{studyCountsLabel(study)}</span>
         </label>
