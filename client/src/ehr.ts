@@ -22,10 +22,12 @@ export interface LaunchContext {
   smartStyleUrl?: string;
   /** `need_patient_banner`: false when the EHR already shows the patient around the app. Default true. */
   needPatientBanner: boolean;
+  /** The signed-in user (`fhirUser` of the id_token, e.g. `Practitioner/123`), to say "you" on what they signed. */
+  fhirUser?: string;
 }
 
 /** The launch context fields of a token response; anything missing or malformed takes the safe default. */
-export function tokenResponseToLaunchContext(tokenResponse: unknown): LaunchContext {
+export function tokenResponseToLaunchContext(tokenResponse: unknown, fhirUser?: string | null): LaunchContext {
   const body =
     typeof tokenResponse === 'object' && tokenResponse !== null ? (tokenResponse as Record<string, unknown>) : {};
   const style = typeof body.smart_style_url === 'string' ? body.smart_style_url.trim() : '';
@@ -33,6 +35,7 @@ export function tokenResponseToLaunchContext(tokenResponse: unknown): LaunchCont
     ...(style ? { smartStyleUrl: style } : {}),
     // Only an explicit false hides the banner: showing the patient twice is better than not at all.
     needPatientBanner: body.need_patient_banner !== false,
+    ...(fhirUser ? { fhirUser } : {}),
   };
 }
 
@@ -80,6 +83,6 @@ export function clientToEhr(client: Client): Ehr {
       if (!accessToken || isTokenExpired(client.state.expiresAt, Date.now())) throw new SessionExpiredError();
       return { accessToken, fhirServer: client.state.serverUrl };
     },
-    launchContext: () => tokenResponseToLaunchContext(client.state.tokenResponse),
+    launchContext: () => tokenResponseToLaunchContext(client.state.tokenResponse, client.getFhirUser()),
   };
 }

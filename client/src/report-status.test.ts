@@ -39,6 +39,22 @@ describe('report status line', () => {
     expect(isReviewable(signed)).toBe(false);
   });
 
+  it('when the signed-in user signed it, then it says "you"', () => {
+    const mine = aResult({
+      status: 'final',
+      findings: someFindings({ signature: { by: 'Practitioner/p1', at: signature.at } }),
+    });
+    expect(reportStatusLine(mine, dates, { fhirUser: 'Practitioner/p1' })).toBe('Signed by you on 5 Mar 2026, 10:04');
+    expect(
+      reportStatusLine(aResult({ status: 'final', findings: someFindings({ signature }) }), dates, {
+        fhirUser: 'Practitioner/p1',
+      }),
+    ).toBe('Signed by you (Dr Ada Lovelace) on 5 Mar 2026, 10:04');
+    expect(reportStatusLine(mine, dates, { fhirUser: 'Practitioner/p2' })).toBe(
+      'Signed by Practitioner/p1 on 5 Mar 2026, 10:04',
+    );
+  });
+
   it('when the report was amended, then it says amended; a signer without a name shows the reference', () => {
     const amended = aResult({
       status: 'amended',
@@ -69,6 +85,11 @@ describe('history', () => {
       { versionId: 'b2', number: '2', status: 'Signed', by: 'Dr Ada Lovelace', at: '5 Mar 2026, 10:04' },
       { versionId: 'a1', number: '1', status: 'Preliminary (AI)', by: 'msu-ldh 1.8.0', at: '5 Mar 2026, 09:00' },
     ]);
+    expect(
+      historyRows([{ versionId: 'b2', status: 'final', by: 'Practitioner/p1' }], dates, {
+        fhirUser: 'Practitioner/p1',
+      }),
+    ).toEqual([{ versionId: 'b2', number: '1', status: 'Signed', by: 'you', at: '—' }]);
   });
 });
 

@@ -19,23 +19,34 @@ export function isReviewable(result: Pick<AnalysisResult, 'status' | 'findings' 
   return !isSigned(result) && (result.status === undefined || result.status === 'preliminary');
 }
 
-function signerName(result: Pick<AnalysisResult, 'findings'>): string {
+/** Who is looking: their `fhirUser`, so that what they signed says "you". */
+export interface Viewer {
+  fhirUser?: string;
+}
+
+function signerName(result: Pick<AnalysisResult, 'findings'>, viewer: Viewer): string {
   const signature = result.findings.signature;
-  return signature?.display?.trim() || signature?.by || 'a clinician';
+  const name = signature?.display?.trim() || signature?.by || 'a clinician';
+  if (signature && viewer.fhirUser && signature.by === viewer.fhirUser) {
+    return signature.display?.trim() ? `you (${signature.display.trim()})` : 'you';
+  }
+  return name;
 }
 
 /**
  * `Preliminary — AI-generated, not yet reviewed`, `Signed by Dr Ada Lovelace on 5 Mar 2026, 10:04`,
- * `Amended by … on …`, `Withdrawn — …`.
+ * `Amended by … on …`, `Withdrawn — …`; `Signed by you on …` for the signed-in user's own signature (the EHR may not
+ * let the app read the signer's name: the reference is then all there is).
  */
 export function reportStatusLine(
   result: Pick<AnalysisResult, 'status' | 'findings'>,
   dates: DateFormatOptions = {},
+  viewer: Viewer = {},
 ): string {
   const signature = result.findings.signature;
   const when = signature?.at ? ` on ${formatInstant(signature.at, dates)}` : '';
-  if (result.status === 'amended') return `Amended by ${signerName(result)}${when}`;
-  if (signature || result.status === 'final') return `Signed by ${signerName(result)}${when}`;
+  if (result.status === 'amended') return `Amended by ${signerName(result, viewer)}${when}`;
+  if (signature || result.status === 'final') return `Signed by ${signerName(result, viewer)}${when}`;
   if (result.status === 'cancelled') return 'Withdrawn — a newer analysis replaced this AI report';
   if (result.status === 'entered-in-error') return 'Entered in error — do not use';
   if (result.status === undefined || result.status === 'preliminary') return PRELIMINARY_STATUS_LINE;
@@ -65,12 +76,16 @@ export interface HistoryRow {
 }
 
 /** The history table's rows, in the server's order (newest first), dates in the user's locale. */
-export function historyRows(history: readonly ReportVersion[], dates: DateFormatOptions = {}): HistoryRow[] {
+export function historyRows(
+  history: readonly ReportVersion[],
+  dates: DateFormatOptions = {},
+  viewer: Viewer = {},
+): HistoryRow[] {
   return history.map((version, index) => ({
     versionId: version.versionId,
     number: String(history.length - index),
     status: statusWord(version.status),
-    by: version.by ?? '—',
+    by: version.by === undefined ? '—' : viewer.fhirUser === version.by ? 'you' : version.by,
     at: version.at ? formatInstant(version.at, dates) : '—',
   }));
 }

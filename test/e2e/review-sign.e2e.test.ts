@@ -257,6 +257,9 @@ describe('when a clinician reviews the AI analysis in the panel and signs it', (
     await page.getByTestId('signed-level-review').waitFor();
     expect(await seriousViolations(page)).toEqual([]);
     await mkdir(path.join(repoRoot, 'docs'), { recursive: true });
+    await page.evaluate(() => {
+      window.scrollTo(0, 0); // the sticky safety banner then sits at the top of the full-page picture
+    });
     await page.screenshot({ path: path.join(repoRoot, 'docs/signed-report-screenshot.png'), fullPage: true });
     await page.close();
 

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { DiscLevel } from '../../../server/src/findings/findings';
 import { getStoredAnalysis, postAnalysis, type AnalysisResult, type ApiSession } from '../api';
 import type { Ehr } from '../ehr';
@@ -112,6 +112,7 @@ export function AnalysisPanel({ ehr, studyId, baseUrl, model, onBusyChange }: An
     setReloaded(undefined);
   }, []);
   const getSession = useCallback(() => ehr.getApiSession(), [ehr]);
+  const fhirUser = useMemo(() => ehr.launchContext().fhirUser, [ehr]);
 
   const shown: Shown | undefined = state.kind === 'done' ? state : state.kind === 'error' ? state.previous : undefined;
 
@@ -161,6 +162,7 @@ export function AnalysisPanel({ ehr, studyId, baseUrl, model, onBusyChange }: An
             model={model}
             baseUrl={baseUrl}
             getSession={getSession}
+            fhirUser={fhirUser}
           />
           <ReportReview
             key={`${shown.result.diagnosticReport}@${shown.result.versionId ?? ''}`}

@@ -2,7 +2,7 @@ import type { ReportVersion } from '../api';
 import { historyRows } from '../report-status';
 
 /** The report's versions as the server lists them, newest first: status, who, when (in the user's locale). */
-export function ReportHistory({ history }: { history: readonly ReportVersion[] }) {
+export function ReportHistory({ history, fhirUser }: { history: readonly ReportVersion[]; fhirUser?: string }) {
   if (history.length === 0) return null;
   return (
     <section className="report-history" aria-labelledby="history-heading" data-testid="report-history">
@@ -21,7 +21,7 @@ export function ReportHistory({ history }: { history: readonly ReportVersion[] }
             </tr>
           </thead>
           <tbody>
-            {historyRows(history).map((row) => (
+            {historyRows(history, {}, fhirUser ? { fhirUser } : {}).map((row) => (
               <tr key={row.versionId} data-version={row.versionId}>
                 <th scope="row" title={`versionId ${row.versionId}`}>
                   {row.number}

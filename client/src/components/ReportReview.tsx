@@ -1,4 +1,4 @@
-import { useEffect, useReducer, useRef, useState } from 'react';
+import { useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import type { DiscLevel } from '../../../server/src/findings/findings';
 import type { StudyStacks } from '../../../server/src/findings/viewer';
 import { ApiError, getStoredAnalysis, postReview, type AnalysisResult, type ApiSession } from '../api';
@@ -100,6 +100,7 @@ export function ReportReview({
   const signed = isSigned(result);
   const reviewing = result.versionId !== undefined && (isReviewable(result) || (signed && amending));
   const pendingKey = pendingKeyOf(result);
+  const fhirUser = useMemo(() => ehr.launchContext().fhirUser, [ehr]);
 
   // Every change is kept in the tab at once: a token that expires mid-review costs nothing.
   useEffect(() => {
@@ -314,7 +315,7 @@ export function ReportReview({
         </div>
       ) : null}
 
-      {signed && result.history ? <ReportHistory history={result.history} /> : null}
+      {signed && result.history ? <ReportHistory history={result.history} {...(fhirUser ? { fhirUser } : {})} /> : null}
     </>
   );
 }

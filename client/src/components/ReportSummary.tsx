@@ -12,6 +12,8 @@ interface ReportSummaryProps {
   model: ModelInfo | undefined;
   baseUrl: string;
   getSession: () => Promise<ApiSession>;
+  /** The signed-in user's `fhirUser`, so their own signature reads "you". */
+  fhirUser: string | undefined;
 }
 
 /** Where the findings come from, in words: a new analysis, or the one the EHR already held. */
@@ -30,7 +32,7 @@ function capitalize(text: string): string {
 }
 
 /** The report's status, the model with its card, when it ran, how levels were found, and every warning. */
-export function ReportSummary({ result, source, model, baseUrl, getSession }: ReportSummaryProps) {
+export function ReportSummary({ result, source, model, baseUrl, getSession, fhirUser }: ReportSummaryProps) {
   const { findings } = result;
   const signed = isSigned(result);
   // The card describes the model the server runs now; say so when the stored findings came from another one.
@@ -38,7 +40,7 @@ export function ReportSummary({ result, source, model, baseUrl, getSession }: Re
   return (
     <div className="report-summary">
       <p className={`report-status ${signed ? 'report-signed' : 'report-preliminary'}`} data-testid="report-status">
-        {reportStatusLine(result)}
+        {reportStatusLine(result, {}, fhirUser ? { fhirUser } : {})}
       </p>
       <div className="findings-meta model-line" data-testid="model-line">
         Model <span data-testid="model-label">{sameModel ? modelName(model) : modelLabel(findings)}</span>
