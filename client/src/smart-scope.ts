@@ -23,6 +23,8 @@ export const SMART_SCOPE = [
   'patient/DocumentReference.crus',
   'patient/Provenance.crs',
   'patient/Device.crs',
+  // The signed-in clinician's own Practitioner (SMART `fhirUser`), so a signed report names who signed it.
+  'user/Practitioner.r',
 ].join(' ');
 
 /** Shown when `ready()` fails or the token can no longer be used. */

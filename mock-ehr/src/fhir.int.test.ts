@@ -87,6 +87,19 @@ describe('FHIR access', () => {
     expect(search.entry ?? []).toHaveLength(0);
   });
 
+  it('when a patient token also may read its user (user/Practitioner.r), then other patients stay out of reach', async () => {
+    const scoped = (
+      await launchAndGetToken(ehr, patientId, 'launch patient/Patient.rs patient/ImagingStudy.rs user/Practitioner.r')
+    ).access_token;
+    const get = (path: string) =>
+      fetch(`${ehr.fhirBaseUrl}${path}`, { headers: { Authorization: `Bearer ${scoped}` } });
+    expect((await get(`/Practitioner/${ehr.seed.practitionerId}`)).status).toBe(200);
+    const other = ehr.seed.patients[1]?.patientId ?? '';
+    expect((await get(`/Patient/${other}`)).status).toBe(403);
+    const search = (await (await get(`/ImagingStudy?patient=Patient/${other}`)).json()) as Bundle;
+    expect(search.entry ?? []).toHaveLength(0);
+  });
+
   it('when the app reads from the app origin, then CORS exposes Location and ETag', async () => {
     const response = await fhir(`/Patient/${patientId}`, { headers: { Origin: APP_BASE_URL } });
     expect(response.headers.get('access-control-allow-origin')).toBe(APP_BASE_URL);

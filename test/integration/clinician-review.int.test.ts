@@ -196,7 +196,7 @@ describe('when a clinician confirms, edits and rejects levels and signs', () => 
     const lines = report.conclusion?.split('\n') ?? [];
     expect(lines[0]).toMatch(
       new RegExp(
-        `^Clinician-verified AI analysis \\(msu-ldh-phantom 0\\.1\\.0\\)\\. Signed by ${practitioner} on \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\.$`,
+        `^Clinician-verified AI analysis \\(msu-ldh-phantom 0\\.1\\.0\\)\\. Signed by Dr\\. Synthetic Clinician on \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\.$`,
       ),
     );
     expect(lines.slice(1, 7)).toEqual([
@@ -275,7 +275,7 @@ describe('when a clinician confirms, edits and rejects levels and signs', () => 
             },
           ],
         },
-        who: { reference: `Practitioner/${sandbox.ehr.seed.practitionerId}` },
+        who: { reference: `Practitioner/${sandbox.ehr.seed.practitionerId}`, display: 'Dr. Synthetic Clinician' },
       },
     ]);
     expect(provenance?.entity).toEqual([
@@ -454,13 +454,13 @@ describe('when a save cannot be signed', () => {
   });
 
   it('when the clinician then signs it properly, then it is signed in the name the EHR gives the practitioner', async () => {
-    // With a scope to read the Practitioner (user/Practitioner.r), the signature carries the name, not only the id.
+    // The app's own scopes include user/Practitioner.r: the signature carries the name, not only the id.
     const withName = await launchAndAuthorize({
       fhirBaseUrl: sandbox.ehr.fhirBaseUrl,
       launch: sandbox.ehr.createLaunch(patient(3).patientId),
       clientId: SMART_CLIENT_ID,
       redirectUri: `${sandbox.appBaseUrl}/index.html`,
-      scope: `${SMART_SCOPE} user/Practitioner.r`,
+      scope: SMART_SCOPE,
     });
     const { status, body } = await review(withName.access_token, {
       diagnosticReport: seen.diagnosticReport,

@@ -68,10 +68,15 @@ export function isScopeCovered(requested: string, allowed: ReadonlySet<string>):
   });
 }
 
-/** Whether any granted resource scope is user/ or system/ level, i.e. not limited to the launch patient. */
-export function hasNonPatientScope(grantedScopes: readonly string[]): boolean {
+/**
+ * Whether a user/ or system/ scope covers the resource type (any type when none is named), i.e. whether access to it
+ * is not limited to the launch patient. SMART App Launch 2.x scopes are per resource type: `user/Practitioner.r`
+ * (to read the signed-in user) lifts nothing for Observations or imaging.
+ */
+export function hasNonPatientScope(grantedScopes: readonly string[], resourceType?: string): boolean {
   return grantedScopes.some((scope) => {
-    const context = parseScope(scope)?.context;
-    return context === 'user' || context === 'system';
+    const parsed = parseScope(scope);
+    if (parsed?.context !== 'user' && parsed?.context !== 'system') return false;
+    return resourceType === undefined || parsed.resourceType === '*' || parsed.resourceType === resourceType;
   });
 }

@@ -229,7 +229,7 @@ export function buildImagingAccess(options: Pick<DicomWebRouterOptions, 'patient
     } else if (!isPermitted(scopes, 'ImagingStudy', 'r')) {
       throw forbidden('DICOMweb needs a scope that reads ImagingStudy (e.g. patient/ImagingStudy.rs)');
     }
-    const access: ImagingAccess = hasNonPatientScope(scopes)
+    const access: ImagingAccess = hasNonPatientScope(scopes, 'ImagingStudy')
       ? { restrictedToMrn: undefined }
       : { restrictedToMrn: (claims.patient && (await options.patientMrn(claims.patient))) || NO_PATIENT };
     res.locals.imagingAccess = access;

@@ -75,9 +75,9 @@ function batchInteractions(body: unknown): Interaction[] {
   });
 }
 
-/** Whether this token is limited to its launch patient (no user/ or system/ resource scope). */
-export function isPatientRestricted(claims: AccessTokenClaims): boolean {
-  return !hasNonPatientScope(splitScopes(claims.scope));
+/** Whether this token is limited to its launch patient for this resource type (no user/ or system/ scope for it). */
+export function isPatientRestricted(claims: AccessTokenClaims, resourceType?: string): boolean {
+  return !hasNonPatientScope(splitScopes(claims.scope), resourceType);
 }
 
 /**
@@ -96,13 +96,13 @@ export function patientOf(resource: Resource): string | undefined {
 }
 
 export function isVisibleTo(claims: AccessTokenClaims, resource: Resource): boolean {
-  if (!isPatientRestricted(claims)) return true;
+  if (!isPatientRestricted(claims, resource.resourceType)) return true;
   const owner = patientOf(resource);
   return owner === undefined || owner === `Patient/${claims.patient}`;
 }
 
 export function assertWritableForPatient(claims: AccessTokenClaims, resource: Resource): void {
-  if (resource.resourceType === 'Patient' && isPatientRestricted(claims) && resource.id !== claims.patient) {
+  if (resource.resourceType === 'Patient' && isPatientRestricted(claims, 'Patient') && resource.id !== claims.patient) {
     throw forbidden('A patient-level token may not write another Patient');
   }
   if (!isVisibleTo(claims, resource)) {
@@ -115,7 +115,6 @@ export function assertWritableForPatient(claims: AccessTokenClaims, resource: Re
  * in a batch/transaction response, another patient's resource is replaced by a 403 outcome.
  */
 export function filterBundleForPatient(claims: AccessTokenClaims, bundle: Bundle): Bundle {
-  if (!isPatientRestricted(claims)) return bundle;
   if (bundle.type === 'batch-response' || bundle.type === 'transaction-response') {
     return {
       ...bundle,

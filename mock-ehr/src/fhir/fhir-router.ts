@@ -147,7 +147,7 @@ async function assertExistingVisible(
   path: string,
 ): Promise<void> {
   const [resourceType, id] = path.split('/').filter(Boolean);
-  if (resourceType === undefined || id === undefined || !isPatientRestricted(claims)) return;
+  if (resourceType === undefined || id === undefined || !isPatientRestricted(claims, resourceType)) return;
   let existing: Resource;
   try {
     existing = await options.engine.repo.readResource(resourceType, id);

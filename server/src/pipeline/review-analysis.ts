@@ -192,8 +192,8 @@ function nameOf(names: readonly HumanName[] | undefined): string | undefined {
 }
 
 /**
- * The signer's name, read with the user's token. The app's SMART scopes do not include Practitioner (a `user/` scope
- * would widen the token beyond the launch patient), so a refusal leaves the reference alone; a 401 still fails.
+ * The signer's name, read with the user's token (the app asks for `user/Practitioner.r`, which SMART 2.x scopes to
+ * Practitioner resources alone); an EHR that refuses it leaves the reference as the name; a 401 still fails.
  */
 async function signerOf(fhir: FhirClient, reference: string): Promise<Signer> {
   try {
