@@ -22,7 +22,7 @@ import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
 import type { StoredAnalysis } from '../../server/src/fhir/read-findings';
 import type { LevelFinding, LevelReviewInput, ReviewRequest } from '../../server/src/findings/findings';
 import { validateFhir } from '../support/fhir-validation';
-import { startSandbox, type Sandbox } from '../support/sandbox';
+import { appTokenFor, seededPatient, startSandbox, type Sandbox } from '../support/sandbox';
 import { launchAndAuthorize } from '../support/smart-launch';
 
 const run = promisify(execFile);
@@ -63,22 +63,8 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-function patient(index: number) {
-  const seeded = sandbox.ehr.seed.patients[index];
-  if (!seeded) throw new Error(`no seeded patient ${index}`);
-  return seeded;
-}
-
-async function tokenFor(patientId: string): Promise<string> {
-  const token = await launchAndAuthorize({
-    fhirBaseUrl: sandbox.ehr.fhirBaseUrl,
-    launch: sandbox.ehr.createLaunch(patientId),
-    clientId: SMART_CLIENT_ID,
-    redirectUri: `${sandbox.appBaseUrl}/index.html`,
-    scope: SMART_SCOPE,
-  });
-  return token.access_token;
-}
+const patient = (index: number) => seededPatient(sandbox, index);
+const tokenFor = (patientId: string): Promise<string> => appTokenFor(sandbox, patientId);
 
 const apiHeaders = (token: string) => ({
   Authorization: `Bearer ${token}`,

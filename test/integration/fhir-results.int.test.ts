@@ -10,7 +10,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Bundle, DiagnosticReport, FhirResource, Observation, Provenance } from 'fhir/r4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SMART_CLIENT_ID, SMART_SCOPE } from '../../client/src/smart-scope';
 import { generatePhantomStudy } from '../../models/synthetic';
 import { TINY_MODEL_DIR } from '../../models/tiny/tiny-model';
 import { startAppServer, type RunningServer } from '../../server/src/app';
@@ -20,8 +19,7 @@ import type { Findings } from '../../server/src/findings/findings';
 import { REPORT_IDENTIFIER_SYSTEM } from '../../server/src/fhir/codes';
 import { validateFhir } from '../support/fhir-validation';
 import { modelVariant } from '../support/model-variant';
-import { startSandbox, type Sandbox } from '../support/sandbox';
-import { launchAndAuthorize } from '../support/smart-launch';
+import { appTokenFor, seededPatient, startSandbox, type Sandbox } from '../support/sandbox';
 
 interface AnalysisBody {
   findings: Findings;
@@ -68,22 +66,8 @@ afterAll(async () => {
   await rm(variantDir, { recursive: true, force: true });
 });
 
-function patient(index: number) {
-  const seeded = sandbox.ehr.seed.patients[index];
-  if (!seeded) throw new Error(`no seeded patient ${index}`);
-  return seeded;
-}
-
-async function tokenFor(patientId: string): Promise<string> {
-  const token = await launchAndAuthorize({
-    fhirBaseUrl: sandbox.ehr.fhirBaseUrl,
-    launch: sandbox.ehr.createLaunch(patientId),
-    clientId: SMART_CLIENT_ID,
-    redirectUri: `${sandbox.appBaseUrl}/index.html`,
-    scope: SMART_SCOPE,
-  });
-  return token.access_token;
-}
+const patient = (index: number) => seededPatient(sandbox, index);
+const tokenFor = (patientId: string): Promise<string> => appTokenFor(sandbox, patientId);
 
 async function analyze(
   appUrl: string,

@@ -11,6 +11,9 @@ import { startMockEhr, type MockEhrOptions } from '../../mock-ehr/src/app';
 import { startAppServer } from '../../server/src/app';
 import { loadConfig } from '../../server/src/config';
 import { findFreePort } from '../../server/src/cli/free-port';
+import { SMART_CLIENT_ID, SMART_SCOPE } from '../../client/src/smart-scope';
+import type { SeededPatient } from '../../mock-ehr/src/seed/seed';
+import { launchAndAuthorize } from './smart-launch';
 
 export interface Sandbox {
   ehr: Awaited<ReturnType<typeof startMockEhr>>;
@@ -77,4 +80,23 @@ export function launchChromium(): Promise<Browser> {
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
   });
+}
+
+/** The sandbox's n-th seeded patient (with its study); a test that asks for one that is not there fails at once. */
+export function seededPatient(sandbox: Sandbox, index: number): SeededPatient {
+  const seeded = sandbox.ehr.seed.patients[index];
+  if (!seeded) throw new Error(`the sandbox seeded no patient ${index}`);
+  return seeded;
+}
+
+/** A SMART access token for the app, as an EHR launch in the chart of this patient gives it (the app's own scopes). */
+export async function appTokenFor(sandbox: Sandbox, patientId: string, scope: string = SMART_SCOPE): Promise<string> {
+  const token = await launchAndAuthorize({
+    fhirBaseUrl: sandbox.ehr.fhirBaseUrl,
+    launch: sandbox.ehr.createLaunch(patientId),
+    clientId: SMART_CLIENT_ID,
+    redirectUri: `${sandbox.appBaseUrl}/index.html`,
+    scope,
+  });
+  return token.access_token;
 }
