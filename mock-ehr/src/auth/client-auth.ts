@@ -8,7 +8,7 @@
  * Every failure is `invalid_client` (401), the RFC 6749 §5.2 code for failed client authentication.
  */
 import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
-import { createReplayCache } from '../../../server/src/http/replay-cache';
+import { createMemoryReplayCache, replayTtlMs } from '../../../server/src/http/replay-cache';
 import { oauthError } from '../http/errors';
 import type { ClientRegistry, SmartClient } from './clients';
 
@@ -28,7 +28,7 @@ export function createClientAuthenticator(options: {
   now: () => number;
 }): ClientAuthenticator {
   /** `client jti`, each until its assertion expires: each assertion is accepted once (RFC 7523 §3 item 7). */
-  const seenJtis = createReplayCache({ now: options.now });
+  const seenJtis = createMemoryReplayCache({ now: options.now });
 
   async function verifyAssertion(assertion: string, claimedClientId: string | undefined): Promise<SmartClient> {
     let issuer: string | undefined;
@@ -71,7 +71,12 @@ export function createClientAuthenticator(options: {
     if ((payload.exp ?? 0) > nowS + MAX_ASSERTION_LIFETIME_S) {
       throw oauthError('invalid_client', 'client_assertion exp is more than 5 minutes in the future');
     }
-    if (!seenJtis.firstUse(`${client.clientId} ${String(payload.jti)}`, payload.exp ?? nowS)) {
+    if (
+      await seenJtis.seen(
+        `${client.clientId} ${String(payload.jti)}`,
+        replayTtlMs(payload.exp ?? nowS, 0, options.now()),
+      )
+    ) {
       throw oauthError('invalid_client', 'client_assertion jti was already used');
     }
     return client;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { trustedClientsFrom } from './trusted-clients';
+import { createMemoryReplayCache } from '../http/replay-cache';
 import { CdsAuthError, createCdsJwtVerifier, type CdsJwtVerifier } from './verify-jwt';
 
 const ISS = 'https://ehr.example';
@@ -10,24 +11,37 @@ let privateKey: CryptoKey;
 let verifier: CdsJwtVerifier;
 
 async function sign(
-  overrides: { aud?: string; jti?: string; alg?: string; key?: CryptoKey | Uint8Array; exp?: string } = {},
+  overrides: {
+    aud?: string;
+    jti?: string;
+    alg?: string;
+    key?: CryptoKey | Uint8Array;
+    exp?: string | number;
+    /** Seconds since the epoch; default now. */
+    iat?: number;
+  } = {},
 ): Promise<string> {
   return new SignJWT({})
     .setProtectedHeader({ alg: overrides.alg ?? 'ES384', kid: 'k1', typ: 'JWT' })
     .setIssuer(ISS)
     .setAudience(overrides.aud ?? AUD)
-    .setIssuedAt()
+    .setIssuedAt(overrides.iat)
     .setExpirationTime(overrides.exp ?? '5m')
     .setJti(overrides.jti ?? randomUUID())
     .sign(overrides.key ?? privateKey);
 }
 
+let trusted: ReturnType<typeof trustedClientsFrom>;
+
 beforeAll(async () => {
   const pair = await generateKeyPair('ES384');
   privateKey = pair.privateKey;
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES384', use: 'sig' };
-  verifier = createCdsJwtVerifier(trustedClientsFrom({ clients: [{ iss: ISS, jwks: { keys: [jwk] } }] }));
+  trusted = trustedClientsFrom({ clients: [{ iss: ISS, jwks: { keys: [jwk] } }] });
+  verifier = createCdsJwtVerifier(trusted);
 });
+
+const nowS = (): number => Math.floor(Date.now() / 1000);
 
 describe('CDS Hooks JWT verification', () => {
   it('when the JWT is ES384-signed by a trusted issuer for this service, then it is accepted', async () => {
@@ -67,5 +81,24 @@ describe('CDS Hooks JWT verification', () => {
 
   it('when the JWT has expired, then it is refused', async () => {
     await expect(verifier.verify(`Bearer ${await sign({ exp: '-2m' })}`, AUD)).rejects.toThrow(/expired/);
+  });
+
+  it('when the JWT was issued more than 5 minutes ago, then it is refused even though its exp is hours away', async () => {
+    const token = await sign({ iat: nowS() - 6 * 60, exp: nowS() + 3 * 3600 });
+    await expect(verifier.verify(`Bearer ${token}`, AUD)).rejects.toThrow(/issued more than 5 minutes ago/);
+  });
+
+  it('when the JWT was issued 5 minutes ago give or take the clock tolerance, then it is accepted', async () => {
+    const token = await sign({ iat: nowS() - 5 * 60 - 20, exp: nowS() + 60 });
+    await expect(verifier.verify(`Bearer ${token}`, AUD)).resolves.toMatchObject({ iss: ISS });
+  });
+
+  it('when two verifiers share one replay store (two processes, one Redis), then a jti used at one is refused at the other', async () => {
+    const shared = createMemoryReplayCache();
+    const first = createCdsJwtVerifier(trusted, { replayCache: shared });
+    const second = createCdsJwtVerifier(trusted, { replayCache: shared });
+    const token = await sign();
+    await first.verify(`Bearer ${token}`, AUD);
+    await expect(second.verify(`Bearer ${token}`, AUD)).rejects.toThrow(/replay/);
   });
 });

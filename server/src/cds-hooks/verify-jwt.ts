@@ -1,16 +1,19 @@
 /**
  * CDS Hooks 2.0 §Trusting CDS Clients: every call carries `Authorization: Bearer <JWT>` signed by the EHR.
  * We accept only ES384/RS384 (never `none` or HMAC), only configured issuers with their JWKS, `aud` equal to
- * the exact service URL, a valid `exp`, and each `jti` once.
+ * the exact service URL, a valid `exp`, an `iat` at most 5 minutes old whatever the `exp` (the spec's tokens live
+ * 5 minutes; a long-lived one is a stolen one's best friend), and each `jti` once.
  */
 import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
 import { bearerTokenOf } from '../http/bearer-token';
-import { createReplayCache } from '../http/replay-cache';
+import { createMemoryReplayCache, replayTtlMs, type ReplayCache } from '../http/replay-cache';
 import type { TrustedClients } from './trusted-clients';
 
 export const ALLOWED_ALGORITHMS = ['ES384', 'RS384'];
 /** Clock skew accepted on `exp`, `iat` and `nbf`. */
 const CLOCK_TOLERANCE_S = 30;
+/** A token issued longer ago than this (plus the clock tolerance) is refused, whatever its `exp`. */
+export const MAX_TOKEN_AGE_S = 5 * 60;
 
 export class CdsAuthError extends Error {
   constructor(message: string) {
@@ -23,9 +26,20 @@ export interface CdsJwtVerifier {
   verify(authorization: string | undefined, serviceUrl: string | string[]): Promise<JWTPayload>;
 }
 
-export function createCdsJwtVerifier(clients: TrustedClients, now: () => number = Date.now): CdsJwtVerifier {
+export interface CdsJwtVerifierOptions {
+  /** The clock, in milliseconds since the epoch (default Date.now). */
+  now?: () => number;
+  /**
+   * Where used `jti`s are remembered: in memory by default; a store shared between processes (Redis) when the app
+   * runs as several, so a token replayed to another process is refused too.
+   */
+  replayCache?: ReplayCache;
+}
+
+export function createCdsJwtVerifier(clients: TrustedClients, options: CdsJwtVerifierOptions = {}): CdsJwtVerifier {
+  const now = options.now ?? Date.now;
   /** `${iss} ${jti}`, each until its token has expired anyway (exp + the 30 s clock tolerance). */
-  const seen = createReplayCache({ graceS: CLOCK_TOLERANCE_S, now });
+  const replays = options.replayCache ?? createMemoryReplayCache({ now });
 
   return {
     async verify(authorization, serviceUrl) {
@@ -48,17 +62,21 @@ export function createCdsJwtVerifier(clients: TrustedClients, now: () => number 
           requiredClaims: ['iss', 'aud', 'exp', 'iat', 'jti'],
           currentDate: new Date(now()),
           clockTolerance: CLOCK_TOLERANCE_S,
+          maxTokenAge: MAX_TOKEN_AGE_S,
         }));
       } catch (error) {
         if (error instanceof errors.JOSEAlgNotAllowed)
           throw new CdsAuthError(`JWT algorithm not allowed; use one of ${ALLOWED_ALGORITHMS.join(', ')}`);
+        if (error instanceof errors.JWTExpired && error.claim === 'iat')
+          throw new CdsAuthError(`JWT issued more than ${MAX_TOKEN_AGE_S / 60} minutes ago (iat)`);
         if (error instanceof errors.JWTExpired) throw new CdsAuthError('JWT expired');
         if (error instanceof errors.JWTClaimValidationFailed)
           throw new CdsAuthError(`JWT claim "${error.claim}" invalid: ${error.reason}`);
         if (error instanceof errors.JOSEError) throw new CdsAuthError(`JWT rejected: ${error.code}`);
         throw error;
       }
-      if (!seen.firstUse(`${issuer} ${String(payload.jti)}`, payload.exp ?? now() / 1000))
+      const ttlMs = replayTtlMs(payload.exp ?? now() / 1000, CLOCK_TOLERANCE_S, now());
+      if (await replays.seen(`${issuer} ${String(payload.jti)}`, ttlMs))
         throw new CdsAuthError('JWT jti already used (replay)');
       return payload;
     },
