@@ -3,7 +3,7 @@
  * functions; they never build requests themselves. `fetch` is injectable so the module can be tested in node.
  */
 import type { Findings, ReviewRequest, Signature } from '../../server/src/findings/findings';
-import { errorBodyToMessage } from './operation-outcome';
+import { errorBodyToMessage, requestReferenceOf } from './operation-outcome';
 
 /** One version of the report in the EHR, as `GET /api/analyses` lists them once a clinician has signed. */
 export interface ReportVersion {
@@ -49,13 +49,16 @@ export interface ApiSession {
 
 export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>;
 
-/** A failed API call: HTTP status and the message to show. */
+/** A failed API call: HTTP status, the message to show, and the server's request id for support. */
 export class ApiError extends Error {
   readonly status: number;
-  constructor(status: number, message: string) {
+  /** The app server's id of the request (`X-Request-Id`): the user quotes it, support finds the log line. */
+  readonly reference: string | undefined;
+  constructor(status: number, message: string, reference?: string) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
+    this.reference = reference;
   }
   /** 401: the token is expired or was revoked — the user has to relaunch. */
   get isUnauthorized(): boolean {
@@ -116,7 +119,10 @@ async function readJson(response: Response): Promise<unknown> {
 
 async function responseToResult(response: Response): Promise<AnalysisResult> {
   const body = await readJson(response);
-  if (!response.ok) throw new ApiError(response.status, errorBodyToMessage(body, response.status, response.statusText));
+  if (!response.ok) {
+    const message = errorBodyToMessage(body, response.status, response.statusText);
+    throw new ApiError(response.status, message, requestReferenceOf(response.headers, body));
+  }
   if (!isAnalysisResult(body)) {
     throw new ApiError(response.status, 'The ldh-cds server answered, but not with findings the app can read.');
   }

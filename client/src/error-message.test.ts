@@ -60,6 +60,31 @@ describe('what the panel shows for a failure', () => {
     expect(errorToMessage(error, 'analyze the study')).toBe(body.issue[0]?.diagnostics);
   });
 
+  it('when the API names the request (X-Request-Id, Reference issue), then the panel shows it for support', async () => {
+    const reference = '3f2c9a4e-8d1b-4c7a-9e0f-1a2b3c4d5e6f';
+    const body = {
+      resourceType: 'OperationOutcome',
+      issue: [
+        { severity: 'error', code: 'not-found', diagnostics: 'No stored analysis for ImagingStudy/s1.' },
+        { severity: 'information', code: 'informational', diagnostics: `Reference: ${reference}` },
+      ],
+    };
+    const answer =
+      (headers: Record<string, string>): FetchFn =>
+      () =>
+        Promise.resolve(new Response(JSON.stringify(body), { status: 404, headers }));
+    const session = { accessToken: 't', fhirServer: 'http://ehr.example/fhir' };
+    for (const headers of [{ 'X-Request-Id': reference }, {}] as Record<string, string>[]) {
+      const error = await postAnalysis(session, 's1', { baseUrl: 'http://app.example/', fetch: answer(headers) }).catch(
+        (e: unknown) => e,
+      );
+      expect((error as ApiError).reference).toBe(reference);
+      expect(errorToMessage(error, 'analyze the study')).toBe(
+        `No stored analysis for ImagingStudy/s1. Reference for support: ${reference}.`,
+      );
+    }
+  });
+
   it('when an error message is several lines with a URL, then only its first line shows, the URL cut to its host', () => {
     const error = new Error('Token endpoint https://auth.example/token?code=abc failed\n\n{"error":"invalid_grant"}');
     expect(errorToMessage(error, 'refresh the session')).toBe(

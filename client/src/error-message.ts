@@ -44,13 +44,18 @@ function fhirHttpErrorToSentence(error: Error & { status: number }, doing: strin
   return `Could not ${doing}: the EHR's FHIR server ${what} (HTTP ${status})${because}. ${advice}`;
 }
 
+/** The sentence, then the request's reference for support when the server gave one. */
+function withReference(message: string, reference: string | undefined): string {
+  return reference ? `${message} Reference for support: ${reference}.` : message;
+}
+
 /**
  * What to tell the clinician when something failed while `doing` (e.g. "load the patient's studies"): always a
  * sentence, never JSON or a URL.
  */
 export function errorToMessage(error: unknown, doing: string): string {
   if (isSessionLost(error)) return SESSION_LOST_MESSAGE;
-  if (error instanceof ApiError) return error.message;
+  if (error instanceof ApiError) return withReference(error.message, error.reference);
   if (error instanceof TypeError) return `Could not ${doing}: the server could not be reached (${error.message}).`;
   if (
     error instanceof Error &&

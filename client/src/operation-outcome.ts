@@ -47,3 +47,19 @@ export function errorBodyToMessage(body: unknown, status: number, statusText = '
   const reason = statusText.trim() ? ` ${statusText.trim()}` : '';
   return `The ldh-cds server answered HTTP ${status}${reason} without an explanation.`;
 }
+
+/** The response header in which the app server names the request (server/src/http/security.ts). */
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+
+/**
+ * The app server's id of a failed request, for the user to quote to support: its `X-Request-Id` header, else the
+ * `Reference: <id>` issue its OperationOutcome ends with. Undefined from anything else (a proxy's page).
+ */
+export function requestReferenceOf(headers: Headers, body: unknown): string | undefined {
+  const fromHeader = headers.get(REQUEST_ID_HEADER)?.trim();
+  const fromOutcome = isOperationOutcome(body)
+    ? body.issue.map((issue) => /^Reference: (\S+)$/.exec(issue.diagnostics ?? '')?.[1]).find(Boolean)
+    : undefined;
+  const reference = fromHeader || fromOutcome;
+  return reference && /^[\w-]{1,64}$/.test(reference) ? reference : undefined;
+}

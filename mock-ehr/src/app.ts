@@ -9,6 +9,7 @@ import express, { type Express, type Router } from 'express';
 import { pino, type Logger } from 'pino';
 import { generateSyntheticStudy, type TransferSyntaxName } from '../../models/synthetic';
 import { silenceDcmjsPixelDataVrNotice } from '../../server/src/dicom/dcmjs-log';
+import { withLogRedaction } from '../../server/src/http/log-serializers';
 import { createClientAuthenticator } from './auth/client-auth';
 import type { GrantStore } from './auth/grant-store';
 import { buildOAuthRouter } from './auth/oauth-router';
@@ -93,7 +94,7 @@ export interface MockEhr {
 }
 
 export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
-  const logger = options.logger ?? pino({ name: 'mock-ehr' });
+  const logger = withLogRedaction(options.logger ?? pino({ name: 'mock-ehr' }));
   const host = options.host ?? '127.0.0.1';
   // dcmjs would print a spurious error for every Implicit VR Little Endian instance seeded or stored
   // (server/src/dicom/dcmjs-log.ts).

@@ -14,6 +14,7 @@ import type { AppConfig } from './config';
 import { analysesRouter } from './http/analyses-router';
 import { handleError, handleNotFound } from './http/error-handler';
 import { imagingRouter } from './http/imaging-router';
+import { withLogRedaction } from './http/log-serializers';
 import { requestLogger, securityHeaders } from './http/security';
 import {
   decoderFor,
@@ -30,7 +31,7 @@ export interface AppOptions {
 }
 
 export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, options: AppOptions = {}): Express {
-  const logger = options.logger ?? pino({ level: config.LOG_LEVEL });
+  const logger = withLogRedaction(options.logger ?? pino({ level: config.LOG_LEVEL }));
   const deps: AnalyzeDependencies = {
     ...defaultDependencies((message, fields) => {
       logger.info(fields, message);

@@ -5,7 +5,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { chromium, type Browser } from 'playwright-core';
 import { startMockEhr, type MockEhrOptions } from '../../mock-ehr/src/app';
 import { startAppServer } from '../../server/src/app';
@@ -32,6 +32,8 @@ export interface SandboxOptions {
   cdsClients?: 'ehr' | { iss: string; jwks?: unknown; jwks_uri?: string }[];
   /** SMART client registrations of the mock EHR (default smart-config/clients.json), e.g. with a backend service. */
   clientsFile?: string;
+  /** Where both servers log (default: pino at warn, to stdout); a test reads every line through its own stream. */
+  logger?: Logger;
 }
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
@@ -39,7 +41,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const [ehrPort, appPort] = [await findFreePort(), await findFreePort()];
   const appBaseUrl = `http://localhost:${appPort}`;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ldh-cds-sandbox-'));
-  const logger = pino({ level: 'warn' });
+  const logger = options.logger ?? pino({ level: 'warn' });
   const ehr = await startMockEhr({
     port: ehrPort,
     publicBaseUrl: `http://localhost:${ehrPort}`,

@@ -4,7 +4,7 @@
  */
 import { FRAME_HEADERS, type StudyStacks } from '../../../server/src/findings/viewer';
 import { ApiError, buildApiHeaders, studyReference, type ApiSession, type FetchFn } from '../api';
-import { errorBodyToMessage } from '../operation-outcome';
+import { errorBodyToMessage, requestReferenceOf } from '../operation-outcome';
 import type { VoiWindow } from './render-frame';
 
 export const STACKS_PATH = '/api/stacks';
@@ -70,7 +70,8 @@ async function failure(response: Response): Promise<ApiError> {
   } catch {
     body = undefined;
   }
-  return new ApiError(response.status, errorBodyToMessage(body, response.status, response.statusText));
+  const message = errorBodyToMessage(body, response.status, response.statusText);
+  return new ApiError(response.status, message, requestReferenceOf(response.headers, body));
 }
 
 async function getJson(url: string, session: ApiSession, options: ApiCallOptions, doing: string): Promise<unknown> {

@@ -279,7 +279,7 @@ async function callHooks(
   try {
     services = (await options.cds.discover(options.cdsServicesBaseUrl)).filter((service) => service.hook === hook);
   } catch (error) {
-    options.logger.warn({ err: error }, 'CDS discovery failed');
+    options.logger.warn(cdsFailureLogFields(error), 'CDS discovery failed');
     return { cards, errors: [`Decision support unavailable: ${(error as Error).message}`] };
   }
   const draftOrders: Bundle = {
@@ -321,12 +321,20 @@ async function callHooks(
       const answered = await options.cds.call(options.cdsServicesBaseUrl, service.id, request);
       for (const card of answered) cards.push({ serviceId: service.id, card: withUuid(card) });
     } catch (error) {
-      const detail = error instanceof CdsCallError ? `${error.message} ${error.body.slice(0, 200)}` : String(error);
-      options.logger.warn({ service: service.id, hook }, `CDS call failed: ${detail}`);
+      // The chart shows the service's words; the log keeps codes (a card or an error body can name the patient).
+      options.logger.warn({ service: service.id, hook, ...cdsFailureLogFields(error) }, 'CDS call failed');
       errors.push(`${service.title ?? service.id}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
   return { cards, errors };
+}
+
+/** A failed CDS Hooks request as log fields: the error's class and the service's HTTP status, not its words. */
+function cdsFailureLogFields(error: unknown): { error: string; status?: number } {
+  const name = error instanceof Error ? error.name : typeof error;
+  return error instanceof CdsCallError && error.status !== undefined
+    ? { error: name, status: error.status }
+    : { error: name };
 }
 
 function withUuid(card: CdsCard): CdsCard & { uuid: string } {
@@ -366,7 +374,7 @@ async function sendFeedback(
   try {
     await options.cds.feedback(options.cdsServicesBaseUrl, item.serviceId, [feedback]);
   } catch (error) {
-    options.logger.warn({ service: item.serviceId }, `CDS feedback failed: ${(error as Error).message}`);
+    options.logger.warn({ service: item.serviceId, ...cdsFailureLogFields(error) }, 'CDS feedback failed');
   }
 }
 

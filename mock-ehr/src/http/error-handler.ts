@@ -1,8 +1,24 @@
-/** The one terminal error handler: renders `HttpError` in its protocol's format; anything else becomes a 500. */
+/**
+ * The one terminal error handler: renders `HttpError` in its protocol's format; anything else becomes a 500.
+ * Logged as codes (status, the OperationOutcome's issue code or the OAuth error), never as the message, which can
+ * name a UID or a patient; the request line (pino-http's `req`) has the path with its UIDs written `{uid}`.
+ */
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { html, renderPage } from '../chart/html';
-import { buildOutcome, HttpError } from './errors';
+import { stackFramesOf } from '../../../server/src/http/log-serializers';
+import { buildOutcome, HttpError, type ErrorBody } from './errors';
+
+function errorCode(body: ErrorBody): string {
+  switch (body.kind) {
+    case 'outcome':
+      return body.outcome.issue[0]?.code ?? 'unknown';
+    case 'oauth':
+      return body.error;
+    case 'html':
+      return 'page';
+  }
+}
 
 export function buildErrorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {
@@ -11,8 +27,14 @@ export function buildErrorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     const httpError = toHttpError(error);
-    if (httpError.status >= 500) logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
-    else logger.debug({ status: httpError.status, method: req.method, path: req.path }, httpError.message);
+    const log = (req as { log?: Logger }).log ?? logger;
+    const fields = {
+      status: httpError.status,
+      code: errorCode(httpError.body),
+      error: error instanceof Error ? error.name : typeof error,
+    };
+    if (httpError.status >= 500) log.error({ ...fields, stack: stackFramesOf(error) }, 'request failed');
+    else log.debug(fields, 'request refused');
     res.status(httpError.status).set(httpError.headers);
     const body = httpError.body;
     switch (body.kind) {

@@ -1,13 +1,13 @@
 /**
  * Security and logging middleware of the mock EHR: helmet relaxed for a sandbox that an app at another origin calls
  * and frames, and pino-http that logs method, path and status only — query strings carry patient ids and launch
- * codes, headers carry tokens.
+ * codes, headers carry tokens, DICOMweb paths carry UIDs (written `{uid}`).
  */
 import type { RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { pinoHttp, type HttpLogger } from 'pino-http';
-import { httpLogSerializers } from '../../../server/src/http/log-serializers';
+import { httpLogSerializers, LOG_REDACT_PATHS } from '../../../server/src/http/log-serializers';
 
 export function securityHeaders(appBaseUrl: string): RequestHandler {
   // Cross-origin-resource-policy is relaxed: the app at another origin reads FHIR and DICOMweb with CORS.
@@ -27,5 +27,6 @@ export function requestLogger(logger: Logger): HttpLogger {
     logger,
     autoLogging: { ignore: (req) => req.url === '/favicon.ico' },
     serializers: httpLogSerializers,
+    redact: LOG_REDACT_PATHS,
   });
 }

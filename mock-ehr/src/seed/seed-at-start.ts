@@ -37,7 +37,8 @@ export async function seedAtStart(options: SeedAtStartOptions): Promise<SeedResu
       );
     },
     onTranscodeFailure: (syntax, error) => {
-      logger.warn({ syntax }, `seed study kept in explicit VR little endian: ${error.message}`);
+      // The encoder's words name files and UIDs: the log keeps the syntax and the error's class.
+      logger.warn({ syntax, error: error.name }, 'seed study kept in explicit VR little endian: transcoding failed');
     },
   });
   if (options.dicomWebUpstreamUrl !== undefined)

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { httpLogSerializers } from './log-serializers';
+import { httpLogSerializers, pathToLogPath, scrubUids, stackFramesOf, withLogRedaction } from './log-serializers';
 
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.secret-claims.secret-signature';
 
@@ -60,5 +60,44 @@ describe('httpLogSerializers', () => {
     const entry = JSON.parse(line) as { req: unknown; res: unknown };
     expect(entry.req).toEqual({ id: 1, method: 'GET', path: '/fhir/Patient/synthetic-01' });
     expect(entry.res).toEqual({ statusCode: 200 });
+  });
+});
+
+describe('UIDs, fields and messages kept out of log lines', () => {
+  const STUDY = '2.25.314510530432307242160253483136380046920';
+  const SOP = '1.2.826.0.1.3680043.8.498.31';
+
+  it('when a DICOMweb path is logged, then each UID segment is written {uid}', async () => {
+    const line = await logLineFor(`/dicom-web/studies/${STUDY}/series/1.2.3/instances/${SOP}/frames/1`, {});
+    expect(line).not.toContain(STUDY);
+    expect(line).not.toContain(SOP);
+    expect((JSON.parse(line) as { req: { path: string } }).req.path).toBe(
+      '/dicom-web/studies/{uid}/series/{uid}/instances/{uid}/frames/1',
+    );
+    expect(pathToLogPath('/models/msu-ldh/1.8.0/manifest.json')).toBe('/models/msu-ldh/{uid}/manifest.json');
+  });
+
+  it('when free text names a UID, then scrubUids writes it {uid} and leaves versions and addresses', () => {
+    expect(scrubUids(`frames 1 of ${SOP} failed (model 1.8.0 at 127.0.0.1)`)).toBe(
+      'frames 1 of {uid} failed (model 1.8.0 at 127.0.0.1)',
+    );
+  });
+
+  it('when a log call passes a token or a UID by mistake, then the redaction censors it, one level down too', () => {
+    const written: string[] = [];
+    const logger = withLogRedaction(pino({}, { write: (text: string) => written.push(text) }));
+    logger.info({ accessToken: TOKEN, study: { studyInstanceUid: STUDY }, mrn: 'SYN-1000', levels: 5 }, 'careless');
+    const line = written.join('');
+    expect(line).not.toContain('secret-claims');
+    expect(line).not.toContain(STUDY);
+    expect(line).not.toContain('SYN-1000');
+    expect(line).toContain('"levels":5');
+  });
+
+  it("when an error's stack is logged, then its frames are kept and its message is not", () => {
+    const frames = stackFramesOf(new Error(`Instance ${SOP} is not in series`));
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.every((frame) => frame.startsWith('at '))).toBe(true);
+    expect(frames.join('\n')).not.toContain(SOP);
   });
 });
