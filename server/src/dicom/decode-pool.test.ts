@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generatePhantomStudy } from '../../../models/synthetic';
 import { transcodePart10 } from '../../../models/synthetic/transcode';
 import { decodeFrame, pixelModuleFromMetadata, UnsupportedImageError } from './decode-frame';
-import { createDecodePool, DecodeTimeoutError } from './decode-pool';
+import { createDecodePool, DecodeQueueFullError, DecodeTimeoutError } from './decode-pool';
 import { readPart10 } from './part10';
 
 const slice = generatePhantomStudy({ seed: 7, patientId: 'pool-test' }).instances[4];
@@ -46,5 +46,40 @@ describe('when a frame takes longer than the time limit', () => {
     await expect(stopped).rejects.toThrow(/took longer than 0.001 s and was stopped/);
     const image = await pool.decode(frame, pixel, jpeg2000.transferSyntaxUid);
     expect(image.pixels.length).toBe(pixel.rows * pixel.columns);
+  });
+});
+
+describe('when frames wait behind a busy pool', () => {
+  // One thread; each stand-in frame takes `rows` ms. A limit of 900 ms is longer than any one frame (500 ms) but
+  // shorter than the wait of the third frame in line: timed from queueing it would be stopped, from its start not.
+  const slow = { ...pixel, rows: 500, columns: 1 };
+  const pool = createDecodePool({
+    threads: 1,
+    frameTimeoutMs: 900,
+    maxQueue: 3,
+    workerUrl: new URL('./test-fixtures/slow-decode-worker.ts', import.meta.url),
+  });
+  afterAll(() => pool.close());
+
+  it('then the time limit counts from when each frame starts decoding, not from when it was queued', async () => {
+    const started = performance.now();
+    const frames = await Promise.allSettled([1, 2, 3].map(() => pool.decode(frame, slow, jpeg2000.transferSyntaxUid)));
+    expect(frames.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    // The third frame really waited longer than the limit before it was done.
+    expect(performance.now() - started).toBeGreaterThan(1400);
+  });
+
+  it('then a frame that itself decodes longer than the limit is still stopped', async () => {
+    const stuck = pool.decode(frame, { ...slow, rows: 3000 }, jpeg2000.transferSyntaxUid);
+    await expect(stuck).rejects.toThrow(/took longer than 0.9 s and was stopped/);
+  });
+
+  it('then beyond the queue depth a frame is refused at once with a retry delay, and the pool goes on', async () => {
+    const accepted = [1, 2, 3, 4].map(() => pool.decode(frame, { ...slow, rows: 50 }, jpeg2000.transferSyntaxUid));
+    const refused = pool.decode(frame, slow, jpeg2000.transferSyntaxUid);
+    await expect(refused).rejects.toBeInstanceOf(DecodeQueueFullError);
+    await expect(refused).rejects.toMatchObject({ retryAfterSeconds: 5 });
+    await expect(refused).rejects.toThrow(/3 frames are already waiting \(DECODE_QUEUE_DEPTH\)/);
+    await expect(Promise.all(accepted)).resolves.toHaveLength(4);
   });
 });

@@ -3,6 +3,7 @@
  * +x patient left, +y posterior, +z superior (head).
  */
 import { getNumber, requireNumbers, type DicomJson } from './dicom-json';
+import { numberOfFrames } from './study-limits';
 
 export type Vec3 = [number, number, number];
 
@@ -104,10 +105,12 @@ function flattenGroup(item: DicomJson | undefined): DicomJson {
 /**
  * Geometry of every frame: single-frame images read the Image Plane module; enhanced multi-frame images
  * (Enhanced MR, PS3.3 §C.7.6.16) read Plane Position / Plane Orientation / Pixel Measures from the
- * per-frame functional groups, falling back to the shared ones.
+ * per-frame functional groups, falling back to the shared ones. NumberOfFrames is checked before anything is
+ * allocated per frame (study-limits.ts `numberOfFrames`): a malformed one is a DicomMetadataError, one beyond
+ * `maxFrames` a StudyLimitError.
  */
-export function frameGeometries(meta: DicomJson): SliceGeometry[] {
-  const frames = Math.max(1, getNumber(meta, 'NumberOfFrames') ?? 1);
+export function frameGeometries(meta: DicomJson, maxFrames?: number): SliceGeometry[] {
+  const frames = numberOfFrames(meta, maxFrames);
   const perFrame = meta[PER_FRAME_FUNCTIONAL_GROUPS]?.Value as DicomJson[] | undefined;
   const shared = (meta[SHARED_FUNCTIONAL_GROUPS]?.Value as DicomJson[] | undefined)?.[0];
   if (!perFrame && !shared) {

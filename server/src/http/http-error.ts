@@ -43,6 +43,18 @@ export const preconditionFailed = make(412, 'incomplete');
 /** The request was well-formed but the study cannot be analyzed (missing endpoint, unsupported image…). */
 export const unprocessable = make(422, 'processing');
 export const internalError = make(500, 'exception');
+/** The study exceeds a configured limit (422, FHIR issue `too-costly`): the message names the limit and its key. */
+export const tooCostly = make(422, 'too-costly');
+
+/** The server is at capacity (RFC 9110 §15.6.4): nothing is wrong with the request; Retry-After says when to retry. */
+export function serviceBusy(diagnostics: string, retryAfterSeconds: number): HttpError {
+  return new HttpError(503, operationOutcome('transient', diagnostics), { 'Retry-After': String(retryAfterSeconds) });
+}
+
+/** This caller sent too much (RFC 6585 §4): Retry-After says when to retry. */
+export function tooManyRequests(diagnostics: string, retryAfterSeconds: number): HttpError {
+  return new HttpError(429, operationOutcome('throttled', diagnostics), { 'Retry-After': String(retryAfterSeconds) });
+}
 
 export function unauthorized(diagnostics: string): HttpError {
   // RFC 6750 §3: a 401 names the scheme the client must use.

@@ -6,7 +6,17 @@
  */
 import type { PipelineError } from '../pipeline/pipeline-error';
 import { UpstreamRequestError } from '../upstream/upstream-request-error';
-import { badRequest, conflict, forbidden, notFound, unprocessable, upstream, type HttpError } from './http-error';
+import {
+  badRequest,
+  conflict,
+  forbidden,
+  notFound,
+  serviceBusy,
+  tooCostly,
+  unprocessable,
+  upstream,
+  type HttpError,
+} from './http-error';
 
 export function pipelineErrorToHttpError(error: PipelineError): HttpError {
   switch (error.kind) {
@@ -20,6 +30,10 @@ export function pipelineErrorToHttpError(error: PipelineError): HttpError {
       return forbidden(error.message);
     case 'conflict':
       return conflict(error.message);
+    case 'too-large':
+      return tooCostly(error.message);
+    case 'busy':
+      return serviceBusy(error.message, error.retryAfterSeconds ?? 5);
     case 'upstream': {
       const cause = error.cause instanceof UpstreamRequestError ? error.cause : undefined;
       return upstream(error.upstream?.service ?? 'upstream server', error.upstream?.status, error.upstream?.body, {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createBatchQueue } from './batch-queue';
+import { BatchQueueFullError, createBatchQueue } from './batch-queue';
 
 describe('createBatchQueue', () => {
   it('when callers submit in the same turn, then their items share runs of at most the batch size, in order', async () => {
@@ -28,5 +28,34 @@ describe('createBatchQueue', () => {
     await expect(failing).rejects.toThrow('run failed');
     await expect(passing).resolves.toEqual(['FINE']);
     expect(queue.stats()).toEqual({ runs: 1, items: 1 });
+  });
+});
+
+describe('a bounded batch queue', () => {
+  it('when a submission would exceed the depth, then it is refused whole with a retry delay, and the waiting items still run', async () => {
+    const runs: number[][] = [];
+    const queue = createBatchQueue(
+      2,
+      async (batch: number[]) => {
+        runs.push(batch);
+        return Promise.resolve(batch);
+      },
+      { maxDepth: 4 },
+    );
+    const first = queue.submit([1, 2, 3]);
+    const refused = queue.submit([4, 5]);
+    await expect(refused).rejects.toBeInstanceOf(BatchQueueFullError);
+    await expect(refused).rejects.toMatchObject({ retryAfterSeconds: 10 });
+    await expect(refused).rejects.toThrow(
+      /3 slices are waiting and 2 more would exceed the queue of 4 \(INFERENCE_QUEUE_DEPTH\)/,
+    );
+    const fits = queue.submit([6]);
+    await expect(Promise.all([first, fits])).resolves.toEqual([[1, 2, 3], [6]]);
+    expect(runs.flat()).toEqual([1, 2, 3, 6]);
+  });
+
+  it('when the queue is empty, then one submission larger than the depth is still taken', async () => {
+    const queue = createBatchQueue(2, async (batch: number[]) => Promise.resolve(batch), { maxDepth: 2 });
+    await expect(queue.submit([1, 2, 3, 4, 5])).resolves.toEqual([1, 2, 3, 4, 5]);
   });
 });

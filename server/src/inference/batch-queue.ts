@@ -3,12 +3,35 @@
  * of them in arrival order, so concurrent analyses fill each other's batches (a GPU's throughput depends on it) and
  * runs never compete for the same cores. Runs start on the next turn of the event loop, so that callers arriving
  * together share the first batch; a failed run rejects its own items and the queue goes on with the next.
+ *
+ * The queue is bounded: a submission that would leave more than `maxDepth` items waiting is refused at once with
+ * BatchQueueFullError (the API's 503 with Retry-After), whole — never half an analysis queued. An empty queue takes
+ * any one submission, so a study larger than the depth is still analyzed when nothing else waits (its size is
+ * bounded by the study limits, not here).
  */
 export interface BatchQueue<In, Out> {
   /** Queues the items; resolves to one result per item, in order, once their runs are done. */
   submit(items: readonly In[]): Promise<Out[]>;
   /** Runs so far and the items they held (items / runs = how full the batches were). */
   stats(): { runs: number; items: number };
+}
+
+/** Too many items wait for the model: try again after `retryAfterSeconds`. */
+export class BatchQueueFullError extends Error {
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.name = 'BatchQueueFullError';
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export interface BatchQueueOptions {
+  /** Items that may wait at once (default unbounded). */
+  maxDepth?: number;
+  /** What a refused caller is told to wait, seconds (default 10: a full queue's runs on the CPU take about that). */
+  retryAfterSeconds?: number;
 }
 
 interface Waiting<In, Out> {
@@ -21,6 +44,7 @@ interface Waiting<In, Out> {
 export function createBatchQueue<In, Out>(
   batchSize: number,
   run: (batch: In[]) => Promise<Out[]>,
+  { maxDepth = Infinity, retryAfterSeconds = 10 }: BatchQueueOptions = {},
 ): BatchQueue<In, Out> {
   const queue: Waiting<In, Out>[] = [];
   const stats = { runs: 0, items: 0 };
@@ -51,6 +75,14 @@ export function createBatchQueue<In, Out>(
 
   return {
     submit(items) {
+      if (queue.length > 0 && queue.length + items.length > maxDepth) {
+        return Promise.reject(
+          new BatchQueueFullError(
+            `The model is busy: ${queue.length} slices are waiting and ${items.length} more would exceed the queue of ${maxDepth} (INFERENCE_QUEUE_DEPTH). Try again in ${retryAfterSeconds} seconds.`,
+            retryAfterSeconds,
+          ),
+        );
+      }
       const pending = items.map((item) => new Promise<Out>((resolve, reject) => queue.push({ item, resolve, reject })));
       setImmediate(() => void drain());
       return Promise.all(pending);

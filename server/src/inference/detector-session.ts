@@ -68,6 +68,8 @@ export interface DetectorOptions {
   batchSize?: number;
   /** CPU threads for one run (default: onnxruntime's choice, all cores). */
   intraOpNumThreads?: number;
+  /** Slices that may wait for a run, from all analyses together (default unbounded); beyond, BatchQueueFullError. */
+  queueDepth?: number;
 }
 
 export type InferenceLog = (message: string, fields: Record<string, unknown>) => void;
@@ -173,8 +175,10 @@ export async function createDetectorSession(
   }
 
   const context: RunContext = { manifest, fixedBatch, batchSize };
-  const queue = createBatchQueue(batchSize, (batch: QueuedSlice[]) =>
-    detectBatch(session, batch, context, { height, width }),
+  const queue = createBatchQueue(
+    batchSize,
+    (batch: QueuedSlice[]) => detectBatch(session, batch, context, { height, width }),
+    options.queueDepth === undefined ? {} : { maxDepth: options.queueDepth },
   );
   const zoomedPass =
     (network: ZoomedNetwork): NonNullable<DetectorSession['refine']> =>
@@ -260,7 +264,14 @@ export function getDetectorSession(
   log?: InferenceLog,
   options: DetectorOptions = {},
 ): Promise<DetectorSession> {
-  const key = `${modelDir}\u0000${options.executionProvider ?? 'auto'}\u0000${options.batchSize ?? DEFAULT_BATCH}`;
+  const key = [
+    modelDir,
+    options.executionProvider ?? 'auto',
+    options.batchSize ?? DEFAULT_BATCH,
+    options.queueDepth ?? '',
+  ]
+    .map(String)
+    .join('\u0000');
   let session = sessions.get(key);
   if (!session) {
     session = createDetectorSession(modelDir, log, options);

@@ -23,6 +23,7 @@ import {
   SeriesSelectionError,
 } from '../dicom/select-series';
 import { groupIntoStacks } from '../dicom/stacks';
+import { DEFAULT_STUDY_LIMITS, type StudyLimits } from '../dicom/study-limits';
 import { mapWithConcurrency, type DicomwebRetriever, type RetrievedFrame } from '../dicomweb/dicomweb-retriever';
 import type { DetectorSession, InferenceStage } from '../inference/detector-session';
 import { boxArea, type Detection } from '../inference/yolo';
@@ -37,6 +38,7 @@ import {
 } from '../inference/detections-to-findings';
 import { DISC_LEVELS, type Findings, type SliceRef } from '../findings/findings';
 import { reconcileMsuClass } from '../inference/geometry-check';
+import { boundedStudySource } from './bounded-source';
 import { assignStudyLevels, chooseSagittalSeries } from './level-assignment';
 
 /** Anything that answers the three DICOMweb questions the pipeline asks. */
@@ -52,6 +54,8 @@ export interface AnalyzeImagesOptions {
   decodeConcurrency?: number;
   /** Where frames are decoded: a worker pool, or in-thread (the default). */
   decoder?: FrameDecoder;
+  /** What one study may ask of us (series, instances, frames, pixels, bytes); default DEFAULT_STUDY_LIMITS. */
+  limits?: StudyLimits;
 }
 
 export interface KeySliceImage {
@@ -295,12 +299,14 @@ async function refineReportedBoxes(
 }
 
 export async function analyzeImages(
-  source: StudySource,
+  studySource: StudySource,
   studyUid: string,
   detector: DetectorSession,
   options: AnalyzeImagesOptions = {},
 ): Promise<ImageAnalysis> {
   const { onStage } = options;
+  // Every answer and frame of this study is held to the limits, re-requested frames included.
+  const source = boundedStudySource(studySource, options.limits ?? DEFAULT_STUDY_LIMITS);
   const decoder = options.decoder ?? inThreadDecoder;
   const warnings: string[] = [];
   const { seriesUid, slices, instances, sagittal } = await selectAxialSeries(source, studyUid, warnings, onStage);

@@ -5,7 +5,10 @@
  */
 import { DicomMetadataError } from '../dicom/dicom-json';
 import { UnsupportedImageError } from '../dicom/decode-frame';
+import { DecodeQueueFullError, DecodeTimeoutError } from '../dicom/decode-pool';
 import { DicomFileError } from '../dicom/part10';
+import { StudyLimitError } from '../dicom/study-limits';
+import { BatchQueueFullError } from '../inference/batch-queue';
 import { SeriesSelectionError } from '../dicom/select-series';
 import { LevelAssignmentError } from '../dicom/stacks';
 import { UpstreamRequestError } from '../upstream/upstream-request-error';
@@ -18,9 +21,14 @@ import { FhirRequestRefusedError } from '../fhir/fhir-client';
  *   no axial T2 series, levels that cannot be assigned…);
  * - `upstream`: the FHIR or DICOMweb server failed; `upstream` keeps its status and body;
  * - `forbidden`: the session may not do this (a review without a signed-in practitioner);
- * - `conflict`: the record changed since the user read it (a review of a report someone else changed meanwhile).
+ * - `conflict`: the record changed since the user read it (a review of a report someone else changed meanwhile);
+ * - `too-large`: the study exceeds a configured limit (dicom/study-limits.ts): the message names the limit, the
+ *   value and the configuration key;
+ * - `busy`: the server is at capacity (a full decode or inference queue): nothing is wrong with the request, try
+ *   again after `retryAfterSeconds`.
  */
-export type PipelineErrorKind = 'invalid-input' | 'not-found' | 'unprocessable' | 'upstream' | 'forbidden' | 'conflict';
+export type PipelineErrorKind =
+  'invalid-input' | 'not-found' | 'unprocessable' | 'upstream' | 'forbidden' | 'conflict' | 'too-large' | 'busy';
 
 export interface UpstreamFailure {
   /** Which server, as the user should read it: `FHIR server`, `DICOMweb server (<what failed>)`. */
@@ -33,12 +41,19 @@ export interface UpstreamFailure {
 export class PipelineError extends Error {
   readonly kind: PipelineErrorKind;
   readonly upstream: UpstreamFailure | undefined;
+  /** `busy`: how long to wait before trying again. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(kind: PipelineErrorKind, message: string, options: { upstream?: UpstreamFailure; cause?: unknown } = {}) {
+  constructor(
+    kind: PipelineErrorKind,
+    message: string,
+    options: { upstream?: UpstreamFailure; cause?: unknown; retryAfterSeconds?: number } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PipelineError';
     this.kind = kind;
     this.upstream = options.upstream;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
@@ -52,8 +67,13 @@ export function toPipelineError(error: unknown): unknown {
       cause: error,
     });
   }
+  if (error instanceof StudyLimitError) return new PipelineError('too-large', error.message, { cause: error });
+  if (error instanceof DecodeQueueFullError || error instanceof BatchQueueFullError) {
+    return new PipelineError('busy', error.message, { cause: error, retryAfterSeconds: error.retryAfterSeconds });
+  }
   if (
     error instanceof DicomMetadataError ||
+    error instanceof DecodeTimeoutError ||
     error instanceof UnsupportedImageError ||
     error instanceof LevelAssignmentError ||
     error instanceof SeriesSelectionError ||
