@@ -13,6 +13,7 @@ import { createCdsJwtVerifier } from './cds-hooks/verify-jwt';
 import type { AppConfig } from './config';
 import { analysesRouter } from './http/analyses-router';
 import { handleError, handleNotFound } from './http/error-handler';
+import { configurationReport, healthRouter } from './http/health-router';
 import { imagingRouter } from './http/imaging-router';
 import { withLogRedaction } from './http/log-serializers';
 import { requestLogger, securityHeaders } from './http/security';
@@ -41,6 +42,17 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  // Probes first: answered without a token, a log line per probe or a rate limit.
+  app.use(
+    healthRouter({
+      model: async () => {
+        const { manifest, executionProvider } = await deps.detector(config.MODEL_DIR);
+        return { id: manifest.id, version: manifest.version, executionProvider };
+      },
+      configuration: () =>
+        configurationReport({ clientDistDir: config.CLIENT_DIST_DIR, trustedCdsClients: trustedCdsClients.size }),
+    }),
+  );
   app.use(requestLogger(logger));
   app.use(securityHeaders(config.FHIR_BASE_URLS));
   app.use(express.json({ limit: '5mb', type: ['application/json', 'application/fhir+json'] }));
