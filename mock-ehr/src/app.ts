@@ -28,6 +28,7 @@ import type { FhirEngine } from './fhir/fhir-engine';
 import { buildFhirRouter } from './fhir/fhir-router';
 import { buildCors } from './http/cors';
 import { buildErrorHandler } from './http/error-handler';
+import { requireDevTools } from './http/dev-tools';
 import { errorPage } from './http/errors';
 import type { FaultSwitches } from './http/faults';
 import { closeServer, listen } from './http/listen';
@@ -71,6 +72,11 @@ export interface MockEhrOptions {
   dicomWebUpstreamUrl?: string;
   /** Save FHIR resources and stored instances under dataDir and restore them at start (default false). */
   persist?: boolean;
+  /**
+   * The development tools — `/faults` and the demo sign-in of the standalone launch — work (default false: 403 with
+   * a sentence); the chart then says so in a banner (MOCK_EHR_DEV_TOOLS, http/dev-tools.ts).
+   */
+  devTools?: boolean;
 }
 
 export interface MockEhr {
@@ -127,7 +133,13 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       : undefined;
     await persistence?.restore();
     const { dicomWebUpstreamUrl } = options;
-    server.on('request', buildMockEhrApp({ urls, services, seed, persistence, dicomWebUpstreamUrl, logger }));
+    const devTools = options.devTools === true;
+    server.on('request', buildMockEhrApp({ urls, services, seed, persistence, dicomWebUpstreamUrl, logger, devTools }));
+    if (devTools)
+      logger.warn(
+        { faults: `${urls.url}/faults` },
+        'development tools enabled: fault injection and the demo sign-in need no credentials; never expose this EHR',
+      );
     logger.info(
       {
         url: urls.url,
@@ -168,11 +180,13 @@ export interface MockEhrParts {
   /** A real PACS's DICOMweb root; undefined: the built-in store. */
   dicomWebUpstreamUrl: string | undefined;
   logger: Logger;
+  /** `/faults` and the demo sign-in work, and the chart says so (http/dev-tools.ts). */
+  devTools: boolean;
 }
 
 /** The Express app: middleware, then one mount per protocol, then the 404 and the one error handler. */
 export function buildMockEhrApp(parts: MockEhrParts): Express {
-  const { urls, services, seed, persistence, logger } = parts;
+  const { urls, services, seed, persistence, logger, devTools } = parts;
   const { engine, grants, tokens, faults, clients, now } = services;
   const cors = buildCors([new URL(urls.appBaseUrl).origin]);
   const createLaunch = grants.createLaunch.bind(grants);
@@ -197,6 +211,7 @@ export function buildMockEhrApp(parts: MockEhrParts): Express {
       listPatients: () => listPatientChoices(engine),
       smartStyleUrl: urls.smartStyleUrl,
       logger,
+      devTools,
     }),
   );
   app.use(
@@ -213,7 +228,7 @@ export function buildMockEhrApp(parts: MockEhrParts): Express {
         introspectUrl: urls.smart.introspectionEndpoint,
         revokeUrl: urls.smart.revocationEndpoint,
       }),
-      smartConfiguration: buildSmartConfiguration(urls.smart, services.scopesSupported),
+      smartConfiguration: buildSmartConfiguration(urls.smart, services.scopesSupported, { standaloneLaunch: devTools }),
       openIdConfiguration: buildOpenIdConfiguration(urls.smart),
       faults,
     }),
@@ -223,7 +238,7 @@ export function buildMockEhrApp(parts: MockEhrParts): Express {
     // CDS Hooks 2.0 §Trusting CDS Clients: the services fetch our public key from here (jku / configured).
     res.json({ keys: [services.cdsKey.publicJwk] });
   });
-  app.use('/faults', buildFaultsRouter(faults));
+  app.use('/faults', requireDevTools(devTools, 'Fault injection'), buildFaultsRouter(faults));
   app.get('/smart-style.json', cors, (_req, res) => {
     res.json(CHART_SMART_STYLE);
   });
@@ -239,6 +254,7 @@ export function buildMockEhrApp(parts: MockEhrParts): Express {
       practitionerId: seed.practitionerId,
       createLaunch,
       logger,
+      now,
     }),
   );
   app.use(
@@ -249,6 +265,7 @@ export function buildMockEhrApp(parts: MockEhrParts): Express {
       appBaseUrl: urls.appBaseUrl,
       practitionerId: seed.practitionerId,
       createLaunch,
+      devTools,
     }),
   );
   app.use(() => {

@@ -16,6 +16,8 @@
  *                      default: a mix of six; "explicit-le" alone skips transcoding)
  * - CDS_SERVICES_URL   base of the CDS Hooks services the chart calls, discovery at {base}/cds-services
  *                      (default APP_BASE_URL)
+ * - MOCK_EHR_DEV_TOOLS  true: the development tools work — /faults and the demo sign-in of the standalone launch —
+ *                      and the chart says so in a banner (default false: both answer 403; npm start sets true)
  * - LOG_LEVEL          pino level (default info)
  */
 import { z } from 'zod';
@@ -62,6 +64,7 @@ const envSchema = z.object({
         .transform((names) => names.filter(isTransferSyntaxName)),
     ),
   MOCK_EHR_PERSIST: z.enum(['true', 'false', '1', '0']).default('false'),
+  MOCK_EHR_DEV_TOOLS: z.enum(['true', 'false', '1', '0']).default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -76,6 +79,8 @@ export interface MockEhrConfig {
   clientsFile: string | undefined;
   cdsServicesBaseUrl: string | undefined;
   persist: boolean;
+  /** /faults and the demo sign-in work (MOCK_EHR_DEV_TOOLS). */
+  devTools: boolean;
   dicomWebUpstreamUrl: string | undefined;
   transferSyntaxes: TransferSyntaxName[];
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
@@ -97,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): MockEhrConfig 
     dicomWebUpstreamUrl: values.DICOMWEB_URL,
     transferSyntaxes: values.MOCK_EHR_TRANSFER_SYNTAXES,
     persist: values.MOCK_EHR_PERSIST === 'true' || values.MOCK_EHR_PERSIST === '1',
+    devTools: values.MOCK_EHR_DEV_TOOLS === 'true' || values.MOCK_EHR_DEV_TOOLS === '1',
     logLevel: values.LOG_LEVEL,
   };
 }

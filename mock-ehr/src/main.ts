@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     dataDir: config.dataDir,
     patientCount: config.patientCount,
     persist: config.persist,
+    devTools: config.devTools,
     transferSyntaxes: config.transferSyntaxes,
     ...(config.dicomWebUpstreamUrl !== undefined ? { dicomWebUpstreamUrl: config.dicomWebUpstreamUrl } : {}),
     ...(config.clientsFile !== undefined ? { clientsFile: config.clientsFile } : {}),

@@ -109,6 +109,8 @@ async function main(): Promise<void> {
     CDS_CLIENTS_FILE: process.env.CDS_CLIENTS_FILE ?? (await writeResolvedCdsClients(ehrBaseUrl)),
     // The sandbox's PACS (the mock EHR's DICOMweb store) receives each analysis's DICOM SR, as a site would enable it.
     SR_STOW: process.env.SR_STOW ?? 'true',
+    // A development sandbox: the mock EHR's /faults and demo sign-in work, and its chart says so in a banner.
+    MOCK_EHR_DEV_TOOLS: process.env.MOCK_EHR_DEV_TOOLS ?? 'true',
   };
 
   process.on('SIGINT', () => {

@@ -22,6 +22,7 @@ export async function startTestEhr(
     dataDir,
     patientCount,
     logger: pino({ level: 'silent' }),
+    devTools: true,
     ...overrides,
   });
   return {

@@ -48,6 +48,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     appBaseUrl,
     dataDir,
     logger,
+    devTools: true,
     ...(options.patientCount ? { patientCount: options.patientCount } : {}),
     ...(options.generateStudy ? { generateStudy: options.generateStudy } : {}),
     ...(options.clientsFile ? { clientsFile: options.clientsFile } : {}),

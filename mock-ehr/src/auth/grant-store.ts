@@ -1,8 +1,14 @@
 /**
  * In-memory state of the authorization server: EHR launches, authorization codes and refresh tokens. Everything
  * expires; codes are single use (RFC 6749 §4.1.2: "MUST NOT use the authorization code more than once").
+ *
+ * Pruned and bounded: each kind is an LRU cache (lru-cache) whose entries leave a while after they expire (kept
+ * `EXPIRED_GRACE_MS` longer, so a late redemption hears "expired" rather than "unknown"), and of which at most
+ * `maxEntries` are kept — past that the least recently used is forgotten first, so a flood of authorize requests
+ * or launches cannot grow the EHR's memory.
  */
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 
 export const LAUNCH_TTL_MS = 60 * 60 * 1000;
 /** RFC 6749 §4.1.2 recommends a maximum code lifetime of 10 minutes; we use 5. */
@@ -62,13 +68,48 @@ export function randomToken(): string {
   return randomBytes(32).toString('base64url');
 }
 
-export class GrantStore {
-  private readonly launches = new Map<string, Expiring<LaunchContext>>();
-  private readonly codes = new Map<string, StoredCode>();
-  private readonly refreshTokens = new Map<string, Expiring<Grant>>();
-  private readonly pending = new Map<string, Expiring<PendingAuthorization>>();
+/** How long an expired entry is still known (to say "expired"), after which it is dropped. */
+export const EXPIRED_GRACE_MS = 10 * 60 * 1000;
+/** Default bound on the entries of each kind (launches, codes, refresh tokens, standalone authorizations). */
+export const MAX_GRANT_ENTRIES = 10_000;
 
-  constructor(private readonly now: () => number = Date.now) {}
+export interface GrantStoreOptions {
+  /** Most entries of each kind kept at once (default `MAX_GRANT_ENTRIES`). */
+  maxEntries?: number;
+}
+
+export class GrantStore {
+  private readonly launches: LRUCache<string, Expiring<LaunchContext>>;
+  private readonly codes: LRUCache<string, StoredCode>;
+  private readonly refreshTokens: LRUCache<string, Expiring<Grant>>;
+  private readonly pending: LRUCache<string, Expiring<PendingAuthorization>>;
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    { maxEntries = MAX_GRANT_ENTRIES }: GrantStoreOptions = {},
+  ) {
+    // The caches keep time by the store's clock (tests move it), read at every check (ttlResolution 0).
+    const cache = <V extends object>(lifetimeMs: number) =>
+      new LRUCache<string, V>({ max: maxEntries, ttl: lifetimeMs + EXPIRED_GRACE_MS, perf: { now }, ttlResolution: 0 });
+    this.launches = cache(LAUNCH_TTL_MS);
+    this.codes = cache(CODE_TTL_MS);
+    this.refreshTokens = cache(REFRESH_TTL_MS);
+    this.pending = cache(PENDING_TTL_MS);
+  }
+
+  /** Entries held now, per kind (expired ones past their grace are dropped first): for tests and diagnostics. */
+  sizes(): { launches: number; codes: number; refreshTokens: number; pending: number } {
+    const held = <V extends object>(cache: LRUCache<string, V>): number => {
+      cache.purgeStale();
+      return cache.size;
+    };
+    return {
+      launches: held(this.launches),
+      codes: held(this.codes),
+      refreshTokens: held(this.refreshTokens),
+      pending: held(this.pending),
+    };
+  }
 
   createLaunch(context: LaunchContext): string {
     const id = randomToken();

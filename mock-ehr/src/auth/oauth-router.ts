@@ -14,6 +14,7 @@ import type { Grant, GrantStore, PendingAuthorization } from './grant-store';
 import { isValidS256Challenge, isValidVerifier, verifyS256 } from './pkce';
 import { isScopeCovered, parseScope, splitScopes } from './scopes';
 import type { SigningKey } from './signing-key';
+import { requireDevTools } from '../http/dev-tools';
 import { DEMO_USER, renderConsent, renderLogin, renderPatientPicker, type PatientChoice } from './standalone-pages';
 import { InvalidAccessTokenError, type TokenIssuer } from './tokens';
 
@@ -30,10 +31,13 @@ export interface OAuthRouterOptions {
   /** SMART `smart_style_url` (capability context-style). */
   smartStyleUrl: string;
   logger: Logger;
+  /** The development tools are on (http/dev-tools.ts): the demo sign-in of the standalone launch works. */
+  devTools?: boolean;
 }
 
 export function buildOAuthRouter(options: OAuthRouterOptions): express.Router {
   const form = express.urlencoded({ extended: false, limit: '16kb' });
+  const demoSignIn = requireDevTools(options.devTools === true, 'The demo sign-in (standalone launch)');
   const routes: Route[] = [
     {
       method: 'get',
@@ -55,6 +59,7 @@ export function buildOAuthRouter(options: OAuthRouterOptions): express.Router {
     {
       method: 'get',
       path: '/login',
+      before: [demoSignIn],
       handler: (req, res) => {
         const { id, pending } = requirePending(options, readParams(req.query).request);
         res.type('html').send(renderLogin(id, clientName(options, pending), false));
@@ -64,7 +69,7 @@ export function buildOAuthRouter(options: OAuthRouterOptions): express.Router {
     {
       method: 'post',
       path: '/login',
-      before: [form],
+      before: [demoSignIn, form],
       handler: (req, res) => {
         handleLogin(options, readParams(req.body), res);
       },

@@ -33,7 +33,14 @@ export const SMART_CAPABILITIES = [
   'sso-openid-connect',
 ] as const;
 
-export function buildSmartConfiguration(urls: SmartConfigurationUrls, scopesSupported: readonly string[]): object {
+/** Offered only while the demo sign-in works (the development tools are on): a standalone launch needs it. */
+const STANDALONE_CAPABILITIES: readonly string[] = ['launch-standalone', 'context-standalone-patient'];
+
+export function buildSmartConfiguration(
+  urls: SmartConfigurationUrls,
+  scopesSupported: readonly string[],
+  { standaloneLaunch = true }: { standaloneLaunch?: boolean } = {},
+): object {
   return {
     // CONDITIONAL (REQUIRED when sso-openid-connect is offered): the iss of our ID tokens.
     issuer: urls.issuer,
@@ -60,7 +67,9 @@ export function buildSmartConfiguration(urls: SmartConfigurationUrls, scopesSupp
     // REQUIRED: SMART forbids "plain".
     code_challenge_methods_supported: ['S256'],
     // REQUIRED.
-    capabilities: SMART_CAPABILITIES,
+    capabilities: standaloneLaunch
+      ? SMART_CAPABILITIES
+      : SMART_CAPABILITIES.filter((capability) => !STANDALONE_CAPABILITIES.includes(capability)),
     // OPTIONAL: where imaging lives (docs/fhir-mapping.md: SMART servers may list the DICOMweb base here).
     associated_endpoints: [{ url: urls.dicomWebUrl, capabilities: ['dicom-wado-rs', 'dicom-qido-rs'] }],
   };

@@ -5,7 +5,10 @@
  */
 import { html, renderPage } from '../chart/html';
 
-/** The one demo user of the sandbox (synthetic data only; shown on the login page). */
+/**
+ * The one demo user of the sandbox (synthetic data only; shown on the login page). A development tool: the login
+ * answers 403 unless the EHR runs with MOCK_EHR_DEV_TOOLS=true (http/dev-tools.ts).
+ */
 export const DEMO_USER = { username: 'clinician', password: 'synthetic' } as const;
 
 export interface PatientChoice {
@@ -27,6 +30,8 @@ export function renderLogin(requestId: string, clientName: string, failed: boole
         <button class="button" type="submit" id="login">Sign in</button>
       </form>
       <p class="muted">Demo account: <code>${DEMO_USER.username}</code> / <code>${DEMO_USER.password}</code></p>`,
+    // Served only while the development tools are on (oauth-router.ts).
+    { devTools: true },
   );
 }
 

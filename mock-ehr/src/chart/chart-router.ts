@@ -19,6 +19,8 @@ export interface ChartRouterOptions {
   appBaseUrl: string;
   practitionerId: string;
   createLaunch: (context: LaunchContext) => string;
+  /** The development tools are on (http/dev-tools.ts): every chart page says so. */
+  devTools?: boolean;
 }
 
 export function buildChartRouter(options: ChartRouterOptions) {
@@ -79,6 +81,7 @@ async function renderPatientList(options: ChartRouterOptions): Promise<string> {
           ${rows}
         </tbody>
       </table>`,
+    { devTools: options.devTools === true },
   );
 }
 
@@ -128,6 +131,7 @@ async function renderChart(options: ChartRouterOptions, patientId: string): Prom
       ${orders.length === 0 ? html`<p class="muted" id="no-orders">No orders.</p>` : orderTable(orders)}
       <h2>Diagnostic reports</h2>
       ${reports.length === 0 ? html`<p class="muted" id="no-reports">No reports yet. Results written by ldh-cds appear here.</p>` : reportTable(reports)}`,
+    { devTools: options.devTools === true },
   );
 }
 
@@ -156,6 +160,7 @@ async function renderEmbedded(options: ChartRouterOptions, patientId: string): P
         src="${buildLaunchUrl(options, patientId).toString()}"
         style="width: 100%; height: 80vh; border: 1px solid #d7dee6; background: #fff"
       ></iframe>`,
+    { devTools: options.devTools === true },
   );
 }
 

@@ -1,6 +1,7 @@
 /**
  * `/faults`: the fault injection switches as a page (checkboxes) and as an API (`POST /faults` with JSON or a
- * form). Sandbox only — there is no authentication, like the SMART launcher's simulated errors.
+ * form). Sandbox only — there is no authentication, like the SMART launcher's simulated errors — so it is mounted
+ * behind `requireDevTools` (http/dev-tools.ts): 403 unless the EHR was started with MOCK_EHR_DEV_TOOLS=true.
  */
 import express from 'express';
 import { updateFaults, type FaultSwitches } from '../http/faults';
@@ -61,5 +62,6 @@ function renderFaults(faults: FaultSwitches): string {
         /></label>
         <button class="button" type="submit">Apply</button>
       </form>`,
+    { devTools: true },
   );
 }

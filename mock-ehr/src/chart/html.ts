@@ -58,9 +58,24 @@ const STYLE = `
   .cds-actions { display: flex; gap: 8px; flex-wrap: wrap; align-items: center; }
   form.inline { display: inline; } .stack label { display: block; margin: 8px 0; }
   .error, .card-error { color: #a02020; font-weight: 600; }
+  .dev-tools { background: #8b0000; color: #fff; padding: 8px 24px; font-weight: 700; }
+  .dev-tools a, .dev-tools code { color: #fff; }
 `;
 
-export function renderPage(title: string, body: SafeHtml): string {
+/** Shown on the chart while the development tools are on (http/dev-tools.ts): nobody should miss it. */
+const DEV_TOOLS_BANNER = html`<div class="dev-tools" role="note" id="dev-tools-banner">
+  Development tools enabled: fault injection at <a href="/faults">/faults</a> and the demo sign-in (<code
+    >clinician</code
+  >
+  / <code>synthetic</code>) need no credentials. Never run this EHR where others can reach it.
+</div>`;
+
+export interface PageOptions {
+  /** The development tools are on: show the banner. */
+  devTools?: boolean;
+}
+
+export function renderPage(title: string, body: SafeHtml, options: PageOptions = {}): string {
   return html`<!doctype html>
     <html lang="en">
       <head>
@@ -76,6 +91,7 @@ export function renderPage(title: string, body: SafeHtml): string {
         <div class="synthetic" role="note">
           Demonstration system — every patient, study and image here is synthetic. Not for clinical use.
         </div>
+        ${options.devTools ? DEV_TOOLS_BANNER : html``}
         <main>${body}</main>
       </body>
     </html>`.value;

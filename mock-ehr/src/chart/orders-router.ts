@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Patient, Resource, ServiceRequest } from '@medplum/fhirtypes';
 import express from 'express';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { LaunchContext } from '../auth/grant-store';
 import type { TokenIssuer } from '../auth/tokens';
@@ -47,7 +48,14 @@ export interface OrdersRouterOptions {
   practitionerId: string;
   createLaunch: (context: LaunchContext) => string;
   logger: Logger;
+  /** Clock of the order entry sessions (tests move it; default Date.now). */
+  now?: () => number;
 }
+
+/** An order entry session (draft → cards → sign) is forgotten after this long without a visit… */
+export const ORDER_SESSION_IDLE_MS = 60 * 60 * 1000;
+/** …and at most this many are kept, the least recently visited forgotten first. */
+export const MAX_ORDER_SESSIONS = 1_000;
 
 interface OrderSession {
   patientId: string;
@@ -57,7 +65,16 @@ interface OrderSession {
 }
 
 export function buildOrdersRouter(options: OrdersRouterOptions) {
-  const sessions = new Map<string, OrderSession>();
+  // Pruned and bounded (lru-cache): a visit keeps a session alive, idle ones leave, a flood of drafts cannot grow
+  // the EHR's memory. A forgotten session is the same 404 as an unknown order.
+  const now = options.now ?? Date.now;
+  const sessions = new LRUCache<string, OrderSession>({
+    max: MAX_ORDER_SESSIONS,
+    ttl: ORDER_SESSION_IDLE_MS,
+    updateAgeOnGet: true,
+    perf: { now },
+    ttlResolution: 0,
+  });
   const form = express.urlencoded({ extended: false, limit: '16kb' });
   const session = (orderId: string): OrderSession => {
     const found = sessions.get(orderId);
