@@ -29,7 +29,8 @@ const clientSchema = z
     grant_types: z.array(z.enum(GRANT_TYPES)).optional(),
     redirect_uris: z.array(z.string().min(1)).default([]),
     launch_uri: z.string().min(1).optional(),
-    scope: z.string().min(1),
+    /** Every scope the client may be granted; none for a client that only authenticates (token introspection). */
+    scope: z.string().default(''),
     jwks_uri: z.string().min(1).optional(),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
   })
