@@ -18,7 +18,7 @@ afterEach(() => {
 });
 
 /** An app whose one route throws `error`, logging into `lines`; resolves to its answer. */
-async function answerTo(error: unknown, lines: string[]) {
+async function answerTo(error: unknown, lines: string[], headers: Record<string, string> = {}) {
   const app = express();
   app.use(requestLogger(pino({ level: 'trace' }, { write: (line: string) => lines.push(line) })));
   app.get('/fail', () => {
@@ -29,7 +29,7 @@ async function answerTo(error: unknown, lines: string[]) {
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   close = () => server.close();
-  const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/fail`);
+  const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/fail`, { headers });
   return {
     status: response.status,
     requestId: response.headers.get('x-request-id') ?? '',
@@ -85,5 +85,14 @@ describe('handleError', () => {
       code: 'informational',
       diagnostics: `Reference: ${requestId}`,
     });
+  });
+
+  it('when the caller sends its own X-Request-Id, then it is not taken: neither the log nor the answer repeats it', async () => {
+    const lines: string[] = [];
+    const forged = 'admin-login-ok","level":60,"x":"';
+    const { requestId, outcome } = await answerTo(notFound('No such thing'), lines, { 'X-Request-Id': forged });
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(JSON.stringify(outcome)).not.toContain('admin-login-ok');
+    expect(lines.join('\n')).not.toContain('admin-login-ok');
   });
 });
