@@ -131,3 +131,35 @@ describe('sliceGeometry', () => {
     expect(() => sliceGeometry({})).toThrow(/ImageOrientationPatient \(0020,0037\)/);
   });
 });
+
+describe('when Rescale Slope or Intercept would put the modality values beyond float32', () => {
+  // Found by `npm run fuzz` (seed 2, cases 62 and 156): RescaleIntercept = -1e308 decoded every pixel to -Infinity.
+  const pixel = {
+    rows: 2,
+    columns: 2,
+    bitsAllocated: 16,
+    bitsStored: 12,
+    pixelRepresentation: 0 as const,
+    samplesPerPixel: 1,
+    rescaleSlope: 1,
+    rescaleIntercept: 0,
+  };
+  const frame = new Uint8Array(8);
+
+  it('then the frame is refused naming both attributes, instead of decoding to Infinity', async () => {
+    for (const rescale of [{ rescaleIntercept: -1e308 }, { rescaleSlope: -1e308 }, { rescaleSlope: 1e35 }]) {
+      await expect(decodeFrame(frame, { ...pixel, ...rescale }, '1.2.840.10008.1.2.1')).rejects.toThrow(
+        /RescaleSlope \(0028,1053\) = .* and RescaleIntercept \(0028,1052\) = .* map the stored values outside the range/,
+      );
+    }
+  });
+
+  it('then ordinary rescale values still decode', async () => {
+    const decoded = await decodeFrame(
+      frame,
+      { ...pixel, rescaleSlope: 2.5, rescaleIntercept: -1024 },
+      '1.2.840.10008.1.2.1',
+    );
+    expect(Array.from(decoded.pixels)).toEqual([-1024, -1024, -1024, -1024]);
+  });
+});

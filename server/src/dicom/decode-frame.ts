@@ -141,6 +141,26 @@ export function checkPixelModule(pixel: PixelModule, maxPixels = 4096 * 4096): v
       `image size ${pixel.columns}×${pixel.rows} is outside the accepted range (1 to ${maxPixels} pixels)`,
     );
   }
+  checkRescaleRange(pixel);
+}
+
+/** The largest float32: modality values are computed and kept in float32 (DecodedFrame.pixels). */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Rescale Slope and Intercept (PS3.3 C.11.1.1.2) must map every stored value to a finite float32: a slope of 1e308
+ * made every pixel ±Infinity, and the image meaningless downstream (found by `npm run fuzz`).
+ */
+function checkRescaleRange(pixel: PixelModule): void {
+  const { bitsStored, pixelRepresentation, rescaleSlope: slope, rescaleIntercept: intercept } = pixel;
+  const low = pixelRepresentation === 1 ? -(2 ** (bitsStored - 1)) : 0;
+  const high = pixelRepresentation === 1 ? 2 ** (bitsStored - 1) - 1 : 2 ** bitsStored - 1;
+  const ends = [low * slope + intercept, high * slope + intercept];
+  if (!ends.every((value) => Number.isFinite(value) && Math.abs(value) <= FLOAT32_MAX)) {
+    throw new UnsupportedImageError(
+      `RescaleSlope (0028,1053) = ${slope} and RescaleIntercept (0028,1052) = ${intercept} map the stored values outside the range of numbers the analysis computes in (±3.4e38)`,
+    );
+  }
 }
 
 async function decodeCompressed(

@@ -15,6 +15,7 @@ import {
   pixelModuleFromMetadata,
   transferSyntaxName,
 } from './decode-frame';
+import { checkPart10Structure, DataSetStructureError } from './data-set-scan';
 import { silenceDcmjsPixelDataVrNotice } from './dcmjs-log';
 import { getNumber, getString, type DicomJson } from './dicom-json';
 
@@ -48,7 +49,7 @@ export interface Part10Object {
 }
 
 export interface Part10Limits {
-  /** Files larger than this are refused before they are read. */
+  /** Files larger than this are refused before they are read; a deflated data set may not inflate beyond it either. */
   maxFileBytes?: number;
   /** Multi-frame objects with more frames are refused (default 4096). */
   maxFrames?: number;
@@ -113,6 +114,13 @@ export function readPart10(bytes: Uint8Array, limits: Part10Limits = {}): Part10
   }
   // Else dcmjs prints "Invalid vr type ox - using OW" for every Implicit VR Little Endian file (dcmjs-log.ts).
   silenceDcmjsPixelDataVrNotice();
+  try {
+    // What would make the parse itself the attack: absurdly deep sequences, a deflate bomb (data-set-scan.ts).
+    checkPart10Structure(bytes, { maxInflatedBytes: limits.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES });
+  } catch (error) {
+    if (error instanceof DataSetStructureError) throw new DicomFileError(error.message);
+    throw error;
+  }
   let parsed: DcmjsDict;
   try {
     parsed = dcmjs.data.DicomMessage.readFile(toArrayBuffer(bytes));
