@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { defaultDecodeThreads } from './dicom/decode-pool';
+import { FRAMES_PER_INSTANCE_CEILING, STUDY_LIMITS, type StudyLimitName } from './dicom/study-limits';
 import { EXECUTION_PROVIDERS } from './inference/execution-provider';
 
 /** Every key with its default and meaning — the README's configuration table is generated from this list. */
@@ -55,12 +56,105 @@ export const CONFIG_KEYS = [
   {
     key: 'DECODE_FRAME_TIMEOUT_MS',
     default: '20000',
-    description: 'A frame still decoding after this long is stopped (its worker thread is terminated) and reported.',
+    description:
+      'A frame still decoding this long after a worker thread started it (time waiting in the queue does not count) is stopped (the thread is terminated) and reported.',
   },
   {
     key: 'MAX_DICOM_FILE_BYTES',
     default: String(512 * 1024 * 1024),
     description: 'Largest DICOM file the command line reads; larger files are refused.',
+  },
+  {
+    key: 'MAX_SERIES_PER_STUDY',
+    default: String(STUDY_LIMITS.seriesPerStudy.default),
+    description: STUDY_LIMITS.seriesPerStudy.description,
+  },
+  {
+    key: 'MAX_INSTANCES_PER_SERIES',
+    default: String(STUDY_LIMITS.instancesPerSeries.default),
+    description: STUDY_LIMITS.instancesPerSeries.description,
+  },
+  {
+    key: 'MAX_FRAMES_PER_INSTANCE',
+    default: String(STUDY_LIMITS.framesPerInstance.default),
+    description: STUDY_LIMITS.framesPerInstance.description,
+  },
+  {
+    key: 'MAX_FRAMES_PER_STUDY',
+    default: String(STUDY_LIMITS.framesPerStudy.default),
+    description: STUDY_LIMITS.framesPerStudy.description,
+  },
+  {
+    key: 'MAX_PIXELS_PER_FRAME',
+    default: String(STUDY_LIMITS.pixelsPerFrame.default),
+    description: STUDY_LIMITS.pixelsPerFrame.description,
+  },
+  {
+    key: 'MAX_BYTES_PER_FRAME',
+    default: String(STUDY_LIMITS.bytesPerFrame.default),
+    description: STUDY_LIMITS.bytesPerFrame.description,
+  },
+  {
+    key: 'MAX_BYTES_PER_INSTANCE',
+    default: String(STUDY_LIMITS.bytesPerInstance.default),
+    description: STUDY_LIMITS.bytesPerInstance.description,
+  },
+  {
+    key: 'MAX_BYTES_PER_STUDY',
+    default: String(STUDY_LIMITS.bytesPerStudy.default),
+    description: STUDY_LIMITS.bytesPerStudy.description,
+  },
+  {
+    key: 'DECODE_QUEUE_DEPTH',
+    default: '256',
+    description:
+      'Frames that may wait for a decode thread, from all requests together; beyond, the API answers 503 with Retry-After. Four analyses decode at most 4 frames each at once, so 256 is only reached by a flood of viewer requests.',
+  },
+  {
+    key: 'INFERENCE_QUEUE_DEPTH',
+    default: '2048',
+    description:
+      'Slices that may wait for the model, from all analyses together; beyond, 503 with Retry-After. An analysis queues its axial slices (15–60 as a rule) at once; an empty queue takes any one analysis.',
+  },
+  {
+    key: 'MAX_CONCURRENT_ANALYSES',
+    default: '4',
+    description:
+      'Analyses running at once on this server; beyond, 503 with Retry-After. Decoding and inference share the cores: more at once only queue for them.',
+  },
+  {
+    key: 'MAX_CONCURRENT_ANALYSES_PER_USER',
+    default: '2',
+    description:
+      'Analyses one user (one access token) runs at once; beyond, 429 with Retry-After. A clinician analyzes one study at a time; 2 leaves room for a retry while the first still runs.',
+  },
+  {
+    key: 'RATE_LIMIT_WINDOW_S',
+    default: '60',
+    description: 'The window the request rate limits below count over, seconds.',
+  },
+  {
+    key: 'RATE_LIMIT_API_PER_IP',
+    default: '6000',
+    description:
+      'Requests to `/api/` per client IP address per window (429 beyond, with RateLimit headers). A hospital may put every workstation behind one address: 100 a second.',
+  },
+  {
+    key: 'RATE_LIMIT_API_PER_TOKEN',
+    default: '1200',
+    description:
+      "Requests to `/api/` per access token per window. The viewer fetches a level's stack four frames at a time; 20 a second lets a user page through every level.",
+  },
+  {
+    key: 'RATE_LIMIT_CDS_PER_IP',
+    default: '1200',
+    description: 'CDS Hooks requests (`/cds-services`) per client IP address per window.',
+  },
+  {
+    key: 'RATE_LIMIT_CDS_PER_CLIENT',
+    default: '1200',
+    description:
+      "CDS Hooks requests per calling EHR (the `iss` of its JWT) per window: an EHR calls once per order selected or signed, 20 a second is far above a hospital's ordering rate.",
   },
   {
     key: 'SR_STOW',
@@ -74,6 +168,9 @@ type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
 const defaultOf = (key: ConfigKey): string => CONFIG_KEYS.find((entry) => entry.key === key)?.default ?? '';
 
 const positiveInt = (max: number): z.ZodCoercedNumber => z.coerce.number().int().min(1).max(max);
+
+/** A study limit's key: a positive integer up to `max`, by default the limit's own (dicom/study-limits.ts). */
+const studyLimit = (name: StudyLimitName, max: number) => positiveInt(max).default(STUDY_LIMITS[name].default);
 
 const httpUrl = z
   .url()
@@ -119,6 +216,23 @@ export const configSchema = z.object({
     .transform((value) => (value === 'auto' ? defaultDecodeThreads() : value)),
   DECODE_FRAME_TIMEOUT_MS: positiveInt(600_000).default(Number(defaultOf('DECODE_FRAME_TIMEOUT_MS'))),
   MAX_DICOM_FILE_BYTES: positiveInt(2 ** 40).default(Number(defaultOf('MAX_DICOM_FILE_BYTES'))),
+  MAX_SERIES_PER_STUDY: studyLimit('seriesPerStudy', 10_000),
+  MAX_INSTANCES_PER_SERIES: studyLimit('instancesPerSeries', 1_000_000),
+  MAX_FRAMES_PER_INSTANCE: studyLimit('framesPerInstance', FRAMES_PER_INSTANCE_CEILING),
+  MAX_FRAMES_PER_STUDY: studyLimit('framesPerStudy', 10_000_000),
+  MAX_PIXELS_PER_FRAME: studyLimit('pixelsPerFrame', 65_536 * 65_536),
+  MAX_BYTES_PER_FRAME: studyLimit('bytesPerFrame', 2 ** 32),
+  MAX_BYTES_PER_INSTANCE: studyLimit('bytesPerInstance', 2 ** 40),
+  MAX_BYTES_PER_STUDY: studyLimit('bytesPerStudy', 2 ** 44),
+  DECODE_QUEUE_DEPTH: positiveInt(1_000_000).default(Number(defaultOf('DECODE_QUEUE_DEPTH'))),
+  INFERENCE_QUEUE_DEPTH: positiveInt(10_000_000).default(Number(defaultOf('INFERENCE_QUEUE_DEPTH'))),
+  MAX_CONCURRENT_ANALYSES: positiveInt(1024).default(Number(defaultOf('MAX_CONCURRENT_ANALYSES'))),
+  MAX_CONCURRENT_ANALYSES_PER_USER: positiveInt(1024).default(Number(defaultOf('MAX_CONCURRENT_ANALYSES_PER_USER'))),
+  RATE_LIMIT_WINDOW_S: positiveInt(86_400).default(Number(defaultOf('RATE_LIMIT_WINDOW_S'))),
+  RATE_LIMIT_API_PER_IP: positiveInt(10_000_000).default(Number(defaultOf('RATE_LIMIT_API_PER_IP'))),
+  RATE_LIMIT_API_PER_TOKEN: positiveInt(10_000_000).default(Number(defaultOf('RATE_LIMIT_API_PER_TOKEN'))),
+  RATE_LIMIT_CDS_PER_IP: positiveInt(10_000_000).default(Number(defaultOf('RATE_LIMIT_CDS_PER_IP'))),
+  RATE_LIMIT_CDS_PER_CLIENT: positiveInt(10_000_000).default(Number(defaultOf('RATE_LIMIT_CDS_PER_CLIENT'))),
   SR_STOW: z
     .enum(['true', 'false'], { error: 'must be true or false' })
     .default('false')

@@ -29,6 +29,7 @@ import {
   type StudyOfReports,
 } from '../fhir/read-findings';
 import { writeFindings, type SupersededAnalysis } from '../fhir/write-findings';
+import type { StudyLimits } from '../dicom/study-limits';
 import { structuredReportToFindings } from '../sr/read-structured-report';
 import { structuredReportOrWarning } from './structured-report';
 import {
@@ -70,6 +71,8 @@ export interface AnalyzeDependencies {
   detector: (modelDir: string) => Promise<DetectorSession>;
   /** Frame decoding: a worker pool in the app (startAppServer owns and closes it), in-thread by default. */
   decoder: FrameDecoder;
+  /** What one study may ask of us (config MAX_*); default dicom/study-limits.ts DEFAULT_STUDY_LIMITS. */
+  limits?: StudyLimits;
   log: InferenceLog;
   now: () => Date;
 }
@@ -78,18 +81,37 @@ export interface PipelineOptions {
   detector?: DetectorOptions;
   decode?: DecodePoolOptions;
   dicomweb?: Omit<DicomwebRetrieverOptions, 'accessToken' | 'basicAuth'>;
+  limits?: StudyLimits;
 }
 
 /** The pipeline settings of the app's config (INFERENCE_*, DICOMWEB_*). */
 export function pipelineOptionsFromConfig(config: AppConfig): PipelineOptions {
   return {
-    detector: { executionProvider: config.INFERENCE_EP, batchSize: config.INFERENCE_BATCH },
+    detector: {
+      executionProvider: config.INFERENCE_EP,
+      batchSize: config.INFERENCE_BATCH,
+      queueDepth: config.INFERENCE_QUEUE_DEPTH,
+    },
     dicomweb: {
       timeoutMs: config.DICOMWEB_TIMEOUT_MS,
       concurrency: config.DICOMWEB_CONCURRENCY,
       retries: config.DICOMWEB_RETRIES,
     },
-    decode: { threads: config.DECODE_THREADS, frameTimeoutMs: config.DECODE_FRAME_TIMEOUT_MS },
+    decode: {
+      threads: config.DECODE_THREADS,
+      frameTimeoutMs: config.DECODE_FRAME_TIMEOUT_MS,
+      maxQueue: config.DECODE_QUEUE_DEPTH,
+    },
+    limits: {
+      seriesPerStudy: config.MAX_SERIES_PER_STUDY,
+      instancesPerSeries: config.MAX_INSTANCES_PER_SERIES,
+      framesPerInstance: config.MAX_FRAMES_PER_INSTANCE,
+      framesPerStudy: config.MAX_FRAMES_PER_STUDY,
+      pixelsPerFrame: config.MAX_PIXELS_PER_FRAME,
+      bytesPerFrame: config.MAX_BYTES_PER_FRAME,
+      bytesPerInstance: config.MAX_BYTES_PER_INSTANCE,
+      bytesPerStudy: config.MAX_BYTES_PER_STUDY,
+    },
   };
 }
 
@@ -104,6 +126,7 @@ export function defaultDependencies(log: InferenceLog, options: PipelineOptions 
     dicomweb: (baseUrl, token) => createDicomwebRetriever(baseUrl, { ...options.dicomweb, accessToken: token }),
     detector: (modelDir) => getDetectorSession(modelDir, log, options.detector),
     decoder: inThreadDecoder,
+    ...(options.limits ? { limits: options.limits } : {}),
     log,
     now: () => new Date(),
   };
@@ -154,7 +177,10 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
     const dicomwebBase = await dicomwebBaseOf(fhir, study, request.trustedOrigins);
     const retriever = deps.dicomweb(dicomwebBase, request.accessToken);
     const started = deps.now();
-    const { findings, instances } = await analyzeImages(retriever, studyUid, detector, { decoder: deps.decoder });
+    const { findings, instances } = await analyzeImages(retriever, studyUid, detector, {
+      decoder: deps.decoder,
+      ...(deps.limits ? { limits: deps.limits } : {}),
+    });
     deps.log('analysis finished', {
       levels: findings.levels.length,
       ms: deps.now().getTime() - started.getTime(),

@@ -7,8 +7,10 @@
  */
 import type { ImagingStudy } from 'fhir/r4';
 import { getString, type DicomJson } from '../dicom/dicom-json';
+import { DEFAULT_STUDY_LIMITS } from '../dicom/study-limits';
 import type { DicomwebRetriever } from '../dicomweb/dicomweb-retriever';
 import type { AnalyzeDependencies } from './analyze-study';
+import { boundedStudySource } from './bounded-source';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
 import { PipelineError, toPipelineError } from './pipeline-error';
 import type { ViewerCache } from './viewer-cache';
@@ -22,7 +24,7 @@ export interface ViewerRequest {
   trustedOrigins: readonly string[];
 }
 
-export type ViewerDependencies = Pick<AnalyzeDependencies, 'fhirClient' | 'dicomweb' | 'decoder'>;
+export type ViewerDependencies = Pick<AnalyzeDependencies, 'fhirClient' | 'dicomweb' | 'decoder' | 'limits'>;
 
 export interface ViewerStudy {
   imagingStudy: string;
@@ -55,7 +57,11 @@ export async function openViewerStudy(
       };
     });
     const { studyInstanceUid } = context;
-    const retriever = deps.dicomweb(context.dicomwebBase, request.accessToken);
+    // The study's limits hold for the viewer too: metadata and frames are checked as an analysis checks them.
+    const retriever = boundedStudySource(
+      deps.dicomweb(context.dicomwebBase, request.accessToken),
+      deps.limits ?? DEFAULT_STUDY_LIMITS,
+    );
     const key = `${caller}\u0000${studyInstanceUid}`;
     const seriesList = (): Promise<DicomJson[]> =>
       cache.dicomJson(`${key}\u0000series`, () => retriever.searchForSeries(studyInstanceUid));
