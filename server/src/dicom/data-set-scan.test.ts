@@ -5,6 +5,7 @@
  */
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { runInBoundedWorker } from '../../../test/support/bounded-worker';
 import { generatePhantomStudy, generateSyntheticStudy } from '../../../models/synthetic';
 import { axialSeriesToEnhancedMr } from '../../../models/synthetic/enhanced-mr';
 import { checkPart10Structure, checkSequenceDepth, DataSetStructureError } from './data-set-scan';
@@ -88,6 +89,30 @@ describe('checkSequenceDepth', () => {
       checkPart10Structure(enhanced, { maxInflatedBytes: 2 ** 30 });
     }).not.toThrow();
     expect(readPart10(enhanced).frames).toHaveLength(axial.length);
+  });
+});
+
+describe('a value length past the end of the file', () => {
+  // Found by `npm run fuzz` (seed 3, case 350): the meta element (0002,0002) with its VR turned from UI into UN is read
+  // with a 4-byte length, 0x2E322E31 (the UID's own characters), and dcmjs read that many bytes in pieces that do not
+  // exist until a 4 GiB heap ran out: the process died on one 130 KB file.
+  const file = slice.slice();
+  const at = file.findIndex(
+    (_, i) => i >= 132 && file[i] === 0x02 && file[i + 1] === 0x00 && file[i + 2] === 0x02 && file[i + 3] === 0x00,
+  );
+  file[at + 5] = 'N'.charCodeAt(0);
+
+  it('then the file is refused naming the element, in milliseconds', () => {
+    expect(() => readPart10(file)).toThrow(
+      /^element \(0002,0002\) announces 775040561 bytes but the file ends \d+ bytes early: truncated or corrupt$/,
+    );
+  });
+
+  it('then reading it on a 64 MiB heap answers with the refusal (before: the heap ran out)', async () => {
+    const outcome = await runInBoundedWorker(new URL('./part10.ts', import.meta.url), 'readPart10', [file], {
+      heapMb: 64,
+    });
+    expect(outcome).toMatchObject({ kind: 'threw', name: 'DicomFileError' });
   });
 });
 

@@ -1,12 +1,18 @@
 /**
  * A linear pass over a Part 10 file's data elements before dcmjs parses it, refusing what would make the parse itself
- * the attack: sequences nested deeper than any real object (dcmjs recurses once per level and copies as it goes — a
- * 10,000-deep sequence took it 38 s to reach a stack overflow), and a deflated data set (PS3.5 §A.5) that inflates
- * beyond a limit (a "deflate bomb": a few hundred kilobytes that inflate to gigabytes, all of it held in memory).
+ * the attack (each found by `npm run fuzz`):
  *
- * The walk reads tags and lengths only (PS3.5 §7.1, §7.5): an explicit stack of the open sequences and items, no
- * recursion; a value it cannot follow (truncated, a length past the end) ends the walk, and dcmjs then says what is
- * wrong. Encapsulated Pixel Data (§A.4) is stepped over fragment by fragment, never descended into.
+ * - a value length past the end of the file: dcmjs reads a long binary value in pieces, one per `maxLength` bytes of
+ *   the announced length, whether the bytes exist or not — a meta element whose VR was turned into UN announced
+ *   0x2E322E31 bytes and ran a 4 GiB heap out of memory, which kills the process;
+ * - sequences nested deeper than any real object (dcmjs recurses once per level and copies as it goes — a 10,000-deep
+ *   sequence took it 38 s to reach a stack overflow);
+ * - a deflated data set (PS3.5 §A.5) that inflates beyond a limit (a "deflate bomb": a few hundred kilobytes that
+ *   inflate to gigabytes, all of it held in memory).
+ *
+ * The walk reads tags, VRs and lengths only (PS3.5 §7.1, §7.5), as dcmjs does (an unknown VR is read as UN: a 4-byte
+ * length after 2 reserved bytes), with an explicit stack of the open sequences and items, no recursion. Encapsulated
+ * Pixel Data (§A.4) is stepped over fragment by fragment, never descended into.
  */
 import { inflateRawSync } from 'node:zlib';
 
@@ -24,14 +30,51 @@ const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
 const EXPLICIT_VR_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';
 const UNDEFINED = 0xffffffff;
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+const SHORT_VRS = new Set([
+  'AE',
+  'AS',
+  'AT',
+  'CS',
+  'DA',
+  'DS',
+  'DT',
+  'FD',
+  'FL',
+  'IS',
+  'LO',
+  'LT',
+  'PN',
+  'SH',
+  'SL',
+  'SS',
+  'ST',
+  'TM',
+  'UI',
+  'UL',
+  'US',
+]);
+
+/** dcmjs reads any VR it does not know as UN, which has a 4-byte length (PS3.5 Table 7.1-1). */
+const hasLongLength = (vr: string): boolean => !SHORT_VRS.has(vr);
+
+const tagName = (group: number, element: number): string =>
+  `(${group.toString(16).toUpperCase().padStart(4, '0')},${element.toString(16).toUpperCase().padStart(4, '0')})`;
+
+function pastTheEnd(group: number, element: number, length: number, left: number): DataSetStructureError {
+  return new DataSetStructureError(
+    `element ${tagName(group, element)} announces ${length} bytes but the file ends ${length - left} bytes early: truncated or corrupt`,
+  );
+}
 
 interface Encoding {
   explicit: boolean;
   littleEndian: boolean;
 }
 
-/** Where the data set starts and its transfer syntax, from the file meta group (always explicit VR little endian). */
+/**
+ * Where the data set starts and its transfer syntax, from the file meta group (always explicit VR little endian);
+ * a meta element whose value runs past the end of the file is refused.
+ */
 function readMeta(bytes: Uint8Array): { datasetOffset: number; transferSyntaxUid: string } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let offset = 132;
@@ -39,11 +82,13 @@ function readMeta(bytes: Uint8Array): { datasetOffset: number; transferSyntaxUid
   while (offset + 8 <= bytes.byteLength && view.getUint16(offset, true) === 0x0002) {
     const element = view.getUint16(offset + 2, true);
     const vr = String.fromCharCode(bytes[offset + 4] ?? 0, bytes[offset + 5] ?? 0);
-    const long = LONG_VRS.has(vr);
+    const long = hasLongLength(vr);
     if (long && offset + 12 > bytes.byteLength) break;
     const length = long ? view.getUint32(offset + 8, true) : view.getUint16(offset + 6, true);
     const valueOffset = offset + (long ? 12 : 8);
-    if (length === UNDEFINED || valueOffset + length > bytes.byteLength) break;
+    if (length === UNDEFINED) break;
+    if (valueOffset + length > bytes.byteLength)
+      throw pastTheEnd(0x0002, element, length, bytes.byteLength - valueOffset);
     if (element === 0x0010) {
       transferSyntaxUid = String.fromCharCode(...bytes.subarray(valueOffset, valueOffset + Math.min(length, 64)))
         .replace(/[\0 ]+$/, '')
@@ -63,7 +108,9 @@ function startsWithItem(view: DataView, offset: number, end: number, littleEndia
   );
 }
 
-/** Throws DataSetStructureError when sequences nest deeper than `maxDepth`. */
+/**
+ * Throws DataSetStructureError when sequences nest deeper than `maxDepth`, or an element's value runs past the end.
+ */
 export function checkSequenceDepth(
   bytes: Uint8Array,
   start: number,
@@ -105,7 +152,7 @@ export function checkSequenceDepth(
     let valueOffset: number;
     if (explicit) {
       vr = String.fromCharCode(bytes[offset + 4] ?? 0, bytes[offset + 5] ?? 0);
-      if (LONG_VRS.has(vr)) {
+      if (hasLongLength(vr)) {
         if (offset + 12 > bytes.byteLength) return;
         length = view.getUint32(offset + 8, littleEndian);
         valueOffset = offset + 12;
@@ -136,7 +183,7 @@ export function checkSequenceDepth(
       continue;
     }
     const end = valueOffset + length;
-    if (end > bytes.byteLength) return;
+    if (end > bytes.byteLength) throw pastTheEnd(group, element, length, bytes.byteLength - valueOffset);
     if (
       vr === 'SQ' ||
       ((vr === undefined || vr === 'UN') && !isPixelData && startsWithItem(view, valueOffset, end, littleEndian))
