@@ -12,11 +12,13 @@ import { loadTrustedClients, type TrustedClients } from './cds-hooks/trusted-cli
 import { createCdsJwtVerifier } from './cds-hooks/verify-jwt';
 import type { AppConfig } from './config';
 import { analysesRouter } from './http/analyses-router';
+import { clientKeyRouter, loadOrCreateClientKey, type ClientKey } from './http/client-key';
 import { handleError, handleNotFound } from './http/error-handler';
 import { configurationReport, healthRouter } from './http/health-router';
 import { imagingRouter } from './http/imaging-router';
 import { withLogRedaction } from './http/log-serializers';
 import { requestLogger, securityHeaders } from './http/security';
+import { createTokenVerifier, type TokenVerifier } from './http/token-verifier';
 import {
   decoderFor,
   defaultDependencies,
@@ -29,6 +31,10 @@ export interface AppOptions {
   /** Replace pipeline stages (tests). */
   deps?: Partial<AnalyzeDependencies>;
   trustedCdsClients?: TrustedClients;
+  /** Verifies the user's SMART token (tests with a stub EHR); default: at each EHR, as configured. */
+  tokenVerifier?: TokenVerifier;
+  /** The server's client key (CLIENT_KEY_FILE), once read. */
+  clientKey?: ClientKey;
 }
 
 export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, options: AppOptions = {}): Express {
@@ -39,6 +45,22 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
     }, pipelineOptionsFromConfig(config)),
     ...options.deps,
   };
+  let clientKey: Promise<ClientKey> | undefined;
+  const readClientKey = (): Promise<ClientKey> =>
+    (clientKey ??= options.clientKey
+      ? Promise.resolve(options.clientKey)
+      : loadOrCreateClientKey(config.CLIENT_KEY_FILE));
+  const tokens =
+    options.tokenVerifier ??
+    createTokenVerifier({
+      settingsFor: () => ({
+        method: config.TOKEN_VERIFICATION,
+        introspectionAuth: config.INTROSPECTION_AUTH,
+        introspectionClientId: config.INTROSPECTION_CLIENT_ID,
+      }),
+      clientKey: readClientKey,
+      cacheTtlMs: config.TOKEN_CACHE_SECONDS * 1000,
+    });
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -61,10 +83,18 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       trustedFhirBaseUrls: config.FHIR_BASE_URLS,
       modelDir: config.MODEL_DIR,
       storeStructuredReport: config.SR_STOW,
+      tokens,
       deps,
     }),
   );
-  app.use(imagingRouter({ trustedFhirBaseUrls: config.FHIR_BASE_URLS, modelDir: config.MODEL_DIR, deps }));
+  app.use(
+    imagingRouter({
+      trustedFhirBaseUrls: config.FHIR_BASE_URLS,
+      modelDir: config.MODEL_DIR,
+      tokens,
+      deps,
+    }),
+  );
   app.use(
     cdsHooksRouter({
       appBaseUrl: config.APP_BASE_URL,
@@ -73,6 +103,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       fhirClient: deps.fhirClient,
     }),
   );
+  app.use(clientKeyRouter(readClientKey));
   // The built SMART client: /launch.html, /index.html and its hashed assets.
   app.use(express.static(path.resolve(config.CLIENT_DIST_DIR), { index: 'index.html', fallthrough: true }));
   app.use(handleNotFound);
@@ -102,7 +133,9 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
     logger.warn({ dir: config.CLIENT_DIST_DIR }, 'CLIENT_DIST_DIR not found: run `npm run build`');
   // The app owns its decode pool: worker threads live as long as the server.
   const decoder = options.deps?.decoder ?? decoderFor(pipelineOptionsFromConfig(config).decode);
-  const app = createApp(config, trusted, { ...options, logger, deps: { decoder, ...options.deps } });
+  // Read (or created) before listening: a key file that cannot be read stops the start with its name.
+  const clientKey = options.clientKey ?? (await loadOrCreateClientKey(config.CLIENT_KEY_FILE));
+  const app = createApp(config, trusted, { ...options, logger, clientKey, deps: { decoder, ...options.deps } });
   return new Promise((resolve, reject) => {
     const server = app.listen(config.APP_PORT, config.APP_HOST, (error?: Error) => {
       if (error) {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { defaultDecodeThreads } from './dicom/decode-pool';
 import { FRAMES_PER_INSTANCE_CEILING, STUDY_LIMITS, type StudyLimitName } from './dicom/study-limits';
+import { INTROSPECTION_AUTH_METHODS, TOKEN_VERIFICATION_METHODS } from './http/token-verifier';
 import { EXECUTION_PROVIDERS } from './inference/execution-provider';
 
 /** Every key with its default and meaning — the README's configuration table is generated from this list. */
@@ -162,6 +163,36 @@ export const CONFIG_KEYS = [
     description:
       "`true`: each analysis also stores its DICOM SR (TID 1500) in the study's PACS by STOW-RS, with the user's token. The SR is in the EHR either way.",
   },
+  {
+    key: 'TOKEN_VERIFICATION',
+    default: 'introspection',
+    description:
+      "How the user's SMART token is verified before any work, for EHRs whose `EHRS_FILE` entry sets no `tokenVerification`: `introspection` (RFC 7662 at the EHR's `introspection_endpoint`, ldh-cds authenticating with `CLIENT_KEY_FILE`) or `jwks` (the JWT access token's signature against the EHR's `jwks_uri`).",
+  },
+  {
+    key: 'TOKEN_CACHE_SECONDS',
+    default: '60',
+    description:
+      "How long a token's verification is trusted (never beyond its `exp`); a token revoked meanwhile works this much longer at most.",
+  },
+  {
+    key: 'INTROSPECTION_AUTH',
+    default: 'private_key_jwt',
+    description:
+      "How ldh-cds authenticates to an EHR's introspection endpoint, for EHRs whose `EHRS_FILE` entry sets no `introspectionAuth`: `private_key_jwt` (its own client assertion, `INTROSPECTION_CLIENT_ID` and `CLIENT_KEY_FILE`) or `user-token` (the user's token as the bearer, for EHRs that take only an app's token there, such as the SMART App Launcher).",
+  },
+  {
+    key: 'INTROSPECTION_CLIENT_ID',
+    default: 'ldh-cds-server',
+    description:
+      "The app server's client id at the EHR for token introspection (`private_key_jwt`), for EHRs whose `EHRS_FILE` entry sets no `introspectionClientId`.",
+  },
+  {
+    key: 'CLIENT_KEY_FILE',
+    default: 'server/.data/client-key.private.jwk.json',
+    description:
+      "The app server's private key (P-384 JWK) for its client assertions; created at first start when missing; every instance of the server must share it. Its public half is served at `/.well-known/jwks.json`: register that URL (or the key) with the EHR.",
+  },
 ] as const;
 
 type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
@@ -237,6 +268,16 @@ export const configSchema = z.object({
     .enum(['true', 'false'], { error: 'must be true or false' })
     .default('false')
     .transform((value) => value === 'true'),
+  TOKEN_VERIFICATION: z.enum(TOKEN_VERIFICATION_METHODS).default('introspection'),
+  TOKEN_CACHE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3600)
+    .default(Number(defaultOf('TOKEN_CACHE_SECONDS'))),
+  INTROSPECTION_AUTH: z.enum(INTROSPECTION_AUTH_METHODS).default('private_key_jwt'),
+  INTROSPECTION_CLIENT_ID: z.string().min(1).default(defaultOf('INTROSPECTION_CLIENT_ID')),
+  CLIENT_KEY_FILE: z.string().min(1).default(defaultOf('CLIENT_KEY_FILE')),
 });
 
 export type AppConfig = z.infer<typeof configSchema>;

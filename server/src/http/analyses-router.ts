@@ -6,22 +6,26 @@
  *   POST /api/analyses/review                  sign the clinician's review of an analysis (ReviewRequest) and answer
  *                                              it as stored (200); 400 an undecided level or a rejection without a
  *                                              reason, 403 no practitioner signed in, 409 the report changed meanwhile
- * All need `Authorization: Bearer <SMART access token>` and `X-FHIR-Server: <trusted FHIR base>`.
+ * All need `Authorization: Bearer <SMART access token>` and `X-FHIR-Server: <trusted FHIR base>`; the token is verified
+ * at that EHR (token-verifier.ts) before any work, and a patient-scoped token reaches its own patient's studies only.
  */
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { AnalyzeDependencies, AnalyzeResult } from '../pipeline/analyze-study';
 import { analyzeStudy, readAnalysis } from '../pipeline/analyze-study';
 import { parseImagingStudyReference } from '../pipeline/imaging-study';
 import { parseReviewRequest, reviewAnalysis } from '../pipeline/review-analysis';
 import { bearerTokenOf } from './bearer-token';
 import { forbidden, unauthorized } from './http-error';
-import { fhirUserOfToken } from './smart-user';
+import { patientRestrictionOf, type SmartUser } from './smart-user';
+import type { TokenVerifier } from './token-verifier';
 
 export interface AnalysesRouterOptions {
   trustedFhirBaseUrls: readonly string[];
   modelDir: string;
   /** Store each analysis's DICOM SR in the study's PACS too (config SR_STOW). */
   storeStructuredReport?: boolean;
+  /** Verifies the caller's token at its EHR before any work (introspection or JWKS, per EHR). */
+  tokens: TokenVerifier;
   deps: AnalyzeDependencies;
 }
 
@@ -41,11 +45,27 @@ export function callerContext(req: Request, trustedFhirBaseUrls: readonly string
   return { fhirBaseUrl: fhirServer, accessToken };
 }
 
+/**
+ * The caller's context with its token verified at the EHR of the launch, before anything else is asked of any
+ * server (a forged, expired, revoked or foreign token: 401). The verified user is kept on `res.locals.smartUser`
+ * for the rest of the request (who did what).
+ */
+export async function verifiedCaller(
+  req: Request,
+  res: Response,
+  options: { trustedFhirBaseUrls: readonly string[]; tokens: TokenVerifier },
+): Promise<{ caller: CallerContext; user: SmartUser }> {
+  const caller = callerContext(req, options.trustedFhirBaseUrls);
+  const user = await options.tokens.verify(caller.fhirBaseUrl, caller.accessToken);
+  res.locals.smartUser = user;
+  return { caller, user };
+}
+
 export function analysesRouter(options: AnalysesRouterOptions): Router {
   const trustedOrigins = [...new Set(options.trustedFhirBaseUrls.map((url) => new URL(url).origin))];
 
   const handleAnalyze: RequestHandler = async (req, res) => {
-    const caller = callerContext(req, options.trustedFhirBaseUrls);
+    const { caller, user } = await verifiedCaller(req, res, options);
     const imagingStudy = parseImagingStudyReference((req.body as { imagingStudy?: unknown } | undefined)?.imagingStudy);
     const result: AnalyzeResult = await analyzeStudy(
       {
@@ -54,6 +74,7 @@ export function analysesRouter(options: AnalysesRouterOptions): Router {
         modelDir: options.modelDir,
         trustedOrigins,
         storeStructuredReport: options.storeStructuredReport ?? false,
+        patientRestriction: patientRestrictionOf(user),
       },
       options.deps,
     );
@@ -62,17 +83,21 @@ export function analysesRouter(options: AnalysesRouterOptions): Router {
   };
 
   const handleGetAnalysis: RequestHandler = async (req, res) => {
-    const caller = callerContext(req, options.trustedFhirBaseUrls);
+    const { caller, user } = await verifiedCaller(req, res, options);
     const imagingStudy = parseImagingStudyReference(req.query.imagingStudy);
-    const stored = await readAnalysis({ ...caller, imagingStudy }, options.deps);
+    const stored = await readAnalysis(
+      { ...caller, imagingStudy, patientRestriction: patientRestrictionOf(user) },
+      options.deps,
+    );
     res.json(stored);
   };
 
   const handleReview: RequestHandler = async (req, res) => {
-    const caller = callerContext(req, options.trustedFhirBaseUrls);
+    const { caller, user } = await verifiedCaller(req, res, options);
     const review = parseReviewRequest(req.body);
     const stored = await reviewAnalysis(
-      { ...caller, fhirUser: fhirUserOfToken(caller.accessToken), review },
+      // The signer is the verified token's fhirUser: the EHR vouched for it (token-verifier.ts).
+      { ...caller, fhirUser: user.fhirUser, review, patientRestriction: patientRestrictionOf(user) },
       options.deps,
     );
     // 200 with the signed analysis as stored, also when a repeated save finds this review already signed.

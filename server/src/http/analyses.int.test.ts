@@ -14,6 +14,8 @@ import type { DicomJsonObject, DicomwebRetriever } from '../dicomweb/dicomweb-re
 import type { DetectorSession } from '../inference/detector-session';
 import type { Findings } from '../findings/findings';
 import type { ModelManifest } from '../inference/manifest';
+import { invalidToken, type TokenVerifier } from './token-verifier';
+import { smartUserOfClaims } from './smart-user';
 
 let fhirStub: Server;
 let fhirBase: string;
@@ -22,12 +24,12 @@ const stored = new Map<string, FhirResource>();
 const transactions: Bundle[] = [];
 let downHits = 0;
 
-function studyResource(id: string, withEndpoint: boolean): FhirResource {
+function studyResource(id: string, withEndpoint: boolean, patient = 'p1'): FhirResource {
   return {
     resourceType: 'ImagingStudy',
     id,
     status: 'available',
-    subject: { reference: 'Patient/p1' },
+    subject: { reference: `Patient/${patient}` },
     identifier: [{ system: 'urn:dicom:uid', value: 'urn:oid:1.2.826.0.1.1' }],
     ...(withEndpoint ? { endpoint: [{ reference: 'Endpoint/e1' }] } : {}),
     procedureCode: [{ coding: [{ system: 'http://www.ama-assn.org/go/cpt', code: '72148' }] }],
@@ -59,12 +61,17 @@ function handleTransaction(bundle: Bundle): Bundle {
 beforeAll(async () => {
   stored.set('ImagingStudy/s1', studyResource('s1', true));
   stored.set('ImagingStudy/noep', studyResource('noep', false));
+  // The fake PACS holds one study, of patient ID SYN-1 (sliceMeta): p1's. ImagingStudy/p3s names it for patient p3.
+  stored.set('ImagingStudy/p3s', studyResource('p3s', true, 'p3'));
+  stored.set('Patient/p1', { resourceType: 'Patient', id: 'p1', identifier: [{ system: 'urn:mrn', value: 'SYN-1' }] });
+  stored.set('Patient/p3', { resourceType: 'Patient', id: 'p3', identifier: [{ system: 'urn:mrn', value: 'SYN-3' }] });
   fhirStub = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://stub');
     const send = (status: number, body: unknown): void => {
       res.writeHead(status, { 'Content-Type': 'application/fhir+json' }).end(JSON.stringify(body));
     };
-    if (req.headers.authorization !== 'Bearer good-token') {
+    // A FHIR server that does not keep a patient-level token to its patient (the check is ours too).
+    if (!['Bearer good-token', 'Bearer p2-token', 'Bearer user-token'].includes(req.headers.authorization ?? '')) {
       send(401, {
         resourceType: 'OperationOutcome',
         issue: [{ severity: 'error', code: 'login', diagnostics: 'bad token' }],
@@ -127,6 +134,7 @@ beforeAll(async () => {
   });
   app = await startAppServer(config, {
     deps: { dicomweb: () => fakeRetriever, detector: () => Promise.resolve(fakeDetector) },
+    tokenVerifier: stubTokens,
   });
 });
 
@@ -152,9 +160,24 @@ const sliceMeta: DicomJsonObject[] = [0, 1, 2, 3, 4].flatMap((disc) =>
     '00280103': { vr: 'US', Value: [0] },
   })),
 );
+/**
+ * The stub EHR's tokens: good-token is a clinician's in p1's chart (patient/ scopes), p2-token is held to p2,
+ * user-token is a user-level token of no patient; anything else is not active.
+ */
+const stubTokens: TokenVerifier = {
+  verify: (_fhirBase, token) => {
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    if (token === 'good-token')
+      return Promise.resolve(smartUserOfClaims({ scope: 'patient/*.rs', patient: 'p1' }, exp));
+    if (token === 'p2-token') return Promise.resolve(smartUserOfClaims({ scope: 'patient/*.rs', patient: 'p2' }, exp));
+    if (token === 'user-token') return Promise.resolve(smartUserOfClaims({ scope: 'user/*.rs' }, exp));
+    return Promise.reject(invalidToken('token is not active', 'the EHR says this access token is not active'));
+  },
+};
+let dicomRequests = 0;
 const fakeRetriever: DicomwebRetriever = {
   searchForSeries: () =>
-    Promise.resolve([
+    Promise.resolve(dicomRequests++).then(() => [
       { '00080060': { vr: 'CS', Value: ['MR'] }, '0020000E': { vr: 'UI', Value: ['1.2.826.0.1.1.2'] } },
     ]),
   retrieveSeriesMetadata: () => Promise.resolve(sliceMeta),
@@ -249,6 +272,31 @@ describe('POST /api/analyses', () => {
   it('when the bearer token is missing, then 401; when the FHIR server rejects it, then its 401 passes through', async () => {
     expect((await post({ imagingStudy: 'ImagingStudy/s1' }, { Authorization: '' })).status).toBe(401);
     expect((await post({ imagingStudy: 'ImagingStudy/s1' }, { Authorization: 'Bearer wrong' })).status).toBe(401);
+  });
+
+  it("when a patient-scoped token names another patient's study, then 403 before any image is fetched", async () => {
+    const [transactionsBefore, dicomBefore] = [transactions.length, dicomRequests];
+    const response = await post({ imagingStudy: 'ImagingStudy/s1' }, { Authorization: 'Bearer p2-token' });
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as OperationOutcome).issue[0]?.diagnostics).toMatch(
+      /^ImagingStudy\/s1 is not a study of the patient this EHR session was opened for/,
+    );
+    const read = await fetch(`${app.url}/api/analyses?imagingStudy=ImagingStudy/s1`, {
+      headers: { Authorization: 'Bearer p2-token', 'X-FHIR-Server': fhirBase },
+    });
+    expect(read.status).toBe(403);
+    expect([transactions.length, dicomRequests]).toEqual([transactionsBefore, dicomBefore]);
+  });
+
+  it("when the PACS's images carry another patient's ID than the ImagingStudy's Patient, then 422 and nothing written", async () => {
+    const before = transactions.length;
+    const wrong = await post({ imagingStudy: 'ImagingStudy/p3s' }, { Authorization: 'Bearer user-token' });
+    expect(wrong.status).toBe(422);
+    expect(((await wrong.json()) as OperationOutcome).issue[0]?.diagnostics).toBe(
+      'The images of ImagingStudy/p3s belong to patient ID SYN-1, not to this patient (patient ID SYN-3); nothing was ' +
+        'written. Check the study in the PACS.',
+    );
+    expect(transactions.length).toBe(before);
   });
 
   it('when the body names no ImagingStudy, then 400 naming the parameter', async () => {

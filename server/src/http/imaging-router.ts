@@ -7,8 +7,8 @@
  *   GET /api/model                                     the model in use (ModelInfo + its card's URL)
  *   GET /api/model/card                                its MODEL_CARD.md
  * Stacks and frames need `Authorization: Bearer <SMART access token>` and `X-FHIR-Server: <trusted FHIR base>`: the
- * images come through us with the user's token because PACSs rarely allow browser CORS. The model routes carry no
- * PHI and need neither.
+ * images come through us with the user's token because PACSs rarely allow browser CORS; the token is verified first,
+ * and a patient-scoped token sees its own patient's studies only. The model routes carry no PHI and need neither.
  */
 import { Router, type RequestHandler } from 'express';
 import { FRAME_HEADERS } from '../findings/viewer';
@@ -18,11 +18,15 @@ import { openFrame, parseFrameParameter, parseUidParameter } from '../pipeline/s
 import { readStudyStacks } from '../pipeline/study-stacks';
 import { createViewerCache, type ViewerCache } from '../pipeline/viewer-cache';
 import type { ViewerDependencies } from '../pipeline/viewer-study';
-import { callerContext } from './analyses-router';
+import { verifiedCaller } from './analyses-router';
+import { patientRestrictionOf } from './smart-user';
+import type { TokenVerifier } from './token-verifier';
 
 export interface ImagingRouterOptions {
   trustedFhirBaseUrls: readonly string[];
   modelDir: string;
+  /** Verifies the caller's token at its EHR before any work (introspection or JWKS, per EHR). */
+  tokens: TokenVerifier;
   deps: ViewerDependencies;
   /** The decoded-frame and metadata cache (default: 256 MiB of frames, 64 MiB of metadata). */
   cache?: ViewerCache;
@@ -38,19 +42,30 @@ export function imagingRouter(options: ImagingRouterOptions): Router {
   const cache = options.cache ?? createViewerCache();
 
   const handleGetStacks: RequestHandler = async (req, res) => {
-    const caller = callerContext(req, options.trustedFhirBaseUrls);
+    const { caller, user } = await verifiedCaller(req, res, options);
     const imagingStudy = parseImagingStudyReference(req.query.imagingStudy);
-    res.json(await readStudyStacks({ ...caller, imagingStudy, trustedOrigins }, options.deps, cache));
+    const patientRestriction = patientRestrictionOf(user);
+    res.json(
+      await readStudyStacks({ ...caller, imagingStudy, trustedOrigins, patientRestriction }, options.deps, cache),
+    );
   };
 
   const handleGetFrame: RequestHandler = async (req, res) => {
-    const caller = callerContext(req, options.trustedFhirBaseUrls);
+    const { caller, user } = await verifiedCaller(req, res, options);
     const imagingStudy = parseImagingStudyReference(req.query.imagingStudy);
     const seriesInstanceUid = parseUidParameter('series', req.query.series);
     const sopInstanceUid = parseUidParameter('instance', req.query.instance);
     const frameNumber = parseFrameParameter(req.query.frame);
     const frame = await openFrame(
-      { ...caller, imagingStudy, trustedOrigins, seriesInstanceUid, sopInstanceUid, frame: frameNumber },
+      {
+        ...caller,
+        imagingStudy,
+        trustedOrigins,
+        patientRestriction: patientRestrictionOf(user),
+        seriesInstanceUid,
+        sopInstanceUid,
+        frame: frameNumber,
+      },
       options.deps,
       cache,
     );

@@ -10,7 +10,6 @@
  *   other types (`user/Practitioner.r`, to read the signer) sit beside them.
  */
 import type { Response } from 'express';
-import { decodeJwt } from 'jose';
 import type { PatientRestriction } from '../pipeline/patient-match';
 
 export interface SmartUser {
@@ -58,17 +57,4 @@ export function patientRestrictionOf(user: SmartUser): PatientRestriction | unde
 /** The verified user of this request (set by `verifiedCaller`), for the audit record; undefined before it ran. */
 export function smartUserOf(res: Response): SmartUser | undefined {
   return res.locals.smartUser as SmartUser | undefined;
-}
-
-/**
- * @deprecated Decodes WITHOUT verifying: kept only until the routers take the verified user (`verifiedCaller`); to be
- * removed in the same change.
- */
-export function fhirUserOfToken(accessToken: string): string | undefined {
-  try {
-    const claim = decodeJwt(accessToken).fhirUser;
-    return typeof claim === 'string' && claim.length > 0 ? claim : undefined;
-  } catch {
-    return undefined;
-  }
 }

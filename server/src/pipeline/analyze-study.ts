@@ -9,7 +9,7 @@
  * supersedes an earlier AI report still awaiting review, never a signed one.
  */
 import { createDecodePool, inThreadDecoder, type DecodePoolOptions, type FrameDecoder } from '../dicom/decode-pool';
-import type { ImagingStudy } from 'fhir/r4';
+import type { ImagingStudy, Patient } from 'fhir/r4';
 import type { AppConfig } from '../config';
 import {
   createDicomwebRetriever,
@@ -41,6 +41,7 @@ import {
 import type { ModelRef } from '../findings/findings';
 import { analyzeImages } from './analyze-images';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
+import { assertOwnPatient, patientIdOfSubject, withImagesOfPatient, type PatientRestriction } from './patient-match';
 import { PipelineError, toPipelineError } from './pipeline-error';
 
 export interface AnalyzeRequest {
@@ -52,6 +53,8 @@ export interface AnalyzeRequest {
   trustedOrigins: readonly string[];
   /** Also store the DICOM SR in the study's PACS by STOW-RS (config SR_STOW). */
   storeStructuredReport?: boolean;
+  /** A patient-scoped token's patient: the study must be theirs (patient-match.ts). */
+  patientRestriction?: PatientRestriction | undefined;
 }
 
 export interface AnalyzeResult extends StoredAnalysis {
@@ -159,6 +162,7 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
   try {
     const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
     const study = await fhir.read<ImagingStudy>(request.imagingStudy);
+    assertOwnPatient(request.imagingStudy, study.subject, request);
     const studyUid = studyInstanceUidOf(study);
     const ofStudy: StudyOfReports = {
       reference: request.imagingStudy,
@@ -175,7 +179,13 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
     }
 
     const dicomwebBase = await dicomwebBaseOf(fhir, study, request.trustedOrigins);
-    const retriever = deps.dicomweb(dicomwebBase, request.accessToken);
+    // The wrong-patient guard: the images must be this study's and its Patient's before anything is written.
+    const patient = await subjectPatientOf(fhir, study, request);
+    const retriever = withImagesOfPatient(deps.dicomweb(dicomwebBase, request.accessToken), {
+      imagingStudy: request.imagingStudy,
+      studyInstanceUid: studyUid,
+      patient,
+    });
     const started = deps.now();
     const { findings, instances } = await analyzeImages(retriever, studyUid, detector, {
       decoder: deps.decoder,
@@ -233,14 +243,32 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
   }
 }
 
+/** The Patient the ImagingStudy is of, whose identifiers its images must carry; a subject that is no Patient: 422. */
+async function subjectPatientOf(fhir: FhirClient, study: ImagingStudy, request: AnalyzeRequest): Promise<Patient> {
+  const patientId = patientIdOfSubject(study.subject, request.fhirBaseUrl);
+  if (patientId === undefined) {
+    throw new PipelineError(
+      'unprocessable',
+      `${request.imagingStudy} names no Patient of this EHR as its subject, so ldh-cds cannot check that its images belong to the right patient; nothing was written.`,
+    );
+  }
+  return fhir.read<Patient>(`Patient/${patientId}`);
+}
+
 /** The stored analysis that stands for the study (GET /api/analyses): a signed report before a preliminary one. */
 export async function readAnalysis(
-  request: { fhirBaseUrl: string; accessToken: string; imagingStudy: string },
+  request: {
+    fhirBaseUrl: string;
+    accessToken: string;
+    imagingStudy: string;
+    patientRestriction?: PatientRestriction | undefined;
+  },
   deps: Pick<AnalyzeDependencies, 'fhirClient'>,
 ): Promise<StoredAnalysis> {
   try {
     const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
     const study = await fhir.read<ImagingStudy>(request.imagingStudy);
+    assertOwnPatient(request.imagingStudy, study.subject, request);
     const ofStudy: StudyOfReports = {
       reference: request.imagingStudy,
       subject: study.subject,

@@ -36,6 +36,7 @@ import { signAnalysis, type ReviewSigning, type Signer } from '../fhir/review-bu
 import { writeSigning } from '../fhir/write-review';
 import { UpstreamRequestError } from '../upstream/upstream-request-error';
 import { readStructuredReportLevels, type AnalyzeDependencies } from './analyze-study';
+import { assertOwnPatient, type PatientRestriction } from './patient-match';
 import { PipelineError, toPipelineError } from './pipeline-error';
 
 export interface ReviewAnalysisRequest {
@@ -44,6 +45,8 @@ export interface ReviewAnalysisRequest {
   /** The SMART session's `fhirUser` (an absolute URL under the FHIR base, or `Practitioner/<id>`), if it names one. */
   fhirUser: string | undefined;
   review: ReviewRequest;
+  /** A patient-scoped token's patient: the report must be theirs (patient-match.ts). */
+  patientRestriction?: PatientRestriction | undefined;
 }
 
 /** The sentence the panel shows when someone else changed the report since the clinician opened it. */
@@ -249,6 +252,7 @@ export async function reviewAnalysis(
     const signerReference = signerReferenceOf(request.fhirUser, fhir.baseUrl);
     const key = reviewKey(review, signerReference);
     const report = await readReport(fhir, review.diagnosticReport);
+    assertOwnPatient(review.diagnosticReport, report.subject, request);
     const analysis = analysisOfReport(report);
     if (!analysis) {
       throw new PipelineError(

@@ -12,6 +12,7 @@ import type { DicomwebRetriever } from '../dicomweb/dicomweb-retriever';
 import type { AnalyzeDependencies } from './analyze-study';
 import { boundedStudySource } from './bounded-source';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
+import { assertOwnPatient, type PatientRestriction } from './patient-match';
 import { PipelineError, toPipelineError } from './pipeline-error';
 import type { ViewerCache } from './viewer-cache';
 
@@ -20,6 +21,8 @@ export interface ViewerRequest {
   accessToken: string;
   /** `ImagingStudy/<id>`. */
   imagingStudy: string;
+  /** A patient-scoped token's patient: the study must be theirs (patient-match.ts). */
+  patientRestriction?: PatientRestriction | undefined;
   /** Origins the DICOMweb endpoint may be on (the trusted FHIR servers'). */
   trustedOrigins: readonly string[];
 }
@@ -50,6 +53,8 @@ export async function openViewerStudy(
     const context = await cache.study(`${caller}\u0000${request.imagingStudy}`, async () => {
       const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
       const study = await fhir.read<ImagingStudy>(request.imagingStudy);
+      // Checked when the study is read for this token (callerKey): a token's patient never changes.
+      assertOwnPatient(request.imagingStudy, study.subject, request);
       return {
         studyInstanceUid: studyInstanceUidOf(study),
         dicomwebBase: await dicomwebBaseOf(fhir, study, request.trustedOrigins),
