@@ -13,7 +13,7 @@ import {
   numberOfFrames,
   type StudyLimits,
 } from '../dicom/study-limits';
-import type { StudySource } from './analyze-images';
+import type { DicomwebRetriever as StudySource } from '../dicomweb/dicomweb-retriever';
 
 export function boundedStudySource(source: StudySource, limits: StudyLimits): StudySource {
   const metadataBySop = new Map<string, DicomJson>();
