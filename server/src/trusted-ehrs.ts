@@ -1,0 +1,119 @@
+/**
+ * The EHRs the app server trusts, each FHIR base paired with the imaging (DICOMweb) origins of that same EHR: the user's
+ * SMART token goes to the FHIR base of the launch and to the imaging origins configured for that EHR, nowhere else
+ * (docs/architecture.md §Trust, docs/security.md §The SMART token).
+ *
+ * Two forms, merged at start (config.ts):
+ * - `EHRS_FILE` (default `smart-config/ehrs.json`): `{ "ehrs": [{ "fhirBaseUrl": …, "imagingOrigins": [ … ] }] }`;
+ * - `FHIR_BASE_URLS`, the short form kept from before the pairing: FHIR bases whose imaging is on their own origin.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export interface TrustedEhr {
+  /** The FHIR base as `X-FHIR-Server` must name it (no trailing slash). */
+  fhirBaseUrl: string;
+  /** Origins (`scheme://host[:port]`) of this EHR's DICOMweb servers: an Endpoint.address must be on one of them. */
+  imagingOrigins: readonly string[];
+}
+
+const httpUrl = z
+  .url()
+  .refine((value) => /^https?:\/\//.test(value), 'must be an http(s) URL')
+  .transform((value) => value.replace(/\/+$/, ''));
+
+/** `http://pacs:8042` or `http://pacs:8042/`; a path, query, fragment or user name would be a mistake here. */
+function isOrigin(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return (
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    url.pathname === '/' &&
+    !url.search &&
+    !url.hash &&
+    !url.username &&
+    !url.password &&
+    !/[?#]/.test(value)
+  );
+}
+
+const origin = z
+  .string()
+  .refine(isOrigin, 'must be an origin, scheme://host[:port] without a path (e.g. http://localhost:8042)')
+  .transform((value) => new URL(value).origin);
+
+const ehrsFileSchema = z.strictObject({
+  ehrs: z
+    .array(
+      z.strictObject({
+        /** For people reading the file; not used. */
+        name: z.string().optional(),
+        fhirBaseUrl: httpUrl,
+        imagingOrigins: z.array(origin),
+      }),
+    )
+    .min(1, 'lists no EHR')
+    .superRefine((ehrs, context) => {
+      ehrs.forEach((ehr, index) => {
+        if (ehrs.findIndex((other) => other.fhirBaseUrl === ehr.fhirBaseUrl) !== index) {
+          context.addIssue({
+            code: 'custom',
+            path: [index, 'fhirBaseUrl'],
+            message: `${ehr.fhirBaseUrl} is listed twice; give it one entry with all its imaging origins`,
+          });
+        }
+      });
+    }),
+});
+
+/** The file's EHRs; a bad file throws an error naming the file and each bad entry (`ehrs[1].imagingOrigins[0]: …`). */
+export function readTrustedEhrsFile(file: string): TrustedEhr[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message.split('\n')[0];
+    throw new Error(`EHRS_FILE ${file}: cannot be read (${reason})`);
+  }
+  const parsed = ehrsFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issuePath(issue.path)}: ${issue.message}`).join('; ');
+    throw new Error(`EHRS_FILE ${file}: ${problems}`);
+  }
+  return parsed.data.ehrs.map(({ fhirBaseUrl, imagingOrigins }) => ({
+    fhirBaseUrl,
+    imagingOrigins: [...new Set(imagingOrigins)],
+  }));
+}
+
+/** `['ehrs', 1, 'imagingOrigins', 0]` → `ehrs[1].imagingOrigins[0]`. */
+function issuePath(path: readonly PropertyKey[]): string {
+  return (
+    path
+      .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
+      .join('')
+      .replace(/^\./, '') || '(the file)'
+  );
+}
+
+/** The short form (FHIR_BASE_URLS) merged into the file's EHRs: each base adds its own origin as an imaging origin. */
+export function withSimpleFhirBases(ehrs: readonly TrustedEhr[], fhirBaseUrls: readonly string[]): TrustedEhr[] {
+  const merged = ehrs.map((ehr) => ({ ...ehr, imagingOrigins: [...ehr.imagingOrigins] }));
+  for (const fhirBaseUrl of fhirBaseUrls) {
+    const own = new URL(fhirBaseUrl).origin;
+    const existing = merged.find((ehr) => ehr.fhirBaseUrl === fhirBaseUrl);
+    if (!existing) merged.push({ fhirBaseUrl, imagingOrigins: [own] });
+    else if (!existing.imagingOrigins.includes(own)) existing.imagingOrigins.push(own);
+  }
+  return merged;
+}
+
+/** The imaging origins configured for the EHR of this FHIR base; none for a base that is not configured. */
+export function imagingOriginsOf(ehrs: readonly TrustedEhr[], fhirBaseUrl: string): readonly string[] {
+  return ehrs.find((ehr) => ehr.fhirBaseUrl === fhirBaseUrl)?.imagingOrigins ?? [];
+}
