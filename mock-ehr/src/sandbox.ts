@@ -61,6 +61,27 @@ async function writeResolvedCdsClients(ehrBaseUrl: string): Promise<string> {
   return resolved;
 }
 
+/**
+ * The app server's trusted EHR (EHRS_FILE): the mock EHR's FHIR base paired with its DICOMweb's origin, the EHR's own
+ * (with DICOMWEB_URL too: the Endpoint still names the EHR's /dicom-web, which forwards to that PACS after its own
+ * token and patient checks, so the app never calls the PACS and its origin gets no token). smart-config/ehrs.json names
+ * the default URL; for other ports a resolved copy is written next to the CDS clients' one.
+ */
+async function writeResolvedEhrs(ehrBaseUrl: string): Promise<string> {
+  const source = path.join(repoRoot, 'smart-config/ehrs.json');
+  if (ehrBaseUrl === DEFAULT_EHR_BASE_URL) return source;
+  const dataDir = path.resolve(repoRoot, process.env.MOCK_EHR_DATA_DIR ?? 'mock-ehr/.data');
+  await mkdir(dataDir, { recursive: true });
+  const resolved = path.join(dataDir, 'ehrs.resolved.json');
+  const ehr = {
+    name: 'mock EHR (npm start)',
+    fhirBaseUrl: `${ehrBaseUrl}/fhir`,
+    imagingOrigins: [new URL(ehrBaseUrl).origin],
+  };
+  await writeFile(resolved, `${JSON.stringify({ ehrs: [ehr] }, null, 2)}\n`);
+  return resolved;
+}
+
 const children: ChildProcess[] = [];
 
 function startChild(name: string, entry: string, env: NodeJS.ProcessEnv, readyPrefix: string): Promise<string> {
@@ -105,7 +126,8 @@ async function main(): Promise<void> {
     APP_PORT: String(appPort),
     EHR_BASE_URL: ehrBaseUrl,
     APP_BASE_URL: appBaseUrl,
-    FHIR_BASE_URLS: process.env.FHIR_BASE_URLS ?? `${ehrBaseUrl}/fhir`,
+    // FHIR_BASE_URLS set alone still names the trusted servers by itself, as it did before EHRS_FILE.
+    ...(process.env.EHRS_FILE || process.env.FHIR_BASE_URLS ? {} : { EHRS_FILE: await writeResolvedEhrs(ehrBaseUrl) }),
     CDS_CLIENTS_FILE: process.env.CDS_CLIENTS_FILE ?? (await writeResolvedCdsClients(ehrBaseUrl)),
     // The sandbox's PACS (the mock EHR's DICOMweb store) receives each analysis's DICOM SR, as a site would enable it.
     SR_STOW: process.env.SR_STOW ?? 'true',

@@ -17,6 +17,8 @@ import { handleError, handleNotFound } from './http/error-handler';
 import { configurationReport, healthRouter } from './http/health-router';
 import { imagingRouter } from './http/imaging-router';
 import { withLogRedaction } from './http/log-serializers';
+import { createAnalysisSlots } from './http/analysis-slots';
+import { apiRateLimits, cdsRateLimits, type RateLimitSettings } from './http/rate-limits';
 import { requestLogger, securityHeaders } from './http/security';
 import { createTokenVerifier, type TokenVerifier } from './http/token-verifier';
 import {
@@ -77,19 +79,35 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   );
   app.use(requestLogger(logger));
   app.use(securityHeaders(config.FHIR_BASE_URLS));
+  // Rate limits before any work, body parsing included (http/rate-limits.ts).
+  const rateLimits: RateLimitSettings = {
+    windowSeconds: config.RATE_LIMIT_WINDOW_S,
+    apiPerIp: config.RATE_LIMIT_API_PER_IP,
+    apiPerToken: config.RATE_LIMIT_API_PER_TOKEN,
+    cdsPerIp: config.RATE_LIMIT_CDS_PER_IP,
+    cdsPerClient: config.RATE_LIMIT_CDS_PER_CLIENT,
+  };
+  app.use('/api', apiRateLimits(rateLimits));
+  app.use('/cds-services', cdsRateLimits(rateLimits));
   app.use(express.json({ limit: '5mb', type: ['application/json', 'application/fhir+json'] }));
   app.use(
     analysesRouter({
       trustedFhirBaseUrls: config.FHIR_BASE_URLS,
+      ehrs: config.EHRS,
       modelDir: config.MODEL_DIR,
       storeStructuredReport: config.SR_STOW,
       tokens,
+      analysisSlots: createAnalysisSlots({
+        perServer: config.MAX_CONCURRENT_ANALYSES,
+        perUser: config.MAX_CONCURRENT_ANALYSES_PER_USER,
+      }),
       deps,
     }),
   );
   app.use(
     imagingRouter({
       trustedFhirBaseUrls: config.FHIR_BASE_URLS,
+      ehrs: config.EHRS,
       modelDir: config.MODEL_DIR,
       tokens,
       deps,

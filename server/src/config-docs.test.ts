@@ -8,7 +8,9 @@ describe('the README configuration table', () => {
     const readme = await readFile(path.join(import.meta.dirname, '../../README.md'), 'utf8');
     for (const { key, default: fallback } of CONFIG_KEYS) {
       const escaped = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      expect(readme, key).toMatch(new RegExp(`\\| \`${escaped(key)}\` +\\| \`${escaped(fallback)}\` +\\|`));
+      // A key without a default (an empty one) reads "(none)".
+      const shown = fallback === '' ? '\\(none\\)' : `\`${escaped(fallback)}\``;
+      expect(readme, key).toMatch(new RegExp(`\\| \`${escaped(key)}\` +\\| ${shown} +\\|`));
     }
   });
 });

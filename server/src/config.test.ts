@@ -1,5 +1,16 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_KEYS, loadConfig } from './config';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ldh-cds-config-'));
+/** An EHRS_FILE with this content (a string is written as is). */
+function ehrsFile(name: string, content: unknown): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+  return file;
+}
 
 describe('loadConfig', () => {
   it('when the environment is empty, then every documented default applies', () => {
@@ -7,13 +18,16 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({
       APP_PORT: 3000,
       APP_HOST: '127.0.0.1',
+      EHRS_FILE: 'smart-config/ehrs.json',
       FHIR_BASE_URLS: ['http://localhost:4000/fhir'],
+      EHRS: [{ fhirBaseUrl: 'http://localhost:4000/fhir', imagingOrigins: ['http://localhost:4000'] }],
       LOG_LEVEL: 'info',
       INFERENCE_EP: 'auto',
       INFERENCE_BATCH: 16,
       DICOMWEB_RETRIES: 3,
     });
-    expect(Object.keys(config).sort()).toEqual(CONFIG_KEYS.map((k) => k.key).sort());
+    // EHRS is what EHRS_FILE and FHIR_BASE_URLS name together, not a variable of its own.
+    expect(Object.keys(config).sort()).toEqual([...CONFIG_KEYS.map((k) => k.key), 'EHRS'].sort());
   });
 
   it('when FHIR_BASE_URLS lists several servers, then they are split and trailing slashes dropped', () => {
@@ -21,6 +35,57 @@ describe('loadConfig', () => {
       'http://a/fhir',
       'https://b/r4',
     ]);
+  });
+
+  it('when FHIR_BASE_URLS alone is set, then those are the only EHRs, each with its imaging on its own origin', () => {
+    expect(loadConfig({ FHIR_BASE_URLS: 'http://a:8080/fhir,https://b/r4' }).EHRS).toEqual([
+      { fhirBaseUrl: 'http://a:8080/fhir', imagingOrigins: ['http://a:8080'] },
+      { fhirBaseUrl: 'https://b/r4', imagingOrigins: ['https://b'] },
+    ]);
+  });
+
+  it('when EHRS_FILE pairs a FHIR base with a PACS elsewhere, then that origin is its only imaging origin', () => {
+    const file = ehrsFile('paired.json', {
+      ehrs: [
+        {
+          name: 'SMART launcher + local Orthanc',
+          fhirBaseUrl: 'https://launch.smarthealthit.org/v/r4/fhir/',
+          imagingOrigins: ['http://localhost:8042/'],
+        },
+      ],
+    });
+    const config = loadConfig({ EHRS_FILE: file, FHIR_BASE_URLS: 'http://a/fhir' });
+    expect(config.EHRS).toEqual([
+      { fhirBaseUrl: 'https://launch.smarthealthit.org/v/r4/fhir', imagingOrigins: ['http://localhost:8042'] },
+      { fhirBaseUrl: 'http://a/fhir', imagingOrigins: ['http://a'] },
+    ]);
+    expect(config.FHIR_BASE_URLS).toEqual(['https://launch.smarthealthit.org/v/r4/fhir', 'http://a/fhir']);
+  });
+
+  it('when EHRS_FILE is bad, then the error names the file and the entry', () => {
+    const bad = (name: string, content: unknown) => () => loadConfig({ EHRS_FILE: ehrsFile(name, content) });
+    expect(
+      bad('path.json', { ehrs: [{ fhirBaseUrl: 'http://a/fhir', imagingOrigins: ['http://pacs/dicom-web'] }] }),
+    ).toThrow(/EHRS_FILE .*path\.json: ehrs\[0\]\.imagingOrigins\[0\]: must be an origin/);
+    expect(bad('typo.json', { ehrs: [{ fhirBaseUrl: 'http://a/fhir', imagingOrigin: ['http://pacs'] }] })).toThrow(
+      /ehrs\[0\]/,
+    );
+    expect(bad('ftp.json', { ehrs: [{ fhirBaseUrl: 'ftp://a/fhir', imagingOrigins: [] }] })).toThrow(
+      /ehrs\[0\]\.fhirBaseUrl/,
+    );
+    expect(
+      bad('twice.json', {
+        ehrs: [
+          { fhirBaseUrl: 'http://a/fhir', imagingOrigins: [] },
+          { fhirBaseUrl: 'http://a/fhir/', imagingOrigins: ['http://b'] },
+        ],
+      }),
+    ).toThrow(/ehrs\[1\]\.fhirBaseUrl: http:\/\/a\/fhir is listed twice/);
+    expect(bad('empty.json', { ehrs: [] })).toThrow(/EHRS_FILE .*empty\.json: ehrs: lists no EHR/);
+    expect(bad('broken.json', '{ "ehrs": [')).toThrow(/EHRS_FILE .*broken\.json: cannot be read/);
+    expect(() => loadConfig({ EHRS_FILE: path.join(dir, 'missing.json') })).toThrow(
+      /missing\.json: cannot be read \(no such file\)/,
+    );
   });
 
   it('when a value is invalid, then the error names the key', () => {

@@ -5,8 +5,9 @@
 import { z } from 'zod';
 import { defaultDecodeThreads } from './dicom/decode-pool';
 import { FRAMES_PER_INSTANCE_CEILING, STUDY_LIMITS, type StudyLimitName } from './dicom/study-limits';
-import { INTROSPECTION_AUTH_METHODS, TOKEN_VERIFICATION_METHODS } from './http/token-verifier';
 import { EXECUTION_PROVIDERS } from './inference/execution-provider';
+import { INTROSPECTION_AUTH_METHODS, TOKEN_VERIFICATION_METHODS } from './http/token-verifier';
+import { readTrustedEhrsFile, withSimpleFhirBases, type TrustedEhr } from './trusted-ehrs';
 
 /** Every key with its default and meaning — the README's configuration table is generated from this list. */
 export const CONFIG_KEYS = [
@@ -18,9 +19,16 @@ export const CONFIG_KEYS = [
     description: 'Public base URL of the app (CDS Hooks `aud`, card links, SMART launch URL).',
   },
   {
+    key: 'EHRS_FILE',
+    default: 'smart-config/ehrs.json',
+    description:
+      "Trusted EHRs (`smart-config/README.md`): each FHIR base `X-FHIR-Server` may name, with the origins of its DICOMweb servers, the only ones its users' tokens go to. Read when set, or when `FHIR_BASE_URLS` is not.",
+  },
+  {
     key: 'FHIR_BASE_URLS',
-    default: 'http://localhost:4000/fhir',
-    description: 'Trusted FHIR servers, comma-separated; `X-FHIR-Server` must be one of them.',
+    default: '',
+    description:
+      'More trusted FHIR bases, comma-separated, each with its DICOMweb on its own origin (the short form of `EHRS_FILE`).',
   },
   {
     key: 'MODEL_DIR',
@@ -217,6 +225,7 @@ export const configSchema = z.object({
     .default(Number(defaultOf('APP_PORT'))),
   APP_HOST: z.string().min(1).default(defaultOf('APP_HOST')),
   APP_BASE_URL: httpUrl.default(defaultOf('APP_BASE_URL')),
+  EHRS_FILE: z.string().min(1).default(defaultOf('EHRS_FILE')),
   FHIR_BASE_URLS: z
     .string()
     .default(defaultOf('FHIR_BASE_URLS'))
@@ -226,7 +235,7 @@ export const configSchema = z.object({
         .map((url) => url.trim())
         .filter((url) => url.length > 0),
     )
-    .pipe(z.array(httpUrl).min(1, 'needs at least one trusted FHIR base URL')),
+    .pipe(z.array(httpUrl)),
   MODEL_DIR: z.string().min(1).default(defaultOf('MODEL_DIR')),
   CLIENT_DIST_DIR: z.string().min(1).default(defaultOf('CLIENT_DIST_DIR')),
   CDS_CLIENTS_FILE: z.string().min(1).default(defaultOf('CDS_CLIENTS_FILE')),
@@ -280,7 +289,11 @@ export const configSchema = z.object({
   CLIENT_KEY_FILE: z.string().min(1).default(defaultOf('CLIENT_KEY_FILE')),
 });
 
-export type AppConfig = z.infer<typeof configSchema>;
+/**
+ * The environment's values, and the trusted EHRs they name: `EHRS` pairs each FHIR base with its imaging origins
+ * (trusted-ehrs.ts), and `FHIR_BASE_URLS` is every trusted FHIR base, EHRS_FILE's and the variable's.
+ */
+export type AppConfig = z.infer<typeof configSchema> & { EHRS: readonly TrustedEhr[] };
 
 /** Validates the environment; the error lists every bad key with its problem. Empty strings count as unset. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
@@ -294,5 +307,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
     throw new Error(`Invalid configuration: ${problems}`);
   }
-  return parsed.data;
+  // EHRS_FILE's default (the mock EHR at its default URL) is not added to a FHIR_BASE_URLS set alone: that variable
+  // named every trusted server before the file existed, and still does when it is the only one set.
+  const readFile = relevant.EHRS_FILE !== undefined || relevant.FHIR_BASE_URLS === undefined;
+  const ehrs = withSimpleFhirBases(
+    readFile ? readTrustedEhrsFile(parsed.data.EHRS_FILE) : [],
+    parsed.data.FHIR_BASE_URLS,
+  );
+  if (ehrs.length === 0) throw new Error('Invalid configuration: no trusted EHR (set EHRS_FILE or FHIR_BASE_URLS)');
+  return { ...parsed.data, FHIR_BASE_URLS: ehrs.map((ehr) => ehr.fhirBaseUrl), EHRS: ehrs };
 }

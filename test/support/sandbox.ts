@@ -11,6 +11,7 @@ import { startMockEhr, type MockEhrOptions } from '../../mock-ehr/src/app';
 import { startAppServer } from '../../server/src/app';
 import { loadConfig } from '../../server/src/config';
 import { findFreePort } from '../../server/src/cli/free-port';
+import type { TrustedEhr } from '../../server/src/trusted-ehrs';
 import { SMART_CLIENT_ID, SMART_SCOPE } from '../../client/src/smart-scope';
 import type { SeededPatient } from '../../mock-ehr/src/seed/seed';
 import { launchAndAuthorize } from './smart-launch';
@@ -34,6 +35,10 @@ export interface SandboxOptions {
   clientsFile?: string;
   /** Where both servers log (default: pino at warn, to stdout); a test reads every line through its own stream. */
   logger?: Logger;
+  /** More imaging origins of the mock EHR in the app's EHRS_FILE, beyond its own DICOMweb's (a PACS on another port). */
+  imagingOrigins?: string[];
+  /** Other EHRs the app server trusts, each with its own imaging origins (EHRS_FILE entries). */
+  otherEhrs?: TrustedEhr[];
 }
 
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
@@ -53,12 +58,21 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     ...(options.generateStudy ? { generateStudy: options.generateStudy } : {}),
     ...(options.clientsFile ? { clientsFile: options.clientsFile } : {}),
   });
+  // As npm start does: the app trusts the mock EHR's FHIR base with its DICOMweb's origin as its imaging origin.
+  const ehrs: TrustedEhr[] = [
+    {
+      fhirBaseUrl: ehr.fhirBaseUrl,
+      imagingOrigins: [new URL(ehr.dicomWebUrl).origin, ...(options.imagingOrigins ?? [])],
+    },
+    ...(options.otherEhrs ?? []),
+  ];
   const appEnv: Record<string, string> = {
     APP_PORT: String(appPort),
     APP_BASE_URL: appBaseUrl,
-    FHIR_BASE_URLS: ehr.fhirBaseUrl,
+    EHRS_FILE: path.join(dataDir, 'ehrs.json'),
     ...options.appEnv,
   };
+  await writeFile(path.join(dataDir, 'ehrs.json'), JSON.stringify({ ehrs }));
   if (options.cdsClients) {
     const clients = options.cdsClients === 'ehr' ? [{ iss: ehr.url, jwks_uri: ehr.cdsJwksUrl }] : options.cdsClients;
     appEnv.CDS_CLIENTS_FILE = path.join(dataDir, 'cds-clients.json');

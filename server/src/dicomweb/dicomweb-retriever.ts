@@ -6,13 +6,15 @@
  * - every request has a timeout, requests share a bounded concurrency, 429/5xx and network errors are retried
  *   with exponential backoff (honouring Retry-After), and 401/403/404 fail at once with a message that says
  *   what to fix;
- * - a bearer token or basic credentials go in the Authorization header.
- * dicomweb-client needs an XMLHttpRequest in Node (xhr2, installed once) and logs failed requests to the console
- * unless `verbose: false`; its errors are mapped to `UpstreamRequestError` (service `DICOMweb`) with the status kept.
+ * - a bearer token or basic credentials go in the Authorization header, and never follow a redirect to another
+ *   origin (redirect-guard.ts): such a redirect fails at once, naming the origin it pointed to.
+ * dicomweb-client needs an XMLHttpRequest in Node: every request gets its own RedirectGuardedXhr (xhr2's, guarded), so
+ * no global one is installed. It logs failed requests to the console unless `verbose: false`; its errors are mapped to
+ * `UpstreamRequestError` (service `DICOMweb`) with the status kept.
  */
 import { api } from 'dicomweb-client';
-import XHR2 from 'xhr2';
 import { UpstreamRequestError } from '../upstream/upstream-request-error';
+import { RedirectGuardedXhr, MAX_REDIRECTS, type RefusedRedirect } from './redirect-guard';
 
 export type DicomJsonObject = Record<
   string,
@@ -71,16 +73,6 @@ const MEDIA_TYPE_TRANSFER_SYNTAX: Record<string, string> = {
   'image/x-dicom-rle': '1.2.840.10008.1.2.5',
 };
 
-let xhrInstalled = false;
-function installXmlHttpRequest(): void {
-  if (xhrInstalled || 'XMLHttpRequest' in globalThis) {
-    xhrInstalled = true;
-    return;
-  }
-  Object.defineProperty(globalThis, 'XMLHttpRequest', { value: XHR2, writable: true, configurable: true });
-  xhrInstalled = true;
-}
-
 interface ClientError {
   status?: number;
   response?: unknown;
@@ -111,6 +103,23 @@ function toRequestError(what: string, error: unknown, timedOut: boolean): Upstre
     `DICOMweb ${what} failed ${detail}`.replace(' failed :', ' failed:'),
     httpStatus,
     body,
+  );
+}
+
+const REFUSED_REDIRECT_REASON: Record<RefusedRedirect['reason'], string> = {
+  'other-origin': "ldh-cds does not follow a redirect to another server with the user's credentials",
+  'not-get': 'ldh-cds follows redirects of reads only',
+  'too-many': `ldh-cds follows at most ${MAX_REDIRECTS} redirects`,
+};
+
+/** Not repeated: the PACS answered. The origin only, never the Location's path or query. */
+function redirectRefusedError(what: string, refused: RefusedRedirect): UpstreamRequestError {
+  return new UpstreamRequestError(
+    'DICOMweb',
+    `DICOMweb ${what} was redirected (HTTP ${refused.status}) to ${refused.origin}, and ${REFUSED_REDIRECT_REASON[refused.reason]}: ` +
+      "configure the address the PACS answers at itself as the study's Endpoint.address",
+    refused.status,
+    undefined,
   );
 }
 
@@ -160,7 +169,6 @@ export async function mapWithConcurrency<T, R>(
 type FramePart = ArrayBuffer & { transferSyntaxUID?: string | null; contentType?: string | null };
 
 export function createDicomwebRetriever(baseUrl: string, options: DicomwebRetrieverOptions = {}): DicomwebRetriever {
-  installXmlHttpRequest();
   const headers: Record<string, string> = {};
   if (options.accessToken) headers.Authorization = `Bearer ${options.accessToken}`;
   else if (options.basicAuth) {
@@ -183,10 +191,11 @@ export function createDicomwebRetriever(baseUrl: string, options: DicomwebRetrie
     for (let attempt = 0; ; attempt++) {
       let timedOut = false;
       let failure: unknown;
+      let refusedRedirect: RefusedRedirect | undefined;
       const started = Date.now();
       try {
         return await limit(async () => {
-          const instance = new XMLHttpRequest();
+          const instance = new RedirectGuardedXhr();
           instance.timeout = timeoutMs;
           const timer = setTimeout(() => {
             timedOut = true;
@@ -196,9 +205,11 @@ export function createDicomwebRetriever(baseUrl: string, options: DicomwebRetrie
             return await run(instance);
           } finally {
             clearTimeout(timer);
+            refusedRedirect = instance.refusedRedirect;
           }
         });
       } catch (error) {
+        if (refusedRedirect) throw redirectRefusedError(what, refusedRedirect);
         failure = error;
         // xhr2 ends a timed-out request with status 0, like a network error: tell them apart by the clock.
         if (Date.now() - started >= timeoutMs) timedOut = true;

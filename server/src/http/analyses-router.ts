@@ -14,18 +14,24 @@ import type { AnalyzeDependencies, AnalyzeResult } from '../pipeline/analyze-stu
 import { analyzeStudy, readAnalysis } from '../pipeline/analyze-study';
 import { parseImagingStudyReference } from '../pipeline/imaging-study';
 import { parseReviewRequest, reviewAnalysis } from '../pipeline/review-analysis';
+import { analysisUserKey, type AnalysisSlots } from './analysis-slots';
 import { bearerTokenOf } from './bearer-token';
 import { forbidden, unauthorized } from './http-error';
 import { patientRestrictionOf, type SmartUser } from './smart-user';
 import type { TokenVerifier } from './token-verifier';
+import { imagingOriginsOf, type TrustedEhr } from '../trusted-ehrs';
 
 export interface AnalysesRouterOptions {
   trustedFhirBaseUrls: readonly string[];
+  /** Each trusted FHIR base with its imaging origins: the DICOMweb servers that may get the caller's token. */
+  ehrs: readonly TrustedEhr[];
   modelDir: string;
   /** Store each analysis's DICOM SR in the study's PACS too (config SR_STOW). */
   storeStructuredReport?: boolean;
   /** Verifies the caller's token at its EHR before any work (introspection or JWKS, per EHR). */
   tokens: TokenVerifier;
+  /** At most so many analyses at once, per server and per user (503 / 429 beyond); none when absent. */
+  analysisSlots?: AnalysisSlots;
   deps: AnalyzeDependencies;
 }
 
@@ -62,22 +68,25 @@ export async function verifiedCaller(
 }
 
 export function analysesRouter(options: AnalysesRouterOptions): Router {
-  const trustedOrigins = [...new Set(options.trustedFhirBaseUrls.map((url) => new URL(url).origin))];
-
   const handleAnalyze: RequestHandler = async (req, res) => {
     const { caller, user } = await verifiedCaller(req, res, options);
     const imagingStudy = parseImagingStudyReference((req.body as { imagingStudy?: unknown } | undefined)?.imagingStudy);
-    const result: AnalyzeResult = await analyzeStudy(
-      {
-        ...caller,
-        imagingStudy,
-        modelDir: options.modelDir,
-        trustedOrigins,
-        storeStructuredReport: options.storeStructuredReport ?? false,
-        patientRestriction: patientRestrictionOf(user),
-      },
-      options.deps,
-    );
+    const analyze = (): Promise<AnalyzeResult> =>
+      analyzeStudy(
+        {
+          ...caller,
+          imagingStudy,
+          modelDir: options.modelDir,
+          // Only this EHR's imaging origins: never another trusted EHR's PACS.
+          imagingOrigins: imagingOriginsOf(options.ehrs, caller.fhirBaseUrl),
+          storeStructuredReport: options.storeStructuredReport ?? false,
+          patientRestriction: patientRestrictionOf(user),
+        },
+        options.deps,
+      );
+    // At most so many analyses at once, on the server and per user (analysis-slots.ts): 503 / 429 beyond.
+    const slots = options.analysisSlots;
+    const result = slots ? await slots.run(analysisUserKey(user, caller.accessToken), analyze) : await analyze();
     // 201 when this request wrote the analysis; 200 when the EHR already held it (RFC 9110 §9.3.3).
     res.status(result.created ? 201 : 200).json(result);
   };

@@ -18,12 +18,15 @@ import { openFrame, parseFrameParameter, parseUidParameter } from '../pipeline/s
 import { readStudyStacks } from '../pipeline/study-stacks';
 import { createViewerCache, type ViewerCache } from '../pipeline/viewer-cache';
 import type { ViewerDependencies } from '../pipeline/viewer-study';
+import { imagingOriginsOf, type TrustedEhr } from '../trusted-ehrs';
 import { verifiedCaller } from './analyses-router';
 import { patientRestrictionOf } from './smart-user';
 import type { TokenVerifier } from './token-verifier';
 
 export interface ImagingRouterOptions {
   trustedFhirBaseUrls: readonly string[];
+  /** Each trusted FHIR base with its imaging origins: the DICOMweb servers that may get the caller's token. */
+  ehrs: readonly TrustedEhr[];
   modelDir: string;
   /** Verifies the caller's token at its EHR before any work (introspection or JWKS, per EHR). */
   tokens: TokenVerifier;
@@ -38,15 +41,15 @@ export const MODEL_CARD_PATH = '/api/model/card';
 const FRAME_CACHE_CONTROL = 'private, max-age=3600';
 
 export function imagingRouter(options: ImagingRouterOptions): Router {
-  const trustedOrigins = [...new Set(options.trustedFhirBaseUrls.map((url) => new URL(url).origin))];
   const cache = options.cache ?? createViewerCache();
 
   const handleGetStacks: RequestHandler = async (req, res) => {
     const { caller, user } = await verifiedCaller(req, res, options);
     const imagingStudy = parseImagingStudyReference(req.query.imagingStudy);
+    const imagingOrigins = imagingOriginsOf(options.ehrs, caller.fhirBaseUrl);
     const patientRestriction = patientRestrictionOf(user);
     res.json(
-      await readStudyStacks({ ...caller, imagingStudy, trustedOrigins, patientRestriction }, options.deps, cache),
+      await readStudyStacks({ ...caller, imagingStudy, imagingOrigins, patientRestriction }, options.deps, cache),
     );
   };
 
@@ -56,11 +59,12 @@ export function imagingRouter(options: ImagingRouterOptions): Router {
     const seriesInstanceUid = parseUidParameter('series', req.query.series);
     const sopInstanceUid = parseUidParameter('instance', req.query.instance);
     const frameNumber = parseFrameParameter(req.query.frame);
+    const imagingOrigins = imagingOriginsOf(options.ehrs, caller.fhirBaseUrl);
     const frame = await openFrame(
       {
         ...caller,
         imagingStudy,
-        trustedOrigins,
+        imagingOrigins,
         patientRestriction: patientRestrictionOf(user),
         seriesInstanceUid,
         sopInstanceUid,

@@ -49,8 +49,8 @@ export interface AnalyzeRequest {
   accessToken: string;
   imagingStudy: string;
   modelDir: string;
-  /** Origins the DICOMweb endpoint may be on (the trusted FHIR servers'). */
-  trustedOrigins: readonly string[];
+  /** Origins the DICOMweb endpoint may be on: the imaging origins configured for this EHR (EHRS_FILE). */
+  imagingOrigins: readonly string[];
   /** Also store the DICOM SR in the study's PACS by STOW-RS (config SR_STOW). */
   storeStructuredReport?: boolean;
   /** A patient-scoped token's patient: the study must be theirs (patient-match.ts). */
@@ -178,7 +178,7 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
       return { ...(await readStoredAnalysis(fhir, existing, ofStudy, readStructuredReportLevels)), created: false };
     }
 
-    const dicomwebBase = await dicomwebBaseOf(fhir, study, request.trustedOrigins);
+    const dicomwebBase = await dicomwebBaseOf(fhir, study, request.imagingOrigins);
     // The wrong-patient guard: the images must be this study's and its Patient's before anything is written.
     const patient = await subjectPatientOf(fhir, study, request);
     const retriever = withImagesOfPatient(deps.dicomweb(dicomwebBase, request.accessToken), {

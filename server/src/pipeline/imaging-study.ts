@@ -3,7 +3,7 @@
  * `urn:oid:…`, FHIR R4 ImagingStudy notes) and the DICOMweb base from `endpoint[0]` → Endpoint.address.
  */
 import type { Endpoint, ImagingStudy } from 'fhir/r4';
-import type { FhirClient } from '../fhir/fhir-client';
+import { FhirRequestRefusedError, type FhirClient } from '../fhir/fhir-client';
 import { DICOM_UID_SYSTEM } from '../fhir/codes';
 import { PipelineError } from './pipeline-error';
 
@@ -33,11 +33,15 @@ export function studyInstanceUidOf(study: ImagingStudy): string {
   return uid;
 }
 
-/** The DICOMweb base URL; only sent our bearer token when it is on a trusted server's origin. */
+/**
+ * The DICOMweb base URL of the study, which gets the user's token: only when it is on an imaging origin configured for
+ * the EHR of the launch (EHRS_FILE, server/src/trusted-ehrs.ts), never on another EHR's. The Endpoint itself is read
+ * from the launch's FHIR server only: an absolute `ImagingStudy.endpoint` elsewhere is refused before any request.
+ */
 export async function dicomwebBaseOf(
   client: FhirClient,
   study: ImagingStudy,
-  trustedOrigins: readonly string[],
+  imagingOrigins: readonly string[],
 ): Promise<string> {
   const reference = study.endpoint?.[0]?.reference;
   if (!reference)
@@ -45,24 +49,54 @@ export async function dicomwebBaseOf(
       'unprocessable',
       `ImagingStudy/${study.id ?? '?'} has no endpoint: cannot find its DICOMweb server`,
     );
-  const endpoint = await client.read<Endpoint>(reference);
+  const endpoint = await readEndpoint(client, study, reference);
   if (!endpoint.address)
     throw new PipelineError(
       'unprocessable',
       `${reference} has no address: cannot find the DICOMweb server of ImagingStudy/${study.id ?? '?'}`,
     );
-  let origin: string;
+  let url: URL;
   try {
-    origin = new URL(endpoint.address).origin;
+    url = new URL(endpoint.address);
   } catch {
     throw new PipelineError('unprocessable', `${reference} address "${endpoint.address}" is not an absolute URL`);
   }
-  if (!trustedOrigins.includes(origin)) {
-    // The user's access token goes to this address: never to a server outside the trusted EHR origins.
+  if (!imagingOrigins.includes(url.origin)) {
+    const configured = imagingOrigins.length > 0 ? imagingOrigins.join(', ') : 'none';
     throw new PipelineError(
       'unprocessable',
-      `${reference} address ${origin} is not on a trusted FHIR server's origin (${trustedOrigins.join(', ')})`,
+      `The DICOMweb server of ImagingStudy/${study.id ?? '?'} (${reference} address) is on ${url.origin}, which is not ` +
+        `an imaging origin of the EHR ${client.baseUrl} (configured: ${configured}). ldh-cds sends your token only to ` +
+        `that EHR's FHIR server and the imaging origins configured for it; if this PACS belongs to that EHR, add ` +
+        `"${url.origin}" to its "imagingOrigins" in EHRS_FILE (smart-config/ehrs.json) and restart the app server.`,
     );
   }
   return endpoint.address.replace(/\/+$/, '');
+}
+
+/** The Endpoint, read from the launch's FHIR server (the FHIR client refuses a reference to another server). */
+async function readEndpoint(client: FhirClient, study: ImagingStudy, reference: string): Promise<Endpoint> {
+  try {
+    return await client.read<Endpoint>(reference);
+  } catch (error) {
+    const origin = absoluteOrigin(reference);
+    if (error instanceof FhirRequestRefusedError && origin !== undefined && origin !== new URL(client.baseUrl).origin) {
+      throw new PipelineError(
+        'unprocessable',
+        `ImagingStudy.endpoint points to another server (${origin}): ImagingStudy/${study.id ?? '?'} can only be ` +
+          `analyzed when its Endpoint is on the EHR's FHIR server (${client.baseUrl}), which ldh-cds reads with your ` +
+          'token; nothing was sent there.',
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+function absoluteOrigin(reference: string): string | undefined {
+  try {
+    return new URL(reference).origin;
+  } catch {
+    return undefined;
+  }
 }

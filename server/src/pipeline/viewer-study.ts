@@ -23,8 +23,8 @@ export interface ViewerRequest {
   imagingStudy: string;
   /** A patient-scoped token's patient: the study must be theirs (patient-match.ts). */
   patientRestriction?: PatientRestriction | undefined;
-  /** Origins the DICOMweb endpoint may be on (the trusted FHIR servers'). */
-  trustedOrigins: readonly string[];
+  /** Origins the DICOMweb endpoint may be on: the imaging origins configured for this EHR (EHRS_FILE). */
+  imagingOrigins: readonly string[];
 }
 
 export type ViewerDependencies = Pick<AnalyzeDependencies, 'fhirClient' | 'dicomweb' | 'decoder' | 'limits'>;
@@ -57,7 +57,7 @@ export async function openViewerStudy(
       assertOwnPatient(request.imagingStudy, study.subject, request);
       return {
         studyInstanceUid: studyInstanceUidOf(study),
-        dicomwebBase: await dicomwebBaseOf(fhir, study, request.trustedOrigins),
+        dicomwebBase: await dicomwebBaseOf(fhir, study, request.imagingOrigins),
         seriesInstanceUids: (study.series ?? []).map((series) => series.uid),
       };
     });
