@@ -118,6 +118,43 @@ describe('createDicomwebRetriever', () => {
   });
 });
 
+describe('a retriever with an AbortSignal (a cancelled analysis)', () => {
+  it('when the signal fires during a request, then it is aborted at once, no waiting request is sent, and the call rejects with the reason', async () => {
+    const requested: string[] = [];
+    let firstArrived = (): void => undefined;
+    const arrived = new Promise<void>((resolve) => {
+      firstArrived = resolve;
+    });
+    let abortedByClient = false;
+    const url = await serve((req) => {
+      requested.push(req.url ?? '');
+      req.socket.on('close', () => {
+        abortedByClient = true;
+      });
+      firstArrived();
+      // never answer: only the abort can end it
+    });
+    const cancel = new AbortController();
+    const retriever = createDicomwebRetriever(url, { concurrency: 1, timeoutMs: 30_000, signal: cancel.signal });
+    const frames = retriever.retrieveFrames('1', '2', [
+      { sopInstanceUid: '3', frame: 1 },
+      { sopInstanceUid: '4', frame: 1 },
+      { sopInstanceUid: '5', frame: 1 },
+    ]);
+    await arrived;
+    const started = Date.now();
+    cancel.abort(new Error('cancelled by the user'));
+    await expect(frames).rejects.toThrow('cancelled by the user');
+    expect(Date.now() - started).toBeLessThan(1000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(requested).toHaveLength(1);
+    expect(abortedByClient).toBe(true);
+    // Nothing more goes out once it has fired.
+    await expect(retriever.searchForSeries('1')).rejects.toThrow('cancelled by the user');
+    expect(requested).toHaveLength(1);
+  });
+});
+
 describe('createLimiter', () => {
   it('when more tasks than the limit are started, then at most the limit run at once', async () => {
     const limit = createLimiter(2);

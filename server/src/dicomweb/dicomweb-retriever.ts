@@ -7,7 +7,9 @@
  *   with exponential backoff (honouring Retry-After), and 401/403/404 fail at once with a message that says
  *   what to fix;
  * - a bearer token or basic credentials go in the Authorization header, and never follow a redirect to another
- *   origin (redirect-guard.ts): such a redirect fails at once, naming the origin it pointed to.
+ *   origin (redirect-guard.ts): such a redirect fails at once, naming the origin it pointed to;
+ * - an AbortSignal (a cancelled analysis) aborts the requests in flight, starts no new one and cuts a backoff short:
+ *   every method then rejects with the signal's reason, never retried.
  * dicomweb-client needs an XMLHttpRequest in Node: every request gets its own RedirectGuardedXhr (xhr2's, guarded), so
  * no global one is installed. It logs failed requests to the console unless `verbose: false`; its errors are mapped to
  * `UpstreamRequestError` (service `DICOMweb`) with the status kept.
@@ -60,6 +62,8 @@ export interface DicomwebRetrieverOptions {
   retries?: number;
   /** First backoff delay; doubles per retry, with jitter (default 250 ms). */
   backoffMs?: number;
+  /** Aborted: requests in flight are aborted, none is started or repeated, and each call rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 /** PS3.18 §8.7.3.5.2: application/octet-stream without a transfer-syntax parameter means Explicit VR Little Endian. */
@@ -132,6 +136,19 @@ function retryAfterMs(error: unknown): number | undefined {
   return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 30_000) : undefined;
 }
 
+/** Waits `ms`, or less when the signal fires meanwhile (the next attempt then sees it). */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** A counting semaphore: at most `limit` tasks run at once, the rest wait in order. */
 export function createLimiter(limit: number): <R>(task: () => Promise<R>) => Promise<R> {
   let active = 0;
@@ -185,30 +202,45 @@ export function createDicomwebRetriever(baseUrl: string, options: DicomwebRetrie
   const timeoutMs = options.timeoutMs ?? 30_000;
   const retries = options.retries ?? 3;
   const backoffMs = options.backoffMs ?? 250;
+  const { signal } = options;
 
   /** One request with timeout, limited concurrency and retries; `run` gets a fresh XHR to pass as `instance`. */
   async function call<R>(what: string, run: (instance: XMLHttpRequest) => Promise<R>): Promise<R> {
     for (let attempt = 0; ; attempt++) {
+      signal?.throwIfAborted();
       let timedOut = false;
       let failure: unknown;
       let refusedRedirect: RefusedRedirect | undefined;
       const started = Date.now();
       try {
         return await limit(async () => {
+          // A request that waited for its turn while the analysis was cancelled is never sent.
+          signal?.throwIfAborted();
           const instance = new RedirectGuardedXhr();
           instance.timeout = timeoutMs;
           const timer = setTimeout(() => {
             timedOut = true;
             instance.abort();
           }, timeoutMs + 100);
+          // xhr2's abort() does not settle dicomweb-client's promise (no readystatechange): the race does.
+          let abort = (): void => undefined;
+          const aborted = new Promise<never>((_resolve, reject) => {
+            abort = () => {
+              instance.abort();
+              reject(signal?.reason as Error);
+            };
+          });
+          signal?.addEventListener('abort', abort, { once: true });
           try {
-            return await run(instance);
+            return await (signal ? Promise.race([run(instance), aborted]) : run(instance));
           } finally {
             clearTimeout(timer);
+            signal?.removeEventListener('abort', abort);
             refusedRedirect = instance.refusedRedirect;
           }
         });
       } catch (error) {
+        signal?.throwIfAborted();
         if (refusedRedirect) throw redirectRefusedError(what, refusedRedirect);
         failure = error;
         // xhr2 ends a timed-out request with status 0, like a network error: tell them apart by the clock.
@@ -217,7 +249,7 @@ export function createDicomwebRetriever(baseUrl: string, options: DicomwebRetrie
       const requestError = toRequestError(what, failure, timedOut);
       if (attempt >= retries || !isRetryable(requestError)) throw requestError;
       const delay = retryAfterMs(failure) ?? backoffMs * 2 ** attempt * (0.75 + Math.random() * 0.5);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await sleep(delay, signal);
     }
   }
 

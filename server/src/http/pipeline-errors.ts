@@ -30,6 +30,9 @@ export function pipelineErrorToHttpError(error: PipelineError): HttpError {
       return forbidden(error.message);
     case 'conflict':
       return conflict(error.message);
+    case 'cancelled':
+      // A cancelled analysis conflicts with the request that waited for it (RFC 9110 §15.5.10): it was stopped.
+      return conflict(error.message);
     case 'too-large':
       return tooCostly(error.message);
     case 'busy':

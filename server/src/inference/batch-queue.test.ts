@@ -59,3 +59,40 @@ describe('a bounded batch queue', () => {
     await expect(queue.submit([1, 2, 3, 4, 5])).resolves.toEqual([1, 2, 3, 4, 5]);
   });
 });
+
+describe('a submission with an AbortSignal (a cancelled analysis)', () => {
+  it('when it is aborted while its items wait, then they leave the queue, it rejects with the reason, and others still run', async () => {
+    const runs: number[][] = [];
+    let releaseFirstRun = (): void => undefined;
+    const firstRunHeld = new Promise<void>((resolve) => {
+      releaseFirstRun = resolve;
+    });
+    const queue = createBatchQueue(2, async (batch: number[]) => {
+      runs.push(batch);
+      if (runs.length === 1) await firstRunHeld;
+      return batch;
+    });
+    const cancel = new AbortController();
+    const cancelled = queue.submit([1, 2, 3, 4, 5, 6], { signal: cancel.signal });
+    const other = queue.submit([7]);
+    // The first run (1, 2) is under way; 3 … 6 wait behind it.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(runs).toEqual([[1, 2]]);
+    cancel.abort(new Error('cancelled by the user'));
+    releaseFirstRun();
+    await expect(cancelled).rejects.toThrow('cancelled by the user');
+    await expect(other).resolves.toEqual([7]);
+    expect(runs).toEqual([[1, 2], [7]]);
+  });
+
+  it('when the signal has already fired, then nothing is queued', async () => {
+    const runs: number[][] = [];
+    const queue = createBatchQueue(2, async (batch: number[]) => {
+      runs.push(batch);
+      return Promise.resolve(batch);
+    });
+    await expect(queue.submit([1], { signal: AbortSignal.abort(new Error('too late')) })).rejects.toThrow('too late');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(runs).toEqual([]);
+  });
+});

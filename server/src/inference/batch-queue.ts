@@ -8,10 +8,13 @@
  * BatchQueueFullError (the API's 503 with Retry-After), whole — never half an analysis queued. An empty queue takes
  * any one submission, so a study larger than the depth is still analyzed when nothing else waits (its size is
  * bounded by the study limits, not here).
+ *
+ * A submission may carry an AbortSignal (a cancelled analysis): once it fires, its items still waiting leave the
+ * queue and the submission rejects with the signal's reason; items already in a run finish with it, unread.
  */
 export interface BatchQueue<In, Out> {
   /** Queues the items; resolves to one result per item, in order, once their runs are done. */
-  submit(items: readonly In[]): Promise<Out[]>;
+  submit(items: readonly In[], options?: SubmitOptions): Promise<Out[]>;
   /** Runs so far and the items they held (items / runs = how full the batches were). */
   stats(): { runs: number; items: number };
 }
@@ -34,8 +37,15 @@ export interface BatchQueueOptions {
   retryAfterSeconds?: number;
 }
 
+export interface SubmitOptions {
+  /** Aborted: the submission's waiting items are dropped and it rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
 interface Waiting<In, Out> {
   item: In;
+  /** The submission the item came with: what an abort takes out of the queue. */
+  submission: object;
   resolve(result: Out): void;
   reject(error: unknown): void;
 }
@@ -74,7 +84,8 @@ export function createBatchQueue<In, Out>(
   }
 
   return {
-    submit(items) {
+    submit(items, { signal } = {}) {
+      if (signal?.aborted) return Promise.reject(signal.reason as Error);
       if (queue.length > 0 && queue.length + items.length > maxDepth) {
         return Promise.reject(
           new BatchQueueFullError(
@@ -83,9 +94,25 @@ export function createBatchQueue<In, Out>(
           ),
         );
       }
-      const pending = items.map((item) => new Promise<Out>((resolve, reject) => queue.push({ item, resolve, reject })));
+      const submission = {};
+      const pending = items.map(
+        (item) => new Promise<Out>((resolve, reject) => queue.push({ item, submission, resolve, reject })),
+      );
       setImmediate(() => void drain());
-      return Promise.all(pending);
+      if (!signal) return Promise.all(pending);
+      const dropWaiting = (): void => {
+        for (let i = queue.length - 1; i >= 0; i--) {
+          const waiting = queue[i];
+          if (waiting?.submission !== submission) continue;
+          queue.splice(i, 1);
+          waiting.reject(signal.reason);
+        }
+      };
+      signal.addEventListener('abort', dropWaiting, { once: true });
+      // Whatever the outcome, an abort after it has nothing left to drop.
+      return Promise.all(pending).finally(() => {
+        signal.removeEventListener('abort', dropWaiting);
+      });
     },
     stats: () => ({ ...stats }),
   };

@@ -23,6 +23,10 @@ export interface DetectOptions {
   scoreFloor?: number;
   /** Called with the milliseconds each stage took: preprocessing per call, a run's time shared by its slices. */
   onStage?: StageTimer;
+  /** Called once per slice as its run finishes (how far a large submission has got). */
+  onSliceDetected?: () => void;
+  /** Aborted: slices still waiting for a run are dropped and `detect` rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface DetectorSession {
@@ -194,15 +198,23 @@ export async function createDetectorSession(
       const { runs, items } = queue.stats();
       return { runs, slices: items };
     },
-    async detect(images, { scoreFloor = DEFAULT_SCORE_FLOOR, onStage } = {}) {
+    async detect(images, { scoreFloor = DEFAULT_SCORE_FLOOR, onStage, onSliceDetected, signal } = {}) {
+      signal?.throwIfAborted();
       const start = performance.now();
       const slices = images.map((image): QueuedSlice => {
         const input = new Float32Array(width * height);
         const { scaleX, scaleY } = preprocessSlice(image, manifest, input);
-        return { input, scaleX, scaleY, scoreFloor, ...(onStage ? { onStage } : {}) };
+        return {
+          input,
+          scaleX,
+          scaleY,
+          scoreFloor,
+          ...(onStage ? { onStage } : {}),
+          ...(onSliceDetected ? { onDetected: onSliceDetected } : {}),
+        };
       });
       onStage?.('preprocess', performance.now() - start);
-      return queue.submit(slices);
+      return queue.submit(slices, signal ? { signal } : {});
     },
     ...(zoomed.refine ? { refine: zoomedPass(zoomed.refine) } : {}),
     ...(zoomed.verify ? { verify: zoomedPass(zoomed.verify) } : {}),
@@ -221,6 +233,7 @@ interface QueuedSlice {
   scaleY: number;
   scoreFloor: number;
   onStage?: StageTimer;
+  onDetected?: () => void;
 }
 
 /**
@@ -250,6 +263,7 @@ async function detectBatch(
   return batch.map((slice, i) => {
     slice.onStage?.('inference', inferenceMs / batch.length);
     slice.onStage?.('postprocess', postprocessMs / batch.length);
+    slice.onDetected?.();
     return (decoded[i] ?? [])
       .filter((detection) => detection.score >= slice.scoreFloor)
       .map((detection) => scaleDetection(detection, slice.scaleX, slice.scaleY));

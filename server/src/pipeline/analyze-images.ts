@@ -2,7 +2,9 @@
  * Study images → Findings, the imaging half of an analysis, for any source that answers like DICOMweb (a
  * PACS, the mock EHR, a folder of files): QIDO series → metadata → series selection (declarative rules) →
  * stacks and disc levels → frames → decode → detector → MSU rules. Each stage's time is reported to `onStage`
- * for the benchmark.
+ * for the benchmark; how far it has got to `onProgress` (analysis-progress.ts: images retrieved and decoded, slices
+ * through the model) for the job's progress bar. An AbortSignal stops it between requests, frames and batches
+ * (watched-source.ts, the detector's queue); it then rejects with the signal's reason.
  */
 import {
   NATIVE_TRANSFER_SYNTAXES,
@@ -38,8 +40,10 @@ import {
 } from '../inference/detections-to-findings';
 import { DISC_LEVELS, type Findings, type SliceRef } from '../findings/findings';
 import { reconcileMsuClass } from '../inference/geometry-check';
+import type { ProgressListener } from './analysis-progress';
 import { boundedStudySource } from './bounded-source';
 import { assignStudyLevels, chooseSagittalSeries } from './level-assignment';
+import { watchedStudySource } from './watched-source';
 
 /** Anything that answers the three DICOMweb questions the pipeline asks. */
 export type StudySource = DicomwebRetriever;
@@ -56,6 +60,10 @@ export interface AnalyzeImagesOptions {
   decoder?: FrameDecoder;
   /** What one study may ask of us (series, instances, frames, pixels, bytes); default DEFAULT_STUDY_LIMITS. */
   limits?: StudyLimits;
+  /** Cancels the analysis: no request, frame or batch starts once it fires. */
+  signal?: AbortSignal | undefined;
+  /** Stages and counts as they move: finding-series, retrieving n/N, decoding n/N, inferring n/N. */
+  onProgress?: ProgressListener | undefined;
 }
 
 export interface KeySliceImage {
@@ -304,9 +312,16 @@ export async function analyzeImages(
   detector: DetectorSession,
   options: AnalyzeImagesOptions = {},
 ): Promise<ImageAnalysis> {
-  const { onStage } = options;
+  const { onStage, signal, onProgress } = options;
+  onProgress?.({ stage: 'finding-series' });
+  // Frames received are counted only while the axial series is retrieved (not the sagittal, not a re-request).
+  let countRetrieved: ((count: number) => void) | undefined;
+  const watched =
+    signal || onProgress
+      ? watchedStudySource(studySource, { signal, onFramesRetrieved: (count) => countRetrieved?.(count) })
+      : studySource;
   // Every answer and frame of this study is held to the limits, re-requested frames included.
-  const source = boundedStudySource(studySource, options.limits ?? DEFAULT_STUDY_LIMITS);
+  const source = boundedStudySource(watched, options.limits ?? DEFAULT_STUDY_LIMITS);
   const decoder = options.decoder ?? inThreadDecoder;
   const warnings: string[] = [];
   const { seriesUid, slices, instances, sagittal } = await selectAxialSeries(source, studyUid, warnings, onStage);
@@ -326,8 +341,17 @@ export async function analyzeImages(
       ),
     );
   });
+  // A sagittal image that could not be read falls back to counting: a cancel there must still stop the analysis.
+  signal?.throwIfAborted();
   warnings.push(...assigned.warnings);
   const ordered = assigned.stacks.flatMap((stack) => stack.slices);
+  const total = ordered.length;
+  let retrieved = 0;
+  onProgress?.({ stage: 'retrieving', done: 0, total });
+  countRetrieved = (count) => {
+    retrieved += count;
+    onProgress?.({ stage: 'retrieving', done: Math.min(retrieved, total), total });
+  };
   const frames = await timed('retrieve', onStage, () =>
     source.retrieveFrames(
       studyUid,
@@ -335,8 +359,12 @@ export async function analyzeImages(
       ordered.map((slice) => ({ sopInstanceUid: slice.sopInstanceUid, frame: slice.frame })),
     ),
   );
+  countRetrieved = undefined;
+  let decoded = 0;
+  onProgress?.({ stage: 'decoding', done: 0, total });
   const images = await timed('decode', onStage, () =>
     mapWithConcurrency(frames, options.decodeConcurrency ?? 4, async (frame, i) => {
+      signal?.throwIfAborted();
       const image = await decodeOrTranscode(
         decoder,
         source,
@@ -347,10 +375,29 @@ export async function analyzeImages(
         warnings,
       );
       frames[i] = { ...frame, bytes: new Uint8Array(0) };
+      decoded++;
+      onProgress?.({ stage: 'decoding', done: decoded, total });
       return image;
     }),
   );
-  const detections = await detector.detect(images, onStage ? { onStage } : {});
+  signal?.throwIfAborted();
+  let inferred = 0;
+  onProgress?.({ stage: 'inferring', done: 0, total: images.length });
+  const detections = await detector.detect(images, {
+    ...(onStage ? { onStage } : {}),
+    ...(signal ? { signal } : {}),
+    ...(onProgress
+      ? {
+          onSliceDetected: () => {
+            inferred++;
+            onProgress({ stage: 'inferring', done: Math.min(inferred, images.length), total: images.length });
+          },
+        }
+      : {}),
+  });
+  signal?.throwIfAborted();
+  // A detector that does not count its slices (a test's) is done with all of them now.
+  if (inferred < images.length) onProgress?.({ stage: 'inferring', done: images.length, total: images.length });
   const postStart = performance.now();
   let cursor = 0;
   const levels: (LevelDetections & { images: DecodedFrame[] })[] = assigned.stacks.map((stack) => {
@@ -366,7 +413,9 @@ export async function analyzeImages(
     return { level: stack.level, slices: levelSlices, detections: levelDetections, images: levelImages };
   });
   await verifyCandidates(levels, detector, onStage);
+  signal?.throwIfAborted();
   await refineReportedBoxes(levels, detector, onStage);
+  signal?.throwIfAborted();
   const reconciled = reconcileMsuClass(
     detectionsToFindings(levels, detector.manifest).sort(
       (a, b) => DISC_LEVELS.indexOf(a.level) - DISC_LEVELS.indexOf(b.level),

@@ -7,6 +7,10 @@
  * Re-analysis never contradicts the record (docs/fhir-mapping.md §Re-analysis): when the EHR already holds this model
  * version's report on the study, that report is the answer and nothing is computed or written; a new model version
  * supersedes an earlier AI report still awaiting review, never a signed one.
+ *
+ * An analysis reports its progress (analysis-progress.ts) and can be cancelled by its AbortSignal until it starts to
+ * write: the signal is checked for the last time in the turn that reports the first writing stage, so a cancelled
+ * analysis writes nothing — no SR in the PACS, no FHIR resource — and ends with a PipelineError of kind `cancelled`.
  */
 import { createDecodePool, inThreadDecoder, type DecodePoolOptions, type FrameDecoder } from '../dicom/decode-pool';
 import type { ImagingStudy, Patient } from 'fhir/r4';
@@ -39,6 +43,7 @@ import {
   type InferenceLog,
 } from '../inference/detector-session';
 import type { ModelRef } from '../findings/findings';
+import type { AnalysisStage, ProgressListener } from './analysis-progress';
 import { analyzeImages } from './analyze-images';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
 import { assertOwnPatient, patientIdOfSubject, withImagesOfPatient, type PatientRestriction } from './patient-match';
@@ -55,7 +60,17 @@ export interface AnalyzeRequest {
   storeStructuredReport?: boolean;
   /** A patient-scoped token's patient: the study must be theirs (patient-match.ts). */
   patientRestriction?: PatientRestriction | undefined;
+  /** Cancels the analysis until it starts writing (then it is ignored: a write is never left half done). */
+  signal?: AbortSignal | undefined;
+  /** The stages and counts as they move (analysis-progress.ts). */
+  onProgress?: ProgressListener | undefined;
 }
+
+/** What opening a study needs: who asks, on which EHR, with which model. */
+export type StudyRequest = Pick<
+  AnalyzeRequest,
+  'fhirBaseUrl' | 'accessToken' | 'imagingStudy' | 'modelDir' | 'patientRestriction'
+>;
 
 export interface AnalyzeResult extends StoredAnalysis {
   /** False when the EHR already held this model version's analysis and it was returned as stored. */
@@ -70,7 +85,8 @@ export interface AnalyzeResult extends StoredAnalysis {
 /** Seams for tests; production uses the real stages. */
 export interface AnalyzeDependencies {
   fhirClient: (baseUrl: string, accessToken: string) => FhirClient;
-  dicomweb: (baseUrl: string, accessToken: string) => DicomwebRetriever;
+  /** The signal, where given, aborts the retriever's requests (a cancelled analysis). */
+  dicomweb: (baseUrl: string, accessToken: string, signal?: AbortSignal) => DicomwebRetriever;
   detector: (modelDir: string) => Promise<DetectorSession>;
   /** Frame decoding: a worker pool in the app (startAppServer owns and closes it), in-thread by default. */
   decoder: FrameDecoder;
@@ -126,7 +142,8 @@ export function decoderFor(options: DecodePoolOptions = {}): FrameDecoder {
 export function defaultDependencies(log: InferenceLog, options: PipelineOptions = {}): AnalyzeDependencies {
   return {
     fhirClient: (baseUrl, token) => createFhirClient(baseUrl, token),
-    dicomweb: (baseUrl, token) => createDicomwebRetriever(baseUrl, { ...options.dicomweb, accessToken: token }),
+    dicomweb: (baseUrl, token, signal) =>
+      createDicomwebRetriever(baseUrl, { ...options.dicomweb, accessToken: token, ...(signal ? { signal } : {}) }),
     detector: (modelDir) => getDetectorSession(modelDir, log, options.detector),
     decoder: inThreadDecoder,
     ...(options.limits ? { limits: options.limits } : {}),
@@ -158,30 +175,68 @@ async function supersedable(
   return { report: current.report, observations, ...(document ? { document } : {}) };
 }
 
-export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDependencies): Promise<AnalyzeResult> {
+/** The study, read and checked, with this model's standing report on it if the EHR holds one. */
+async function openStudy(request: StudyRequest, deps: AnalyzeDependencies) {
+  const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
+  const study = await fhir.read<ImagingStudy>(request.imagingStudy);
+  assertOwnPatient(request.imagingStudy, study.subject, request);
+  const ofStudy: StudyOfReports = {
+    reference: request.imagingStudy,
+    subject: study.subject,
+    studyInstanceUid: studyInstanceUidOf(study),
+  };
+  const detector = await deps.detector(request.modelDir);
+  const model: ModelRef = { id: detector.manifest.id, version: detector.manifest.version };
+  const reports = await findStoredReports(fhir, ofStudy);
+  return { fhir, study, ofStudy, detector, model, reports, existing: ownReport(reports, model) };
+}
+
+/**
+ * What a request to analyze answers before any work (POST /api/analyses): the model that would analyze the study and,
+ * when the EHR already holds that model version's analysis of it, that analysis as stored. The same checks as an
+ * analysis: the token's patient (403), the study's existence (404), the EHR's answer (502).
+ */
+export async function findOwnAnalysis(
+  request: StudyRequest,
+  deps: AnalyzeDependencies,
+): Promise<{ model: ModelRef; stored?: AnalyzeResult }> {
   try {
-    const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
-    const study = await fhir.read<ImagingStudy>(request.imagingStudy);
-    assertOwnPatient(request.imagingStudy, study.subject, request);
-    const studyUid = studyInstanceUidOf(study);
-    const ofStudy: StudyOfReports = {
-      reference: request.imagingStudy,
-      subject: study.subject,
-      studyInstanceUid: studyUid,
+    const { fhir, ofStudy, model, existing } = await openStudy(request, deps);
+    if (!existing) return { model };
+    return {
+      model,
+      stored: { ...(await readStoredAnalysis(fhir, existing, ofStudy, readStructuredReportLevels)), created: false },
     };
-    const detector = await deps.detector(request.modelDir);
-    const model = { id: detector.manifest.id, version: detector.manifest.version };
-    const reports = await findStoredReports(fhir, ofStudy);
-    const existing = ownReport(reports, model);
+  } catch (error) {
+    throw toPipelineError(error);
+  }
+}
+
+export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDependencies): Promise<AnalyzeResult> {
+  const { signal, onProgress } = request;
+  const state = { writing: false };
+  /** The point of no return: the last look at the signal and the first writing stage, in one turn. */
+  const beginWriting = (stage: AnalysisStage): void => {
+    if (!state.writing) signal?.throwIfAborted();
+    state.writing = true;
+    onProgress?.({ stage });
+  };
+  try {
+    onProgress?.({ stage: 'finding-series' });
+    const { fhir, study, ofStudy, detector, model, reports, existing } = await openStudy(request, deps);
+    const studyUid = ofStudy.studyInstanceUid;
     if (existing) {
       // What the EHR holds is the answer: a recomputation could differ from the record in rounding or a warning.
-      return { ...(await readStoredAnalysis(fhir, existing, ofStudy, readStructuredReportLevels)), created: false };
+      const stored = await readStoredAnalysis(fhir, existing, ofStudy, readStructuredReportLevels);
+      signal?.throwIfAborted();
+      return { ...stored, created: false };
     }
 
     const dicomwebBase = await dicomwebBaseOf(fhir, study, request.imagingOrigins);
     // The wrong-patient guard: the images must be this study's and its Patient's before anything is written.
     const patient = await subjectPatientOf(fhir, study, request);
-    const retriever = withImagesOfPatient(deps.dicomweb(dicomwebBase, request.accessToken), {
+    signal?.throwIfAborted();
+    const retriever = withImagesOfPatient(deps.dicomweb(dicomwebBase, request.accessToken, signal), {
       imagingStudy: request.imagingStudy,
       studyInstanceUid: studyUid,
       patient,
@@ -190,6 +245,8 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
     const { findings, instances } = await analyzeImages(retriever, studyUid, detector, {
       decoder: deps.decoder,
       ...(deps.limits ? { limits: deps.limits } : {}),
+      signal,
+      onProgress,
     });
     deps.log('analysis finished', {
       levels: findings.levels.length,
@@ -200,6 +257,7 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
     const structuredReport = structuredReportOrWarning(findings, instances, issued);
     let structuredReportInPacs = false;
     if (structuredReport && request.storeStructuredReport && retriever.storeInstances) {
+      beginWriting('writing-sr');
       try {
         await retriever.storeInstances(studyUid, [structuredReport.part10]);
         structuredReportInPacs = true;
@@ -210,6 +268,7 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
       }
     }
     const superseded = await supersedable(fhir, reports, model);
+    beginWriting('writing-fhir');
     try {
       await writeFindings(
         fhir,
@@ -239,6 +298,14 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
       ...(structuredReport ? { structuredReportUid: structuredReport.sopInstanceUid, structuredReportInPacs } : {}),
     };
   } catch (error) {
+    // Whatever stopped it once the signal fired (the abort itself, or a request it cut short), nothing was written.
+    if (!state.writing && signal?.aborted) {
+      throw new PipelineError(
+        'cancelled',
+        `The analysis of ${request.imagingStudy} was cancelled; nothing was written to the EHR or the PACS.`,
+        { cause: error },
+      );
+    }
     throw toPipelineError(error);
   }
 }

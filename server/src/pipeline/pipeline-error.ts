@@ -25,10 +25,19 @@ import { FhirRequestRefusedError } from '../fhir/fhir-client';
  * - `too-large`: the study exceeds a configured limit (dicom/study-limits.ts): the message names the limit, the
  *   value and the configuration key;
  * - `busy`: the server is at capacity (a full decode or inference queue): nothing is wrong with the request, try
- *   again after `retryAfterSeconds`.
+ *   again after `retryAfterSeconds`;
+ * - `cancelled`: the analysis was cancelled (its job's DELETE) before it wrote anything, and wrote nothing.
  */
 export type PipelineErrorKind =
-  'invalid-input' | 'not-found' | 'unprocessable' | 'upstream' | 'forbidden' | 'conflict' | 'too-large' | 'busy';
+  | 'invalid-input'
+  | 'not-found'
+  | 'unprocessable'
+  | 'upstream'
+  | 'forbidden'
+  | 'conflict'
+  | 'too-large'
+  | 'busy'
+  | 'cancelled';
 
 export interface UpstreamFailure {
   /** Which server, as the user should read it: `FHIR server`, `DICOMweb server (<what failed>)`. */
