@@ -8,6 +8,8 @@
  *        ↑
  *   pipeline/   cds-hooks/                     compose the stages (cds-hooks is also an HTTP router: it may use http/)
  *        ↑
+ *   jobs/                                      analyses as jobs: the engine interface and its implementations
+ *        ↑
  *   http/                                      routes, errors, security; maps pipeline errors to statuses
  *        ↑
  *   app.ts  main.ts  cli/                      wiring and entry points
@@ -81,8 +83,16 @@ module.exports = {
       name: 'pipeline-knows-no-http',
       severity: 'error',
       comment:
-        'pipeline/ is used by the API and the command line alike: it throws PipelineError, http/ maps it to a status.',
+        'pipeline/ is used by the API, the jobs and the command line alike: it throws PipelineError, http/ maps it to a status.',
       from: { path: '^server/src/pipeline/', pathNot: TEST_FILE },
+      to: { path: '^server/src/((http|cds-hooks|jobs|cli)/|(app|main)\\.ts$)' },
+    },
+    {
+      name: 'jobs-know-no-http',
+      severity: 'error',
+      comment:
+        'jobs/ runs the pipeline for the API and, later, for queue workers: it knows no HTTP (the API hands it how to describe a failure).',
+      from: { path: '^server/src/jobs/', pathNot: TEST_FILE },
       to: { path: '^server/src/((http|cds-hooks|cli)/|(app|main)\\.ts$)' },
     },
     {
