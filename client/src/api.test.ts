@@ -55,6 +55,15 @@ describe('app server API', () => {
     expect(calls[0]?.url).toBe('http://localhost:3000/api/analyses');
     expect(calls[0]?.init?.method).toBe('POST');
     expect(calls[0]?.init?.body).toBe('{"imagingStudy":"ImagingStudy/st1"}');
+    // The synchronous answer (RFC 7240): the analysis runs as a job, and the panel waits for it to finish.
+    expect(calls[0]?.init?.headers).toMatchObject({ Prefer: 'wait=600' });
+  });
+
+  it('when the analysis is still running when the wait is over (202), then the call says it goes on', async () => {
+    const { fetch } = recordingFetch(json({ id: 'job-1', state: 'running' }, 202));
+    const error = await postAnalysis(session, 'st1', { baseUrl, fetch }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 202, message: expect.stringMatching(/goes on on the server/) as unknown });
   });
 
   it('when the server answers an OperationOutcome, then an ApiError carries its status and diagnostics', async () => {

@@ -161,6 +161,12 @@ export function analysesUrl(baseUrl: string, studyId?: string): string {
   return url.toString();
 }
 
+/**
+ * How long the panel waits for an analysis to answer (RFC 7240 `Prefer: wait`, seconds; the server's longest): the
+ * analysis runs as a job on the server, and until the panel follows its progress it asks for the synchronous answer.
+ */
+export const ANALYSIS_WAIT_SECONDS = 600;
+
 /** `POST /api/analyses` — runs the pipeline on the study and writes the results back to the EHR. */
 export async function postAnalysis(
   session: ApiSession,
@@ -170,10 +176,18 @@ export async function postAnalysis(
   const doFetch = options.fetch ?? fetch;
   const response = await doFetch(analysesUrl(options.baseUrl), {
     method: 'POST',
-    headers: buildApiHeaders(session, true),
+    headers: { ...buildApiHeaders(session, true), Prefer: `wait=${ANALYSIS_WAIT_SECONDS}` },
     body: JSON.stringify({ imagingStudy: studyReference(studyId) }),
     signal: options.signal,
   });
+  if (response.status === 202) {
+    // Still running when the wait was over (RFC 9110 §15.3.3): it goes on, and its results reach the EHR.
+    throw new ApiError(
+      202,
+      'The analysis is taking longer than usual; it goes on on the server. Reopen the study in a few minutes to see its result.',
+      requestReferenceOf(response.headers, undefined),
+    );
+  }
   return responseToResult(response);
 }
 

@@ -17,10 +17,14 @@ import { handleError, handleNotFound } from './http/error-handler';
 import { configurationReport, healthRouter } from './http/health-router';
 import { imagingRouter } from './http/imaging-router';
 import { withLogRedaction } from './http/log-serializers';
-import { createAnalysisSlots } from './http/analysis-slots';
+import { jobFailureDescriber } from './http/job-answers';
+import { jobsRouter } from './http/jobs-router';
 import { apiRateLimits, cdsRateLimits, type RateLimitSettings } from './http/rate-limits';
 import { requestLogger, securityHeaders } from './http/security';
 import { createTokenVerifier, type TokenVerifier } from './http/token-verifier';
+import type { AnalysisJobs } from './jobs/analysis-jobs';
+import { analysisRunner } from './jobs/analysis-runner';
+import { createInProcessJobs } from './jobs/in-process-jobs';
 import {
   decoderFor,
   defaultDependencies,
@@ -39,7 +43,13 @@ export interface AppOptions {
   clientKey?: ClientKey;
 }
 
-export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, options: AppOptions = {}): Express {
+/** The app and what it owns beyond its routes: the analysis jobs, which must stop before the decode pool does. */
+export interface AppParts {
+  app: Express;
+  jobs: AnalysisJobs;
+}
+
+export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, options: AppOptions = {}): AppParts {
   const logger = withLogRedaction(options.logger ?? pino({ level: config.LOG_LEVEL }));
   const deps: AnalyzeDependencies = {
     ...defaultDependencies((message, fields) => {
@@ -63,6 +73,14 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       clientKey: readClientKey,
       cacheTtlMs: config.TOKEN_CACHE_SECONDS * 1000,
     });
+  // Analyses run as jobs in this process (jobs/in-process-jobs.ts), at most MAX_CONCURRENT_ANALYSES at once.
+  const jobs = createInProcessJobs({
+    run: analysisRunner(config.MODEL_DIR, deps),
+    describeFailure: jobFailureDescriber(logger),
+    maxRunning: config.MAX_CONCURRENT_ANALYSES,
+    maxQueued: config.MAX_QUEUED_ANALYSES,
+    maxPerUser: config.MAX_CONCURRENT_ANALYSES_PER_USER,
+  });
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -97,13 +115,11 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       modelDir: config.MODEL_DIR,
       storeStructuredReport: config.SR_STOW,
       tokens,
-      analysisSlots: createAnalysisSlots({
-        perServer: config.MAX_CONCURRENT_ANALYSES,
-        perUser: config.MAX_CONCURRENT_ANALYSES_PER_USER,
-      }),
+      jobs,
       deps,
     }),
   );
+  app.use(jobsRouter({ trustedFhirBaseUrls: config.FHIR_BASE_URLS, tokens, jobs }));
   app.use(
     imagingRouter({
       trustedFhirBaseUrls: config.FHIR_BASE_URLS,
@@ -126,7 +142,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   app.use(express.static(path.resolve(config.CLIENT_DIST_DIR), { index: 'index.html', fallthrough: true }));
   app.use(handleNotFound);
   app.use(handleError);
-  return app;
+  return { app, jobs };
 }
 
 export interface RunningServer {
@@ -153,7 +169,12 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
   const decoder = options.deps?.decoder ?? decoderFor(pipelineOptionsFromConfig(config).decode);
   // Read (or created) before listening: a key file that cannot be read stops the start with its name.
   const clientKey = options.clientKey ?? (await loadOrCreateClientKey(config.CLIENT_KEY_FILE));
-  const app = createApp(config, trusted, { ...options, logger, clientKey, deps: { decoder, ...options.deps } });
+  const { app, jobs } = createApp(config, trusted, {
+    ...options,
+    logger,
+    clientKey,
+    deps: { decoder, ...options.deps },
+  });
   return new Promise((resolve, reject) => {
     const server = app.listen(config.APP_PORT, config.APP_HOST, (error?: Error) => {
       if (error) {
@@ -168,7 +189,12 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
           new Promise<void>((done, fail) => {
             server.close((closeError) => {
               if (closeError) fail(closeError);
-              else decoder.close().then(done, fail);
+              // The jobs first: they stop (or finish a write) while the decode pool still answers them.
+              else
+                jobs
+                  .close()
+                  .then(() => decoder.close())
+                  .then(done, fail);
             });
             server.closeAllConnections();
           }),

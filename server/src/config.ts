@@ -129,13 +129,19 @@ export const CONFIG_KEYS = [
     key: 'MAX_CONCURRENT_ANALYSES',
     default: '4',
     description:
-      'Analyses running at once on this server; beyond, 503 with Retry-After. Decoding and inference share the cores: more at once only queue for them.',
+      'Analyses running at once on this server; more wait their turn, in order (`MAX_QUEUED_ANALYSES`). Decoding and inference share the cores: more at once only queue for them.',
+  },
+  {
+    key: 'MAX_QUEUED_ANALYSES',
+    default: '100',
+    description:
+      'Analyses that may wait for their turn while `MAX_CONCURRENT_ANALYSES` run; beyond, a new analysis is refused with 503 and Retry-After (0: none wait). 100 studies at 5–30 s each, four at a time, is at most about 12 minutes of waiting.',
   },
   {
     key: 'MAX_CONCURRENT_ANALYSES_PER_USER',
     default: '2',
     description:
-      'Analyses one user (one access token) runs at once; beyond, 429 with Retry-After. A clinician analyzes one study at a time; 2 leaves room for a retry while the first still runs.',
+      'Unfinished analyses (waiting or running, started or joined) of one user (the verified token’s `sub`); beyond, a new one is refused with 429 and Retry-After. A clinician analyzes one study at a time; 2 leaves room for a retry while the first still runs. Joining the analysis of a study already running is never refused.',
   },
   {
     key: 'RATE_LIMIT_WINDOW_S',
@@ -267,6 +273,12 @@ export const configSchema = z.object({
   DECODE_QUEUE_DEPTH: positiveInt(1_000_000).default(Number(defaultOf('DECODE_QUEUE_DEPTH'))),
   INFERENCE_QUEUE_DEPTH: positiveInt(10_000_000).default(Number(defaultOf('INFERENCE_QUEUE_DEPTH'))),
   MAX_CONCURRENT_ANALYSES: positiveInt(1024).default(Number(defaultOf('MAX_CONCURRENT_ANALYSES'))),
+  MAX_QUEUED_ANALYSES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(100_000)
+    .default(Number(defaultOf('MAX_QUEUED_ANALYSES'))),
   MAX_CONCURRENT_ANALYSES_PER_USER: positiveInt(1024).default(Number(defaultOf('MAX_CONCURRENT_ANALYSES_PER_USER'))),
   RATE_LIMIT_WINDOW_S: positiveInt(86_400).default(Number(defaultOf('RATE_LIMIT_WINDOW_S'))),
   RATE_LIMIT_API_PER_IP: positiveInt(10_000_000).default(Number(defaultOf('RATE_LIMIT_API_PER_IP'))),

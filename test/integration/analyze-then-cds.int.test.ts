@@ -61,6 +61,8 @@ async function analyze(imagingStudyId: string, token: string): Promise<{ finding
       Authorization: `Bearer ${token}`,
       'X-FHIR-Server': ehr.fhirBaseUrl,
       'Content-Type': 'application/json',
+      // Answered when the analysis is done (RFC 7240), as before analyses became jobs.
+      Prefer: 'wait=600',
     },
     body: JSON.stringify({ imagingStudy: `ImagingStudy/${imagingStudyId}` }),
   });

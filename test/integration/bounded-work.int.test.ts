@@ -114,6 +114,8 @@ async function call(sandbox: Sandbox, token: string, method: 'GET' | 'POST', api
       Authorization: `Bearer ${token}`,
       'X-FHIR-Server': sandbox.ehr.fhirBaseUrl,
       ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      // An analysis is answered when it is done (RFC 7240 Prefer: wait), as before analyses became jobs (issue 23).
+      ...(method === 'POST' ? { Prefer: 'wait=600' } : {}),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });

@@ -155,6 +155,8 @@ async function call({ method = 'GET', path: apiPath, token, fhirServer, body, ap
       Authorization: `Bearer ${token}`,
       'X-FHIR-Server': fhirServer ?? sandbox.ehr.fhirBaseUrl,
       ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      // An analysis is answered when it is done (RFC 7240), as before analyses became jobs.
+      ...(method === 'POST' ? { Prefer: 'wait=600' } : {}),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });

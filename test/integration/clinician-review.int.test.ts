@@ -75,7 +75,8 @@ const apiHeaders = (token: string) => ({
 async function analyze(imagingStudyId: string, token: string): Promise<StoredAnalysis> {
   const response = await fetch(`${sandbox.app.url}/api/analyses`, {
     method: 'POST',
-    headers: apiHeaders(token),
+    // Answered when the analysis is done (RFC 7240), as before analyses became jobs.
+    headers: { ...apiHeaders(token), Prefer: 'wait=600' },
     body: JSON.stringify({ imagingStudy: `ImagingStudy/${imagingStudyId}` }),
   });
   const text = await response.text();

@@ -106,6 +106,8 @@ describe('when MODEL_DIR points at a site model in the plain 9-class YOLOv8 layo
         Authorization: `Bearer ${token.access_token}`,
         'X-FHIR-Server': ehr.fhirBaseUrl,
         'Content-Type': 'application/json',
+        // Answered when the analysis is done (RFC 7240), as before analyses became jobs.
+        Prefer: 'wait=600',
       },
       body: JSON.stringify({ imagingStudy: `ImagingStudy/${patient.imagingStudyId}` }),
     });

@@ -80,6 +80,8 @@ async function analyze(
       Authorization: `Bearer ${token}`,
       'X-FHIR-Server': sandbox.ehr.fhirBaseUrl,
       'Content-Type': 'application/json',
+      // Answered when the analysis is done (RFC 7240), as before analyses became jobs.
+      Prefer: 'wait=600',
     },
     body: JSON.stringify({ imagingStudy: `ImagingStudy/${imagingStudyId}` }),
   });

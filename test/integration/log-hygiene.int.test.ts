@@ -83,7 +83,8 @@ beforeAll(async () => {
   await call('no stored analysis yet', `${app}/api/analyses?imagingStudy=${study}`, { headers: apiHeaders(token) });
   const analyzed = await call('analyze', `${app}/api/analyses`, {
     method: 'POST',
-    headers: apiHeaders(token),
+    // Answered when the analysis is done (RFC 7240 Prefer: wait), as before analyses became jobs.
+    headers: { ...apiHeaders(token), Prefer: 'wait=600' },
     body: JSON.stringify({ imagingStudy: study }),
   });
   expect(analyzed.status).toBe(201);
@@ -112,7 +113,7 @@ beforeAll(async () => {
   // (another patient's, by its real UID); a CDS call without a JWT.
   await call('another patient', `${app}/api/analyses`, {
     method: 'POST',
-    headers: apiHeaders(token),
+    headers: { ...apiHeaders(token), Prefer: 'wait=600' },
     body: JSON.stringify({ imagingStudy: `ImagingStudy/${second.imagingStudyId}` }),
   });
   await call('forged token', `${app}/api/analyses?imagingStudy=${study}`, { headers: apiHeaders(`${token}x`) });
@@ -141,7 +142,7 @@ beforeAll(async () => {
   sandbox.ehr.faults.fhirUnavailable = true;
   await call('FHIR down', `${app}/api/analyses`, {
     method: 'POST',
-    headers: apiHeaders(token),
+    headers: { ...apiHeaders(token), Prefer: 'wait=600' },
     body: JSON.stringify({ imagingStudy: study }),
   });
   sandbox.ehr.faults.fhirUnavailable = false;

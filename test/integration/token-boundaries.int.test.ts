@@ -149,6 +149,8 @@ async function call(patientIndex: number, method: 'POST' | 'GET', path: string):
       Authorization: `Bearer ${token}`,
       'X-FHIR-Server': sandbox.ehr.fhirBaseUrl,
       'Content-Type': 'application/json',
+      // An analysis is answered when it is done (RFC 7240), as before analyses became jobs.
+      ...(method === 'POST' ? { Prefer: 'wait=600' } : {}),
     },
     ...(method === 'POST' ? { body: JSON.stringify({ imagingStudy: `ImagingStudy/${seeded.imagingStudyId}` }) } : {}),
   });

@@ -218,6 +218,8 @@ const post = (body: unknown, headers: Record<string, string> = {}): Promise<Resp
       'Content-Type': 'application/json',
       Authorization: 'Bearer good-token',
       'X-FHIR-Server': fhirBase,
+      // Answered when the analysis is done (RFC 7240), as before analyses became jobs.
+      Prefer: 'wait=600',
       ...headers,
     },
     body: JSON.stringify(body),

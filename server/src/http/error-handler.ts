@@ -22,7 +22,7 @@ interface BodyParserError {
   message?: string;
 }
 
-function toHttpError(error: unknown): HttpError {
+export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof PipelineError) return pipelineErrorToHttpError(error);
   const parserError = error as BodyParserError;

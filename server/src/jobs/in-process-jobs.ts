@@ -193,7 +193,7 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
         return Promise.reject(
           new JobRefusedError(
             'user-limit',
-            `You already have ${ofUser} analyses running, the most one user may run at once (MAX_CONCURRENT_ANALYSES_PER_USER); analyses waiting for their turn count too. Try again when one has finished, in about ${retryAfterSeconds} seconds.`,
+            `You already have ${ofUser} analyses running, the most one user may run at once (MAX_CONCURRENT_ANALYSES_PER_USER). Analyses waiting for their turn count too. Try again when one has finished, in about ${retryAfterSeconds} seconds.`,
             retryAfterSeconds,
           ),
         );
