@@ -210,6 +210,9 @@ describe('createInProcessJobs: progress and the end', () => {
     const done = events.at(-1)?.snapshot;
     expect(done).toMatchObject({ state: 'completed', result: { diagnosticReport: 'DiagnosticReport/r1' } });
     expect(done?.finishedAt).toBeDefined();
+    // Watched after it finished (a reload): the final snapshot, under its last event's sequence.
+    const later = await jobs.watch(snapshot.id, alice.reader, () => undefined);
+    expect(later).toMatchObject({ snapshot: { state: 'completed' }, sequence: events.at(-1)?.sequence });
   });
 
   it('when the analysis fails, then the job keeps what the API would have answered, and its line is the first sentence', async () => {

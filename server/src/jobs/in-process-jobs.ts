@@ -75,6 +75,8 @@ interface Job {
 interface FinishedJob {
   snapshot: AnalysisJobSnapshot;
   readers: ReadonlySet<string>;
+  /** Its last event's: a stream opened on it later ends with the same id. */
+  sequence: number;
 }
 
 const FINAL_TEXT: Record<Exclude<JobState, 'queued' | 'running'>, string> = {
@@ -122,8 +124,10 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
     job.accessToken = undefined;
     unfinished.delete(job.id);
     if (joinable.get(job.key) === job) joinable.delete(job.key);
-    finished.set(job.id, { snapshot, readers: job.readers });
+    const kept: FinishedJob = { snapshot, readers: job.readers, sequence: job.sequence };
+    finished.set(job.id, kept);
     publish(job);
+    kept.sequence = job.sequence;
     job.listeners.clear();
   }
 
@@ -251,7 +255,7 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
       const job = readable(id, reader);
       if (!job) return Promise.resolve(undefined);
       const snapshot = structuredClone(job.snapshot);
-      if (!isUnfinished(job)) return Promise.resolve({ snapshot, sequence: 0, stop: () => undefined });
+      if (!isUnfinished(job)) return Promise.resolve({ snapshot, sequence: job.sequence, stop: () => undefined });
       job.listeners.add(listener);
       return Promise.resolve({
         snapshot,
