@@ -169,6 +169,8 @@ async function decodeCompressed(
   transferSyntaxUid: string,
 ): Promise<CodecOutput> {
   const pixelCount = pixel.rows * pixel.columns;
+  // Each codec refuses a codestream whose own header declares another size than this, before it allocates.
+  const expected = { columns: pixel.columns, rows: pixel.rows, samplesPerPixel: pixel.samplesPerPixel };
   switch (transferSyntaxUid) {
     case RLE_LOSSLESS:
       return decodeRle(bytes, pixelCount, pixel.bitsAllocated / 8, pixel.samplesPerPixel);
@@ -178,15 +180,15 @@ async function decodeCompressed(
     case JPEG_LOSSLESS_SV1: {
       // The codestream's SOF marker decides (servers label every JPEG frame image/jpeg): SOF3/SOF7 = lossless.
       const marker = jpegFrameHeader(bytes)?.marker;
-      if (marker === 0xc3 || marker === 0xc7) return decodeJpegLossless(bytes, pixel.bitsAllocated);
-      return decodeJpegBaseline(bytes);
+      if (marker === 0xc3 || marker === 0xc7) return decodeJpegLossless(bytes, pixel.bitsAllocated, expected);
+      return decodeJpegBaseline(bytes, expected);
     }
     case JPEG_LS_LOSSLESS:
     case JPEG_LS_NEAR_LOSSLESS:
-      return decodeJpegLs(bytes);
+      return decodeJpegLs(bytes, expected);
     case JPEG_2000_LOSSLESS:
     case JPEG_2000:
-      return decodeJpeg2000(bytes);
+      return decodeJpeg2000(bytes, expected);
     default:
       throw new UnsupportedImageError(
         `Transfer syntax ${transferSyntaxName(transferSyntaxUid)} is not supported; supported: ${SUPPORTED_TRANSFER_SYNTAXES.map(transferSyntaxName).join(', ')}`,
