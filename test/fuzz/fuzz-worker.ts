@@ -18,7 +18,7 @@ import { link, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pixelModuleFromMetadata } from '../../server/src/dicom/decode-frame';
-import { createDecodePool } from '../../server/src/dicom/decode-pool';
+import { createDecodePool, type FrameDecoder } from '../../server/src/dicom/decode-pool';
 import { readPart10 } from '../../server/src/dicom/part10';
 import { checkFrameMetadata, checkLimit, DEFAULT_STUDY_LIMITS } from '../../server/src/dicom/study-limits';
 import { createDetectorSession, type DetectorSession } from '../../server/src/inference/detector-session';
@@ -53,8 +53,10 @@ export interface FuzzAnswer {
   pipeline: StageOutcome;
   ms: number;
   heapUsedMb: number;
-  /** This process's peak resident set so far, MiB. */
+  /** This process's peak resident set so far, MiB (after the case). */
   maxRssMb: number;
+  /** The same peak just before the case: `maxRssMb` above it means this case raised the worker's peak. */
+  maxRssBeforeMb: number;
 }
 
 /** The error classes the product throws on purpose for bad input (by name: errors from the pool arrive renamed). */
@@ -90,7 +92,29 @@ dcmjsLog.getLogger('validation.dcmjs').setLevel('silent');
 
 const data = JSON.parse(process.argv[2] ?? '{}') as FuzzWorkerData;
 const limits = DEFAULT_STUDY_LIMITS;
-const decoder = createDecodePool({ threads: 1, frameTimeoutMs: data.frameTimeoutMs, maxQueue: 64 });
+const pool = createDecodePool({ threads: 1, frameTimeoutMs: data.frameTimeoutMs, maxQueue: 64 });
+/**
+ * Frames handed to the pool and not yet settled. An analysis that fails stops waiting for its other frames, but
+ * their decoding goes on (until done or the frame time limit): a case waits for them before it answers, so that what
+ * they cost — time, and RSS (`maxRssMb`) — is counted against the case that asked for them, not the next ones.
+ */
+const inFlight = new Set<Promise<unknown>>();
+const decoder: FrameDecoder = {
+  decode(...args) {
+    const decoding = pool.decode(...args);
+    inFlight.add(decoding);
+    decoding.then(
+      () => inFlight.delete(decoding),
+      () => inFlight.delete(decoding),
+    );
+    return decoding;
+  },
+  close: () => pool.close(),
+};
+
+async function settleInFlight(): Promise<void> {
+  while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+}
 let detector: DetectorSession;
 
 async function decoderStage(bytes: Uint8Array): Promise<StageOutcome> {
@@ -164,10 +188,12 @@ async function pipelineStage(task: FuzzTask, caseDir: string): Promise<StageOutc
 
 async function runCase(task: FuzzTask): Promise<FuzzAnswer> {
   const started = performance.now();
+  const maxRssBeforeMb = process.resourceUsage().maxRSS / 1024;
   const caseDir = path.join(data.scratchDir, `case-${task.index}`);
   try {
     const decoderOutcome = await decoderStage(task.bytes);
     const pipelineOutcome = await pipelineStage(task, caseDir);
+    await settleInFlight();
     return {
       index: task.index,
       decoder: decoderOutcome,
@@ -175,6 +201,7 @@ async function runCase(task: FuzzTask): Promise<FuzzAnswer> {
       ms: performance.now() - started,
       heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20,
       maxRssMb: process.resourceUsage().maxRSS / 1024,
+      maxRssBeforeMb,
     };
   } finally {
     await rm(caseDir, { recursive: true, force: true });

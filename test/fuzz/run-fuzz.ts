@@ -58,6 +58,17 @@ export interface FuzzFailure {
   file?: string;
 }
 
+/** A case that raised its worker's peak resident set: replay it with `--seed S --only index`. */
+export interface RssCase {
+  index: number;
+  base: string;
+  mutation: string;
+  /** The worker's peak RSS after the case, MiB. */
+  peakMb: number;
+  /** How far the case raised the worker's peak (after − before), MiB. */
+  riseMb: number;
+}
+
 export interface ReasonGroup {
   stage: 'decoder' | 'pipeline';
   /** `accepted`, or the refusal's kind (error class or PipelineError kind), or a failure's. */
@@ -78,6 +89,13 @@ export interface FuzzReport {
   /** The fuzzer's own process, and the largest worker process, at their peak. */
   peakRssBytes: number;
   peakWorkerRssBytes: number;
+  /**
+   * What made the largest worker as large as it got: of the cases that worker ran, the one that raised its peak RSS
+   * the most (undefined when no case answered). The cases after it may each add a little; this one is the cause.
+   */
+  peakWorkerRssCase?: RssCase;
+  /** The cases that raised a worker's peak RSS the most (at most 10, largest rise first). */
+  largestRssRises: RssCase[];
   heapLimitMb: number;
   /** The largest heap a worker reported after a file, MiB. */
   maxWorkerHeapMb: number;
@@ -133,6 +151,8 @@ interface RunningWorker {
   ready: Promise<void>;
   /** The last lines the child wrote on stderr (why it died). */
   stderr: string[];
+  /** The case that raised this process's peak RSS the most so far. */
+  biggestRise?: RssCase;
 }
 
 const WORKER_MODULE = fileURLToPath(new URL('./fuzz-worker.ts', import.meta.url));
@@ -191,6 +211,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const mutationCounts = new Map<string, number>();
     let maxWorkerHeapMb = 0;
     let maxWorkerRssMb = 0;
+    let peakWorkerRssCase: RssCase | undefined;
+    const rssRises: RssCase[] = [];
     let slowestFileMs = 0;
     let stoppedByTimeLimit = false;
     let next = 0;
@@ -253,7 +275,23 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         const { answer } = outcome;
         answers.set(index, answer);
         maxWorkerHeapMb = Math.max(maxWorkerHeapMb, answer.heapUsedMb);
-        maxWorkerRssMb = Math.max(maxWorkerRssMb, answer.maxRssMb);
+        const rssCase: RssCase = {
+          index,
+          base: base.name,
+          mutation,
+          peakMb: answer.maxRssMb,
+          riseMb: answer.maxRssMb - answer.maxRssBeforeMb,
+        };
+        if (rssCase.riseMb > (slot.biggestRise?.riseMb ?? 0)) slot.biggestRise = rssCase;
+        if (answer.maxRssMb > maxWorkerRssMb) {
+          maxWorkerRssMb = answer.maxRssMb;
+          peakWorkerRssCase = slot.biggestRise;
+        }
+        if (rssCase.riseMb > 0) {
+          rssRises.push(rssCase);
+          rssRises.sort((a, b) => b.riseMb - a.riseMb);
+          rssRises.splice(10);
+        }
         slowestFileMs = Math.max(slowestFileMs, answer.ms);
         for (const [stage, result] of [
           ['decoder', answer.decoder],
@@ -325,6 +363,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       corpusNotes: corpus.notes,
       peakRssBytes: process.resourceUsage().maxRSS * 1024,
       peakWorkerRssBytes: maxWorkerRssMb * 2 ** 20,
+      ...(peakWorkerRssCase ? { peakWorkerRssCase } : {}),
+      largestRssRises: rssRises,
       heapLimitMb: heapMb,
       maxWorkerHeapMb,
       slowestFileMs,
@@ -391,10 +431,22 @@ function groupReasons(answers: FuzzAnswer[], failures: FuzzFailure[]): ReasonGro
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
+/** A case that grows a worker by more than this is named in the report. */
+const BIG_RSS_RISE_MB = 256;
+
+const describeRssCase = (c: RssCase): string =>
+  `case ${c.index} (${c.base} [${c.mutation}], +${c.riseMb.toFixed(0)} MiB in that case)`;
+
 export function formatReport(report: FuzzReport): string {
+  const bigRises = report.largestRssRises.filter((c) => c.riseMb > BIG_RSS_RISE_MB);
   const lines = [
     `DICOM fuzzing, seed ${report.seed}: ${report.files} of ${report.requested} files in ${(report.ms / 1000).toFixed(1)} s (corpus of ${report.corpusFiles} files built in ${(report.corpusMs / 1000).toFixed(1)} s)${report.stoppedByTimeLimit ? ', stopped by the time limit' : ''}`,
-    `peak RSS: worker process ${mib(report.peakWorkerRssBytes)} (the largest), fuzzer ${mib(report.peakRssBytes)}; worker heap limit ${report.heapLimitMb} MiB, largest heap after a file ${report.maxWorkerHeapMb.toFixed(0)} MiB; slowest file ${(report.slowestFileMs / 1000).toFixed(2)} s`,
+    `peak RSS: worker process ${mib(report.peakWorkerRssBytes)} (the largest${report.peakWorkerRssCase ? `, raised most by ${describeRssCase(report.peakWorkerRssCase)}` : ''}), fuzzer ${mib(report.peakRssBytes)}; worker heap limit ${report.heapLimitMb} MiB, largest heap after a file ${report.maxWorkerHeapMb.toFixed(0)} MiB; slowest file ${(report.slowestFileMs / 1000).toFixed(2)} s`,
+    ...(bigRises.length > 0
+      ? [
+          `cases that raised a worker's RSS by more than ${BIG_RSS_RISE_MB} MiB (replay with --only): ${bigRises.map(describeRssCase).join('; ')}`,
+        ]
+      : []),
     `files: ${report.totals.accepted} accepted by decoder and pipeline, ${report.totals.refused} refused with a reason, ${report.totals.failed} failed (crash, hang, unclassified error or non-finite output)`,
     '',
     'reasons by kind:',
