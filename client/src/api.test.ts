@@ -3,11 +3,14 @@ import {
   ApiError,
   analysesUrl,
   buildApiHeaders,
+  cancelAnalysisJob,
+  getAnalysisJob,
   getModelCard,
   getStoredAnalysis,
   historyOf,
   postAnalysis,
   postReview,
+  toAnalysisJob,
   type FetchFn,
 } from './api';
 import { someFindings } from './test-factories';
@@ -32,6 +35,7 @@ function json(body: unknown, status = 200): Response {
 }
 
 const result = { findings: someFindings(), diagnosticReport: 'DiagnosticReport/dr1', observations: ['Observation/o1'] };
+const jobId = '6f1c8e2a-4b7d-4e0f-9a3c-2d5b8e1f7a90';
 
 describe('app server API', () => {
   it('when the app is served under a page URL, then the API is /api/analyses on the same origin', () => {
@@ -48,22 +52,41 @@ describe('app server API', () => {
     });
   });
 
-  it('when Analyze is posted, then the body names the ImagingStudy reference and the findings come back', async () => {
+  it('when Analyze is posted and the EHR holds the analysis (200), then the findings come back at once', async () => {
     const { fetch, calls } = recordingFetch(json(result));
     const answer = await postAnalysis(session, 'st1', { baseUrl, fetch });
-    expect(answer).toEqual(result);
+    expect(answer).toEqual({ kind: 'result', result });
     expect(calls[0]?.url).toBe('http://localhost:3000/api/analyses');
     expect(calls[0]?.init?.method).toBe('POST');
     expect(calls[0]?.init?.body).toBe('{"imagingStudy":"ImagingStudy/st1"}');
-    // The synchronous answer (RFC 7240): the analysis runs as a job, and the panel waits for it to finish.
-    expect(calls[0]?.init?.headers).toMatchObject({ Prefer: 'wait=600' });
+    // No RFC 7240 wait: the panel follows the job instead of holding the connection.
+    expect(calls[0]?.init?.headers).not.toHaveProperty('Prefer');
   });
 
-  it('when the analysis is still running when the wait is over (202), then the call says it goes on', async () => {
-    const { fetch } = recordingFetch(json({ id: 'job-1', state: 'running' }, 202));
-    const error = await postAnalysis(session, 'st1', { baseUrl, fetch }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ApiError);
-    expect(error).toMatchObject({ status: 202, message: expect.stringMatching(/goes on on the server/) as unknown });
+  it('when the analysis runs as a job (202), then the job comes back, read field by field', async () => {
+    const snapshot = {
+      id: jobId,
+      state: 'running',
+      imagingStudy: 'ImagingStudy/st1',
+      progress: { stage: 'retrieving', done: 12, total: 40, text: 'Retrieving images 12/40' },
+      createdAt: '2025-06-03T09:12:01.114Z',
+    };
+    const { fetch } = recordingFetch(json(snapshot, 202));
+    expect(await postAnalysis(session, 'st1', { baseUrl, fetch })).toEqual({
+      kind: 'job',
+      job: {
+        id: jobId,
+        state: 'running',
+        progress: { stage: 'retrieving', done: 12, total: 40, text: 'Retrieving images 12/40' },
+      },
+    });
+  });
+
+  it('when a 202 carries no job the app can follow, then the call fails clearly', async () => {
+    for (const body of [{ state: 'running' }, { id: '../../x', state: 'running' }, { id: jobId, state: 'asleep' }]) {
+      const { fetch } = recordingFetch(json(body, 202));
+      await expect(postAnalysis(session, 'st1', { baseUrl, fetch })).rejects.toThrow('did not say how to follow it');
+    }
   });
 
   it('when the server answers an OperationOutcome, then an ApiError carries its status and diagnostics', async () => {
@@ -103,6 +126,70 @@ describe('app server API', () => {
     );
     const error = await getStoredAnalysis(session, 'st1', { baseUrl, fetch }).catch((e: unknown) => e);
     expect(error instanceof ApiError && error.isUnauthorized).toBe(true);
+  });
+});
+
+describe('analysis jobs', () => {
+  it('when a job is read, then GET /api/analyses/jobs/{id} with the session headers; 404 is null', async () => {
+    const { fetch, calls } = recordingFetch(json({ id: jobId, state: 'queued', progress: { stage: 'queued' } }));
+    expect(await getAnalysisJob(session, jobId, { baseUrl, fetch })).toEqual({
+      id: jobId,
+      state: 'queued',
+      progress: { stage: 'queued', text: '' },
+    });
+    expect(calls[0]?.url).toBe(`http://localhost:3000/api/analyses/jobs/${jobId}`);
+    expect(calls[0]?.init?.method).toBe('GET');
+    expect(calls[0]?.init?.headers).toMatchObject({ Authorization: 'Bearer tok-123' });
+    const gone = recordingFetch(json({ resourceType: 'OperationOutcome', issue: [] }, 404));
+    expect(await getAnalysisJob(session, jobId, { baseUrl, fetch: gone.fetch })).toBeNull();
+  });
+
+  it('when a job is cancelled, then DELETE answers the job stopping (202) or cancelled (200)', async () => {
+    const stopping = {
+      id: jobId,
+      state: 'running',
+      progress: { stage: 'retrieving', text: 'Stopping: nothing will be written' },
+    };
+    const { fetch, calls } = recordingFetch(json(stopping, 202));
+    expect(await cancelAnalysisJob(session, jobId, { baseUrl, fetch })).toMatchObject({
+      state: 'running',
+      progress: { text: 'Stopping: nothing will be written' },
+    });
+    expect(calls[0]?.init?.method).toBe('DELETE');
+    expect(calls[0]?.url).toBe(`http://localhost:3000/api/analyses/jobs/${jobId}`);
+  });
+
+  it('when the job is already writing (409), then the cancel fails with the server’s sentence', async () => {
+    const sentence =
+      'The analysis is already writing its results to the EHR and can no longer be cancelled: a write is never stopped half-way.';
+    const { fetch } = recordingFetch(
+      json(
+        { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'conflict', diagnostics: sentence }] },
+        409,
+      ),
+    );
+    const error = await cancelAnalysisJob(session, jobId, { baseUrl, fetch }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ isConflict: true, message: sentence });
+  });
+
+  it('when a snapshot is read, then a result is normalized as the synchronous answer is, and junk is refused', () => {
+    const findings: Partial<ReturnType<typeof someFindings>> = someFindings();
+    delete findings.warnings;
+    const job = toAnalysisJob({
+      id: jobId,
+      state: 'completed',
+      progress: { stage: 'writing-fhir', text: 'Done', done: -1 },
+      result: { ...result, findings },
+    });
+    expect(job?.result?.findings.warnings).toEqual([]);
+    expect(job?.progress).toEqual({ stage: 'writing-fhir', text: 'Done' });
+    expect(
+      toAnalysisJob({ id: jobId, state: 'failed', progress: {}, error: { status: 422, outcome: { a: 1 } } })?.error,
+    ).toEqual({ status: 422, outcome: { a: 1 } });
+    expect(toAnalysisJob(null)).toBeUndefined();
+    expect(toAnalysisJob('<html>')).toBeUndefined();
+    expect(toAnalysisJob({ id: 'a/b', state: 'running' })).toBeUndefined();
   });
 });
 

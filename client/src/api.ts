@@ -126,6 +126,11 @@ async function responseToResult(response: Response): Promise<AnalysisResult> {
   if (!isAnalysisResult(body)) {
     throw new ApiError(response.status, 'The ldh-cds server answered, but not with findings the app can read.');
   }
+  return toAnalysisResult(body);
+}
+
+/** The result as the panel shows it, whether a response or a job brought it. */
+function toAnalysisResult(body: AnalysisResultBody): AnalysisResult {
   const history = historyOf((body as { history?: unknown }).history);
   return {
     ...body,
@@ -161,34 +166,152 @@ export function analysesUrl(baseUrl: string, studyId?: string): string {
   return url.toString();
 }
 
-/**
- * How long the panel waits for an analysis to answer (RFC 7240 `Prefer: wait`, seconds; the server's longest): the
- * analysis runs as a job on the server, and until the panel follows its progress it asks for the synchronous answer.
- */
-export const ANALYSIS_WAIT_SECONDS = 600;
+/** The states of an analysis job (server/src/jobs/analysis-jobs.ts): the last three are never left. */
+export const JOB_STATES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export type FinishedJobState = Extract<JobState, 'completed' | 'failed' | 'cancelled'>;
 
-/** `POST /api/analyses` — runs the pipeline on the study and writes the results back to the EHR. */
+export function isFinishedJobState(state: JobState): state is FinishedJobState {
+  return state === 'completed' || state === 'failed' || state === 'cancelled';
+}
+
+/** How far a job has got: the stage (`finding-series`, `retrieving`, …), its count, and the clinician's line for it. */
+export interface JobProgress {
+  stage: string;
+  done?: number;
+  total?: number;
+  /** "Retrieving images 12/40", "Writing the results to the EHR", "Cancelled: nothing was written", … */
+  text: string;
+}
+
+/** An analysis job as the panel reads it (`GET /api/analyses/jobs/{id}`, the 202 of the POST, each event). */
+export interface AnalysisJob {
+  id: string;
+  state: JobState;
+  progress: JobProgress;
+  /** `completed`: what a synchronous analysis answered. */
+  result?: AnalysisResult;
+  /** `failed`: the status and OperationOutcome a synchronous analysis would have answered. */
+  error?: { status: number; outcome: unknown };
+}
+
+/** A job id as the server makes them (a UUID), and nothing that could change the path it goes into. */
+const JOB_ID = /^[\w-]{1,100}$/;
+
+export function isJobId(value: unknown): value is string {
+  return typeof value === 'string' && JOB_ID.test(value);
+}
+
+function countField(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+}
+
+/** A job snapshot read field by field: undefined when it is not one (a proxy's page, another API's JSON). */
+export function toAnalysisJob(body: unknown): AnalysisJob | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const raw = body as Record<string, unknown>;
+  const state = JOB_STATES.find((known) => known === raw.state);
+  if (!isJobId(raw.id) || !state) return undefined;
+  const progress =
+    typeof raw.progress === 'object' && raw.progress !== null ? (raw.progress as Record<string, unknown>) : {};
+  const done = countField(progress.done);
+  const total = countField(progress.total);
+  const job: AnalysisJob = {
+    id: raw.id,
+    state,
+    progress: {
+      stage: typeof progress.stage === 'string' ? progress.stage : 'queued',
+      ...(done !== undefined ? { done } : {}),
+      ...(total !== undefined ? { total } : {}),
+      text: typeof progress.text === 'string' ? progress.text : '',
+    },
+  };
+  if (isAnalysisResult(raw.result)) job.result = toAnalysisResult(raw.result);
+  if (typeof raw.error === 'object' && raw.error !== null) {
+    const { status, outcome } = raw.error as { status?: unknown; outcome?: unknown };
+    if (typeof status === 'number') job.error = { status, outcome };
+  }
+  return job;
+}
+
+export function analysisJobUrl(baseUrl: string, jobId: string, suffix: '' | '/events' = ''): string {
+  return new URL(`${ANALYSES_PATH}/jobs/${encodeURIComponent(jobId)}${suffix}`, baseUrl).toString();
+}
+
+/** What Analyze gets: the EHR's stored analysis at once, or the job that computes it. */
+export type AnalyzeAnswer = { kind: 'result'; result: AnalysisResult } | { kind: 'job'; job: AnalysisJob };
+
+/**
+ * `POST /api/analyses` — this model version's stored analysis when the EHR holds one (200), else the job that runs
+ * the pipeline on the study and writes the results back to the EHR (202; joined when the study is already being
+ * analyzed). No `Prefer: wait`: the panel follows the job (`job-follower.ts`).
+ */
 export async function postAnalysis(
   session: ApiSession,
   studyId: string,
   options: { baseUrl: string; fetch?: FetchFn; signal?: AbortSignal },
-): Promise<AnalysisResult> {
+): Promise<AnalyzeAnswer> {
   const doFetch = options.fetch ?? fetch;
   const response = await doFetch(analysesUrl(options.baseUrl), {
     method: 'POST',
-    headers: { ...buildApiHeaders(session, true), Prefer: `wait=${ANALYSIS_WAIT_SECONDS}` },
+    headers: buildApiHeaders(session, true),
     body: JSON.stringify({ imagingStudy: studyReference(studyId) }),
     signal: options.signal,
   });
   if (response.status === 202) {
-    // Still running when the wait was over (RFC 9110 §15.3.3): it goes on, and its results reach the EHR.
-    throw new ApiError(
-      202,
-      'The analysis is taking longer than usual; it goes on on the server. Reopen the study in a few minutes to see its result.',
-      requestReferenceOf(response.headers, undefined),
-    );
+    // RFC 9110 §15.3.3: accepted, running; the body is the job.
+    const job = toAnalysisJob(await readJson(response));
+    if (!job) {
+      throw new ApiError(202, 'The ldh-cds server started the analysis, but did not say how to follow it.');
+    }
+    return { kind: 'job', job };
   }
-  return responseToResult(response);
+  return { kind: 'result', result: await responseToResult(response) };
+}
+
+/** `GET /api/analyses/jobs/{id}` — the job now, or `null` when the server does not know it for this session (404). */
+export async function getAnalysisJob(
+  session: ApiSession,
+  jobId: string,
+  options: { baseUrl: string; fetch?: FetchFn; signal?: AbortSignal },
+): Promise<AnalysisJob | null> {
+  const doFetch = options.fetch ?? fetch;
+  const response = await doFetch(analysisJobUrl(options.baseUrl, jobId), {
+    method: 'GET',
+    headers: buildApiHeaders(session, false),
+    signal: options.signal,
+  });
+  if (response.status === 404) return null;
+  return responseToJob(response);
+}
+
+/**
+ * `DELETE /api/analyses/jobs/{id}` — cancels the job: the job answered (202 while it stops, 200 once cancelled);
+ * an ApiError 409 with the server's sentence when it is already writing its results or has finished.
+ */
+export async function cancelAnalysisJob(
+  session: ApiSession,
+  jobId: string,
+  options: { baseUrl: string; fetch?: FetchFn; signal?: AbortSignal },
+): Promise<AnalysisJob> {
+  const doFetch = options.fetch ?? fetch;
+  const response = await doFetch(analysisJobUrl(options.baseUrl, jobId), {
+    method: 'DELETE',
+    headers: buildApiHeaders(session, false),
+    signal: options.signal,
+  });
+  return responseToJob(response);
+}
+
+async function responseToJob(response: Response): Promise<AnalysisJob> {
+  const body = await readJson(response);
+  if (!response.ok) {
+    const message = errorBodyToMessage(body, response.status, response.statusText);
+    throw new ApiError(response.status, message, requestReferenceOf(response.headers, body));
+  }
+  const job = toAnalysisJob(body);
+  if (!job) throw new ApiError(response.status, 'The ldh-cds server answered, but not with an analysis job.');
+  return job;
 }
 
 /** `GET /api/analyses?imagingStudy=ImagingStudy/<id>` — the stored analysis, or `null` when there is none (404). */

@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
+  analysisJobKey,
   clearPendingReview,
+  forgetAnalysisJob,
   loadPendingReview,
   pendingReviewKey,
+  rememberAnalysisJob,
+  rememberedAnalysisJob,
   rememberLaunchUrl,
   rememberedLaunchUrl,
   savePendingReview,
@@ -67,5 +71,29 @@ describe('launch URL for re-authorizing', () => {
     expect(rememberedLaunchUrl(storage, 'http://localhost:3000')).toBeUndefined();
     rememberLaunchUrl(storage, 'http://localhost:3000/launch.html?iss=x');
     expect(rememberedLaunchUrl(storage, 'http://localhost:3000')).toBeUndefined();
+  });
+});
+
+describe('the running analysis job in the tab', () => {
+  it('when a job is remembered, then it is read back per FHIR base and study, and forgotten on request', () => {
+    const storage = memoryStorage();
+    const key = analysisJobKey('http://ehr.example/fhir', 'st1');
+    rememberAnalysisJob(storage, key, '6f1c8e2a-4b7d-4e0f-9a3c-2d5b8e1f7a90');
+    expect(rememberedAnalysisJob(storage, key)).toBe('6f1c8e2a-4b7d-4e0f-9a3c-2d5b8e1f7a90');
+    expect(rememberedAnalysisJob(storage, analysisJobKey('http://other.example/fhir', 'st1'))).toBeUndefined();
+    expect(rememberedAnalysisJob(storage, analysisJobKey('http://ehr.example/fhir', 'st2'))).toBeUndefined();
+    // Only the id is kept: the key names the EHR and the study, the value the job.
+    expect([...storage.map.entries()]).toEqual([
+      ['ldh-cds:analysis-job:http://ehr.example/fhir|ImagingStudy/st1', '6f1c8e2a-4b7d-4e0f-9a3c-2d5b8e1f7a90'],
+    ]);
+    forgetAnalysisJob(storage, key);
+    expect(rememberedAnalysisJob(storage, key)).toBeUndefined();
+  });
+
+  it('when the stored value is not a job id (tampered), then it is not used', () => {
+    const storage = memoryStorage();
+    const key = analysisJobKey('http://ehr.example/fhir', 'st1');
+    storage.setItem(key, '../../api/analyses/review');
+    expect(rememberedAnalysisJob(storage, key)).toBeUndefined();
   });
 });

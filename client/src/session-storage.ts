@@ -90,3 +90,32 @@ export function rememberSelectedStudy(storage: KeyValueStorage, studyId: string)
 export function rememberedSelectedStudy(storage: KeyValueStorage): string | undefined {
   return attempt(() => storage.getItem(SELECTED_STUDY_KEY)) ?? undefined;
 }
+
+const ANALYSIS_JOB_PREFIX = 'ldh-cds:analysis-job:';
+
+/**
+ * The running analysis job of a study, kept so that a reload or a re-launch of the same study reconnects to it: one
+ * per FHIR base and ImagingStudy. Only the job's id is kept — never the token (the job answers only the user who
+ * started or joined it, with their current token).
+ */
+export function analysisJobKey(fhirBaseUrl: string, studyId: string): string {
+  return `${ANALYSIS_JOB_PREFIX}${fhirBaseUrl}|ImagingStudy/${studyId}`;
+}
+
+export function rememberAnalysisJob(storage: KeyValueStorage, key: string, jobId: string): void {
+  attempt(() => {
+    storage.setItem(key, jobId);
+  });
+}
+
+/** The remembered job id, when it looks like one (a UUID-like word: it goes into a URL path). */
+export function rememberedAnalysisJob(storage: KeyValueStorage, key: string): string | undefined {
+  const jobId = attempt(() => storage.getItem(key));
+  return jobId && /^[\w-]{1,100}$/.test(jobId) ? jobId : undefined;
+}
+
+export function forgetAnalysisJob(storage: KeyValueStorage, key: string): void {
+  attempt(() => {
+    storage.removeItem(key);
+  });
+}
