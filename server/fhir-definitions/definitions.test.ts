@@ -93,5 +93,11 @@ describe('server/fhir-definitions', () => {
     expect(valueSetCodes('rejection-reason')).toEqual(
       ours('artefact', 'wrong-level', 'not-a-herniation', 'missed-herniation', 'other'),
     );
+    expect(valueSetCodes('cds-card-kind')).toEqual(
+      ours('cds-findings', 'cds-prior-mri', 'cds-patient-summary', 'cds-not-analyzed'),
+    );
+    expect(valueSetCodes('cds-override-reason')).toEqual(
+      ours('already-reviewed', 'not-relevant', 'disagree-with-finding'),
+    );
   });
 });

@@ -7,7 +7,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type Express } from 'express';
 import { pino, type Logger } from 'pino';
-import { cdsHooksRouter } from './cds-hooks/cds-router';
+import { cdsHooksRouter, type AnalysisRequester } from './cds-hooks/cds-router';
+import { createFileFeedbackStore, type CdsFeedbackStore } from './cds-hooks/feedback-store';
+import { loadCdsCodes, triggerCodes, type CdsCodesFile } from './cds-hooks/trigger-codes';
 import { loadTrustedClients, type TrustedClients } from './cds-hooks/trusted-clients';
 import { createCdsJwtVerifier } from './cds-hooks/verify-jwt';
 import type { AppConfig } from './config';
@@ -15,7 +17,7 @@ import { analysesRouter } from './http/analyses-router';
 import { clientKeyRouter, loadOrCreateClientKey, type ClientKey } from './http/client-key';
 import { handleError, handleNotFound } from './http/error-handler';
 import { configurationReport, healthRouter } from './http/health-router';
-import { imagingRouter } from './http/imaging-router';
+import { imagingRouter, MODEL_CARD_PATH } from './http/imaging-router';
 import { withLogRedaction } from './http/log-serializers';
 import { jobFailureDescriber } from './http/job-answers';
 import { jobsRouter } from './http/jobs-router';
@@ -31,6 +33,7 @@ import {
   pipelineOptionsFromConfig,
   type AnalyzeDependencies,
 } from './pipeline/analyze-study';
+import { readModelInfo } from './pipeline/model-info';
 
 export interface AppOptions {
   logger?: Logger;
@@ -41,6 +44,12 @@ export interface AppOptions {
   tokenVerifier?: TokenVerifier;
   /** The server's client key (CLIENT_KEY_FILE), once read. */
   clientKey?: ClientKey;
+  /** The CDS services' trigger codes (default: CDS_CODES_FILE, read at start). */
+  cdsCodes?: CdsCodesFile;
+  /** Where CDS Hooks feedback is kept (default: the JSON-lines file CDS_FEEDBACK_FILE). */
+  cdsFeedback?: CdsFeedbackStore;
+  /** Queues the analysis of a study a CDS card says was never analyzed (default: none, the card says so). */
+  requestAnalysis?: AnalysisRequester;
 }
 
 /** The app and what it owns beyond its routes: the analysis jobs, which must stop before the decode pool does. */
@@ -134,7 +143,12 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       appBaseUrl: config.APP_BASE_URL,
       trustedFhirBaseUrls: config.FHIR_BASE_URLS,
       verifier: createCdsJwtVerifier(trustedCdsClients),
-      fhirClient: deps.fhirClient,
+      codes: triggerCodes(options.cdsCodes ?? loadCdsCodes(config.CDS_CODES_FILE)),
+      feedback: options.cdsFeedback ?? createFileFeedbackStore(config.CDS_FEEDBACK_FILE),
+      model: () => readModelInfo(config.MODEL_DIR).catch(() => undefined),
+      modelCardPath: MODEL_CARD_PATH,
+      ...(options.deps?.fhirClient ? { fhirClient: options.deps.fhirClient } : {}),
+      ...(options.requestAnalysis ? { requestAnalysis: options.requestAnalysis } : {}),
     }),
   );
   app.use(clientKeyRouter(readClientKey));

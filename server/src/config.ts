@@ -41,6 +41,18 @@ export const CONFIG_KEYS = [
     default: 'smart-config/cds-clients.json',
     description: 'Trusted CDS Hooks clients (issuers with `jwks_uri` or inline `jwks`).',
   },
+  {
+    key: 'CDS_CODES_FILE',
+    default: 'smart-config/cds-referral-codes.json',
+    description:
+      'The orders the CDS services speak at (`smart-config/README.md`): referral codes where lumbar MRI findings matter, lumbar MRI order codes, lumbar spine body sites, with their code systems; how recent an MRI must be for an MRI order to be told of it. Checked at start.',
+  },
+  {
+    key: 'CDS_FEEDBACK_FILE',
+    default: 'server/.data/cds-feedback.jsonl',
+    description:
+      'Where CDS Hooks feedback (accepted, overridden and why) is kept, one JSON line per item, flushed to disk before the feedback call is answered; counted at `GET /cds-services/feedback/summary`.',
+  },
   { key: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
   {
     key: 'INFERENCE_EP',
@@ -245,6 +257,8 @@ export const configSchema = z.object({
   MODEL_DIR: z.string().min(1).default(defaultOf('MODEL_DIR')),
   CLIENT_DIST_DIR: z.string().min(1).default(defaultOf('CLIENT_DIST_DIR')),
   CDS_CLIENTS_FILE: z.string().min(1).default(defaultOf('CDS_CLIENTS_FILE')),
+  CDS_CODES_FILE: z.string().min(1).default(defaultOf('CDS_CODES_FILE')),
+  CDS_FEEDBACK_FILE: z.string().min(1).default(defaultOf('CDS_FEEDBACK_FILE')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   INFERENCE_EP: z.enum(EXECUTION_PROVIDERS).default('auto'),
   INFERENCE_BATCH: positiveInt(1024).default(Number(defaultOf('INFERENCE_BATCH'))),

@@ -66,7 +66,7 @@ describe('when a clinician enters a spine referral in the EHR', () => {
     await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(5);
     await appPage.close();
     const findingsCard = await selectSpineReferral(page, patient.id ?? '');
-    expect(await findingsCard.locator('.cds-summary').textContent()).toMatch(/^Lumbar MRI \(AI, preliminary\): /);
+    expect(await findingsCard.locator('.cds-summary').textContent()).toMatch(/^AI \(preliminary\): /);
 
     // The README's picture of the card in the EHR's order entry, taken as the panel's is (launch-analyze.e2e.test.ts).
     await mkdir(path.join(repoRoot, 'docs'), { recursive: true });

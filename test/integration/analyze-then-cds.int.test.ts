@@ -2,7 +2,7 @@
  * The analysis path without a browser, against the real mock EHR (SMART, medplum FHIR, DICOMweb) and the real
  * app server: every seeded study is analyzed through the API and its findings are compared with the synthetic
  * ground truth; then an order-select for a spine referral gets a card that names those findings, read from the
- * EHR with the hook's fhirAuthorization (no prefetch).
+ * EHR's structured Observations with the hook's fhirAuthorization (no prefetch).
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle } from 'fhir/r4';
@@ -157,9 +157,12 @@ describe('when a spine referral is selected for an analyzed patient', () => {
     expect(cards).toHaveLength(1);
     const [card] = cards;
     expect(card?.summary.length).toBeLessThan(140);
+    // Read from the stored Observations (not the conclusion text): each herniated level in the summary, every level
+    // in the detail's table.
     for (const level of findings.levels) {
-      if (level.herniation) expect(card?.summary).toContain(`${level.level} ${level.grade}-${level.zone}`);
-      expect(card?.detail).toContain(level.level);
+      if (level.herniation)
+        expect(card?.summary).toMatch(new RegExp(`${level.level} (MSU )?${String(level.grade)}-${level.zone}\\b`));
+      expect(card?.detail).toContain(`| ${level.level} |`);
     }
     expect(card?.detail).toMatch(/preliminary/i);
     expect(card?.links).toContainEqual(expect.objectContaining({ type: 'smart', url: `${appBaseUrl}/launch.html` }));

@@ -70,6 +70,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     APP_PORT: String(appPort),
     APP_BASE_URL: appBaseUrl,
     EHRS_FILE: path.join(dataDir, 'ehrs.json'),
+    // CDS Hooks feedback stays with the sandbox, not in the checkout's server/.data.
+    CDS_FEEDBACK_FILE: path.join(dataDir, 'cds-feedback.jsonl'),
     ...options.appEnv,
   };
   await writeFile(path.join(dataDir, 'ehrs.json'), JSON.stringify({ ehrs }));

@@ -1,42 +1,101 @@
 /**
- * CDS Hooks 2.0 service endpoints, one table of routes:
- *   GET     /cds-services                 discovery (CORS, no auth)
- *   POST    /cds-services/:id             hook call (JWT-authenticated)
- *   POST    /cds-services/:id/feedback    card feedback → 200
- * CORS is allowed for browser-based EHRs (§CORS).
+ * CDS Hooks 2.0 endpoints, one table of routes:
+ *   GET     /cds-services                    discovery (CORS, no auth): every service with its prefetch templates
+ *   POST    /cds-services/:id                a hook call (JWT-authenticated) → { cards }
+ *   POST    /cds-services/:id/feedback       card feedback (§Feedback) → stored and counted → 200 {}
+ *   GET     /cds-services/feedback/summary   the feedback counts per card kind and model version (no PHI, no auth)
+ * CORS is allowed for browser-based EHRs (§CORS). Errors are FHIR OperationOutcomes with their HTTP status; an order
+ * or a patient with nothing to say about is `{ "cards": [] }`, never an error.
  */
 import { Router, type RequestHandler } from 'express';
-import type { Bundle, DiagnosticReport } from 'fhir/r4';
+import type { Bundle, ServiceRequest } from 'fhir/r4';
 import { z } from 'zod';
 import { createFhirClient, type FhirClient } from '../fhir/fhir-client';
-import { LOINC } from '../fhir/codes';
-import { badRequest, notFound, preconditionFailed, unauthorized } from '../http/http-error';
-import { buildCard, buildNoAnalysisCard, hasSpineReferral, latestFindingsReport, type CdsCard } from './cards';
-import { CDS_SERVICES } from './services';
+import { badRequest, notFound, unauthorized } from '../http/http-error';
+import {
+  findingsCard,
+  notAnalyzedCard,
+  type AnalysisRequestOutcome,
+  type BuiltCard,
+  type CardSettings,
+  type ModelDescription,
+} from './cards';
+import { levelsOf, lumbarMris, type LumbarMri, type OurReport } from './current-report';
+import type { CdsFeedbackStore, FeedbackRecord } from './feedback-store';
+import { createIssuedCards, type IssuedCards } from './issued-cards';
+import { readPatientRecord, type PatientRecord } from './patient-record';
+import { CDS_SERVICES, type CdsServiceDefinition } from './services';
+import type { OrderTrigger, TriggerCodes } from './trigger-codes';
 import { CdsAuthError, type CdsJwtVerifier } from './verify-jwt';
+
+/** Asks for a background analysis of a study the card says was never analyzed (step 4 of issue 24). */
+export type AnalysisRequester = (study: {
+  fhirServer: string | undefined;
+  imagingStudy: string;
+  patientId: string;
+}) => Promise<AnalysisRequestOutcome>;
+
+export const NO_BACKGROUND_ANALYSIS: AnalysisRequester = () =>
+  Promise.resolve({
+    queued: false,
+    reason:
+      'ldh-cds cannot start it from here: a background analysis needs credentials of its own at the EHR (SMART Backend Services), which this server does not have yet.',
+  });
 
 export interface CdsRouterOptions {
   appBaseUrl: string;
   trustedFhirBaseUrls: readonly string[];
   verifier: CdsJwtVerifier;
+  codes: TriggerCodes;
+  feedback: CdsFeedbackStore;
+  /** The model MODEL_DIR holds (manifest name, bundled demo or not); undefined when it cannot be read. */
+  model: () => Promise<ModelDescription | undefined>;
+  /** Where the model card is served. */
+  modelCardPath: string;
   fhirClient?: (baseUrl: string, accessToken: string) => FhirClient;
+  issuedCards?: IssuedCards;
+  requestAnalysis?: AnalysisRequester;
+  /** The clock (tests); default Date.now. */
+  now?: () => number;
 }
 
-const hookRequestSchema = z.object({
-  hook: z.string(),
-  hookInstance: z.string(),
-  fhirServer: z.string().optional(),
-  fhirAuthorization: z.object({ access_token: z.string(), token_type: z.string().optional() }).optional(),
-  context: z
+const bundleSchema = z.custom<Bundle>(
+  (value) =>
+    typeof value === 'object' && value !== null && (value as { resourceType?: unknown }).resourceType === 'Bundle',
+  'must be a FHIR Bundle',
+);
+
+/** §HTTP Request: hook, hookInstance, context required; fhirServer with fhirAuthorization. Context per hook (2.0). */
+const baseRequest = z.object({
+  hook: z.string().min(1),
+  hookInstance: z.string().min(1),
+  fhirServer: z.url().optional(),
+  fhirAuthorization: z
     .object({
-      patientId: z.string().min(1),
-      selections: z.array(z.string()).optional(),
-      draftOrders: z.custom<Bundle>((value) => typeof value === 'object' && value !== null).optional(),
+      access_token: z.string().min(1),
+      token_type: z.string().regex(/^bearer$/i, 'must be Bearer'),
+      expires_in: z.number().optional(),
+      scope: z.string().optional(),
+      subject: z.string().optional(),
+      patient: z.string().optional(),
     })
-    .loose(),
-  prefetch: z.record(z.string(), z.unknown().nullable()).optional(),
+    .loose()
+    .optional(),
+  prefetch: z.record(z.string(), z.unknown()).optional(),
 });
-type HookRequest = z.infer<typeof hookRequestSchema>;
+const patientContext = { userId: z.string().min(1), patientId: z.string().min(1), encounterId: z.string().optional() };
+const CONTEXT_SCHEMAS = {
+  'patient-view': z.object(patientContext).loose(),
+  'order-select': z
+    .object({ ...patientContext, selections: z.array(z.string()).min(1), draftOrders: bundleSchema })
+    .loose(),
+  'order-sign': z.object({ ...patientContext, draftOrders: bundleSchema }).loose(),
+} as const;
+
+function invalid(error: z.ZodError, what: string): Error {
+  const issue = error.issues[0];
+  return badRequest(`Invalid ${what}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim());
+}
 
 const allowCors: RequestHandler = (req, res, next) => {
   res.set({
@@ -48,33 +107,139 @@ const allowCors: RequestHandler = (req, res, next) => {
   else next();
 };
 
-function reportsFromBundle(value: unknown): DiagnosticReport[] | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const bundle = value as Partial<Bundle>;
-  if (bundle.resourceType !== 'Bundle') return undefined;
-  return (bundle.entry ?? [])
-    .map((entry) => entry.resource)
-    .filter((r): r is DiagnosticReport => r?.resourceType === 'DiagnosticReport');
-}
+const feedbackSchema = z.object({
+  feedback: z
+    .array(
+      z
+        .object({
+          card: z.string().min(1).max(200),
+          outcome: z.enum(['accepted', 'overridden']),
+          acceptedSuggestions: z.array(z.object({ id: z.string().min(1).max(200) }).loose()).optional(),
+          overrideReason: z
+            .object({
+              reason: z
+                .object({
+                  code: z.string().min(1).max(200),
+                  system: z.string().max(500).optional(),
+                  display: z.string().max(500).optional(),
+                })
+                .loose()
+                .optional(),
+              userComment: z.string().max(2000).optional(),
+            })
+            .loose()
+            .optional(),
+          outcomeTimestamp: z.iso.datetime({ offset: true }),
+        })
+        .loose()
+        .refine(
+          (item) => item.outcome !== 'accepted' || item.acceptedSuggestions !== undefined,
+          'acceptedSuggestions is required for an accepted outcome',
+        ),
+    )
+    .min(1)
+    .max(100),
+});
+
+const modelKey = (model: { id: string; version: string } | undefined): string | undefined =>
+  model ? `${model.id}@${model.version}` : undefined;
 
 export function cdsHooksRouter(options: CdsRouterOptions): Router {
-  const fhirClient = options.fhirClient ?? ((baseUrl: string, token: string) => createFhirClient(baseUrl, token));
+  const fhirClient =
+    options.fhirClient ??
+    ((baseUrl: string, token: string) => createFhirClient(baseUrl, token, { timeoutMs: 10_000, retries: 1 }));
+  const issued = options.issuedCards ?? createIssuedCards();
+  const requestAnalysis = options.requestAnalysis ?? NO_BACKGROUND_ANALYSIS;
+  const now = options.now ?? Date.now;
 
-  /** Prefetched reports, else fetched with fhirServer + fhirAuthorization (§Prefetch, "FHIR resource access"); else 412. */
-  async function patientReports(request: HookRequest): Promise<DiagnosticReport[]> {
-    const prefetched = reportsFromBundle(request.prefetch?.reports);
-    if (prefetched) return prefetched;
-    const fhirServer = request.fhirServer?.replace(/\/+$/, '');
-    if (fhirServer && request.fhirAuthorization && options.trustedFhirBaseUrls.includes(fhirServer)) {
-      return fhirClient(fhirServer, request.fhirAuthorization.access_token).search<DiagnosticReport>(
-        'DiagnosticReport',
-        {
-          patient: `Patient/${request.context.patientId}`,
-          code: `${LOINC}|18748-4`,
-        },
-      );
+  function serviceOf(id: unknown): CdsServiceDefinition {
+    const service = CDS_SERVICES.find((candidate) => candidate.id === id);
+    if (!service) throw notFound(`No CDS service "${String(id)}"`);
+    return service;
+  }
+
+  async function verify(authorization: string | undefined, audiences: string | string[]): Promise<string> {
+    try {
+      const payload = await options.verifier.verify(authorization, audiences);
+      return payload.iss ?? '';
+    } catch (error) {
+      if (error instanceof CdsAuthError) throw unauthorized(error.message);
+      throw error;
     }
-    throw preconditionFailed('Prefetch "reports" missing and no usable fhirServer + fhirAuthorization to fetch it');
+  }
+
+  /** The report's levels, reading its Observations when the record does not hold them. */
+  async function shown(record: PatientRecord, mri: LumbarMri & { report: OurReport }) {
+    let { levels, missing } = levelsOf(mri.report, record.observations);
+    if (missing.length > 0) {
+      await record.readObservations(missing);
+      ({ levels, missing } = levelsOf(mri.report, record.observations));
+    }
+    return levels;
+  }
+
+  const isRecent = (mri: LumbarMri, days: number): boolean => {
+    const time = Date.parse(mri.date ?? '');
+    return Number.isFinite(time) && now() - time <= days * 24 * 60 * 60 * 1000;
+  };
+
+  async function cardsFor(
+    service: CdsServiceDefinition,
+    request: z.infer<typeof baseRequest> & { context: { patientId: string } },
+    triggers: OrderTrigger[],
+  ): Promise<BuiltCard[]> {
+    const record = await readPatientRecord(
+      {
+        patientId: request.context.patientId,
+        prefetch: request.prefetch,
+        fhirServer: request.fhirServer,
+        fhirAuthorization: request.fhirAuthorization,
+      },
+      { trustedFhirBaseUrls: options.trustedFhirBaseUrls, fhirClient },
+      ['studies', 'reports', 'observations'],
+    );
+    const mris = lumbarMris(record.studies, record.reports, (study) => options.codes.isLumbarMri(study));
+    const analyzed = mris.find((mri): mri is LumbarMri & { report: OurReport } => mri.report !== undefined);
+    // The newest lumbar MRI, when it has no analysis (mris are newest first, so it is newer than `analyzed`).
+    const unanalyzed = mris[0] && !mris[0].report ? mris[0] : undefined;
+    const settings: CardSettings = {
+      appBaseUrl: options.appBaseUrl,
+      modelCardPath: options.modelCardPath,
+      ...(await options.model().then((model) => (model ? { model } : {}))),
+    };
+    const notAnalyzed = async (mri: LumbarMri): Promise<BuiltCard> =>
+      notAnalyzedCard(
+        mri,
+        settings,
+        await requestAnalysis({
+          fhirServer: request.fhirServer,
+          imagingStudy: mri.imagingStudy,
+          patientId: request.context.patientId,
+        }),
+      );
+    const withLevels = async (
+      kind: 'findings' | 'priorMri' | 'patientSummary',
+      mri: LumbarMri & { report: OurReport },
+      drafts: ServiceRequest[],
+    ): Promise<BuiltCard[]> => {
+      const levels = await shown(record, mri);
+      return levels.length > 0 ? [findingsCard(kind, mri, levels, settings, drafts)] : [];
+    };
+
+    if (service.hook === 'patient-view') return analyzed ? withLevels('patientSummary', analyzed, []) : [];
+    const referrals = triggers.filter((trigger) => trigger.type === 'referral').map((trigger) => trigger.order);
+    const cards: BuiltCard[] = [];
+    if (referrals.length > 0) {
+      if (analyzed) cards.push(...(await withLevels('findings', analyzed, referrals)));
+      if (unanalyzed) cards.push(await notAnalyzed(unanalyzed));
+      return cards;
+    }
+    // A lumbar MRI order: say whether a recent lumbar MRI was already analyzed (or is waiting to be).
+    const orders = triggers.map((trigger) => trigger.order);
+    const days = options.codes.recentLumbarMriDays;
+    if (analyzed && isRecent(analyzed, days)) cards.push(...(await withLevels('priorMri', analyzed, orders)));
+    if (unanalyzed && isRecent(unanalyzed, days)) cards.push(await notAnalyzed(unanalyzed));
+    return cards;
   }
 
   const handleDiscovery: RequestHandler = (_req, res) => {
@@ -82,58 +247,83 @@ export function cdsHooksRouter(options: CdsRouterOptions): Router {
   };
 
   const handleHook: RequestHandler = async (req, res) => {
-    const service = CDS_SERVICES.find((s) => s.id === req.params.id);
-    if (!service) throw notFound(`No CDS service "${String(req.params.id)}"`);
-    const serviceUrl = `${options.appBaseUrl}/cds-services/${service.id}`;
-    try {
-      await options.verifier.verify(req.get('authorization'), serviceUrl);
-    } catch (error) {
-      if (error instanceof CdsAuthError) throw unauthorized(error.message);
-      throw error;
+    const service = serviceOf(req.params.id);
+    await verify(req.get('authorization'), `${options.appBaseUrl}/cds-services/${service.id}`);
+    const base = baseRequest.safeParse(req.body);
+    if (!base.success) throw invalid(base.error, 'CDS Hooks request');
+    if (base.data.hook !== service.hook)
+      throw badRequest(`Service ${service.id} answers hook ${service.hook}, not ${base.data.hook}`);
+    if (base.data.fhirAuthorization && !base.data.fhirServer)
+      throw badRequest('Invalid CDS Hooks request: fhirServer is required with fhirAuthorization');
+    const context = CONTEXT_SCHEMAS[service.hook].safeParse((req.body as { context?: unknown }).context);
+    if (!context.success) throw invalid(context.error, `${service.hook} context`);
+    const request = { ...base.data, context: context.data };
+    let triggers: OrderTrigger[] = [];
+    if (service.hook !== 'patient-view') {
+      const { draftOrders, selections } = context.data as unknown as { draftOrders: Bundle; selections?: string[] };
+      triggers = options.codes.triggersIn(draftOrders, service.hook === 'order-select' ? selections : undefined);
+      if (triggers.length === 0) {
+        res.json({ cards: [] });
+        return;
+      }
     }
-    const parsed = hookRequestSchema.safeParse(req.body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw badRequest(`Invalid CDS Hooks request: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`);
-    }
-    const request = parsed.data;
-    if (request.hook !== service.hook)
-      throw badRequest(`Service ${service.id} answers hook ${service.hook}, not ${request.hook}`);
-    const selections = service.hook === 'order-select' ? request.context.selections : undefined;
-    if (!hasSpineReferral(request.context.draftOrders, selections)) {
-      res.json({ cards: [] });
-      return;
-    }
-    const latest = latestFindingsReport(await patientReports(request));
-    const cards: CdsCard[] = [
-      latest ? buildCard(latest.report, latest.lines, options.appBaseUrl) : buildNoAnalysisCard(options.appBaseUrl),
-    ];
-    res.json({ cards });
+    const built = await cardsFor(service, request, triggers);
+    for (const { card, meta } of built) issued.remember(card.uuid, { ...meta, service: service.id });
+    res.json({ cards: built.map(({ card }) => card) });
   };
 
   const handleFeedback: RequestHandler = async (req, res) => {
-    const service = CDS_SERVICES.find((s) => s.id === req.params.id);
-    if (!service) throw notFound(`No CDS service "${String(req.params.id)}"`);
-    try {
-      // aud is the endpoint called; accept the service URL too, as some clients sign feedback for the service.
-      await options.verifier.verify(req.get('authorization'), [
-        `${options.appBaseUrl}/cds-services/${service.id}/feedback`,
-        `${options.appBaseUrl}/cds-services/${service.id}`,
-      ]);
-    } catch (error) {
-      if (error instanceof CdsAuthError) throw unauthorized(error.message);
-      throw error;
-    }
+    const service = serviceOf(req.params.id);
+    // aud is the endpoint called; the service URL is accepted too, as some clients sign feedback for the service.
+    const client = await verify(req.get('authorization'), [
+      `${options.appBaseUrl}/cds-services/${service.id}/feedback`,
+      `${options.appBaseUrl}/cds-services/${service.id}`,
+    ]);
+    const parsed = feedbackSchema.safeParse(req.body);
+    if (!parsed.success) throw invalid(parsed.error, 'CDS Hooks feedback');
+    const receivedAt = new Date(now()).toISOString();
+    const records = parsed.data.feedback.map((item): FeedbackRecord => {
+      const card = issued.find(item.card);
+      const model = modelKey(card?.model);
+      const reason = item.overrideReason?.reason;
+      return {
+        receivedAt,
+        service: service.id,
+        client,
+        card: item.card,
+        kind: card?.kind ?? 'unknown',
+        ...(model ? { model } : {}),
+        outcome: item.outcome,
+        ...(item.acceptedSuggestions ? { acceptedSuggestions: item.acceptedSuggestions.map((s) => s.id) } : {}),
+        ...(reason
+          ? {
+              overrideReason: {
+                code: reason.code,
+                ...(reason.system ? { system: reason.system } : {}),
+                ...(reason.display ? { display: reason.display } : {}),
+              },
+            }
+          : {}),
+        ...(item.overrideReason?.userComment ? { userComment: item.overrideReason.userComment } : {}),
+        outcomeTimestamp: item.outcomeTimestamp,
+      };
+    });
+    await options.feedback.add(records);
     req.log.info(
-      { service: service.id, items: (req.body as { feedback?: unknown[] } | undefined)?.feedback?.length ?? 0 },
-      'cds feedback',
+      { service: service.id, items: records.length, outcomes: records.map((r) => `${r.kind}:${r.outcome}`) },
+      'cds feedback stored',
     );
     res.status(200).json({});
+  };
+
+  const handleFeedbackSummary: RequestHandler = async (_req, res) => {
+    res.set('Cache-Control', 'no-store').json(await options.feedback.summary());
   };
 
   const router = Router();
   router.use('/cds-services', allowCors);
   router.get('/cds-services', handleDiscovery);
+  router.get('/cds-services/feedback/summary', handleFeedbackSummary);
   router.post('/cds-services/:id', handleHook);
   router.post('/cds-services/:id/feedback', handleFeedback);
   return router;

@@ -19,10 +19,19 @@ async function sign(
     exp?: string | number;
     /** Seconds since the epoch; default now. */
     iat?: number;
+    /** The protected header's kid and typ (default k1, JWT); null leaves it out. */
+    kid?: string | null;
+    typ?: string | null;
   } = {},
 ): Promise<string> {
+  const kid = overrides.kid === undefined ? 'k1' : overrides.kid;
+  const typ = overrides.typ === undefined ? 'JWT' : overrides.typ;
   return new SignJWT({})
-    .setProtectedHeader({ alg: overrides.alg ?? 'ES384', kid: 'k1', typ: 'JWT' })
+    .setProtectedHeader({
+      alg: overrides.alg ?? 'ES384',
+      ...(kid === null ? {} : { kid }),
+      ...(typ === null ? {} : { typ }),
+    })
     .setIssuer(ISS)
     .setAudience(overrides.aud ?? AUD)
     .setIssuedAt(overrides.iat)
@@ -77,6 +86,16 @@ describe('CDS Hooks JWT verification', () => {
       .setJti('j')
       .sign(other.privateKey);
     await expect(verifier.verify(`Bearer ${token}`, AUD)).rejects.toThrow(/not a trusted/);
+  });
+
+  it('when the header names no kid, or a typ other than JWT, then it is refused (§Trusting CDS Clients)', async () => {
+    await expect(verifier.verify(`Bearer ${await sign({ kid: null })}`, AUD)).rejects.toThrow(/kid/);
+    await expect(verifier.verify(`Bearer ${await sign({ typ: 'at+jwt' })}`, AUD)).rejects.toThrow(/typ/);
+    await expect(verifier.verify(`Bearer ${await sign({ typ: null })}`, AUD)).rejects.toThrow(/typ/);
+  });
+
+  it('when the token is not a JWT, then it is refused', async () => {
+    await expect(verifier.verify('Bearer not-a-jwt', AUD)).rejects.toThrow(/not a JWT/);
   });
 
   it('when the JWT has expired, then it is refused', async () => {

@@ -2,9 +2,10 @@
  * CDS Hooks 2.0 §Trusting CDS Clients: every call carries `Authorization: Bearer <JWT>` signed by the EHR.
  * We accept only ES384/RS384 (never `none` or HMAC), only configured issuers with their JWKS, `aud` equal to
  * the exact service URL, a valid `exp`, an `iat` at most 5 minutes old whatever the `exp` (the spec's tokens live
- * 5 minutes; a long-lived one is a stolen one's best friend), and each `jti` once.
+ * 5 minutes; a long-lived one is a stolen one's best friend), and each `jti` once. The header must name its key
+ * (`kid`) and be `typ: JWT`, as §Trusting CDS Clients requires.
  */
-import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { bearerTokenOf } from '../http/bearer-token';
 import { createMemoryReplayCache, replayTtlMs, type ReplayCache } from '../http/replay-cache';
 import type { TrustedClients } from './trusted-clients';
@@ -46,19 +47,24 @@ export function createCdsJwtVerifier(clients: TrustedClients, options: CdsJwtVer
       const token = bearerTokenOf(authorization);
       if (!token) throw new CdsAuthError('Missing "Authorization: Bearer <JWT>" header');
       let issuer: string | undefined;
+      let header: ReturnType<typeof decodeProtectedHeader>;
       try {
         issuer = decodeJwt(token).iss;
+        header = decodeProtectedHeader(token);
       } catch {
         throw new CdsAuthError('Authorization token is not a JWT');
       }
       const keys = issuer ? clients.get(issuer) : undefined;
       if (!issuer || !keys) throw new CdsAuthError(`JWT issuer ${issuer ?? '(none)'} is not a trusted CDS client`);
+      if (typeof header.kid !== 'string' || header.kid === '')
+        throw new CdsAuthError('JWT header has no "kid" (CDS Hooks: the key id is required)');
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(token, keys, {
           issuer,
           audience: serviceUrl,
           algorithms: ALLOWED_ALGORITHMS,
+          typ: 'JWT',
           requiredClaims: ['iss', 'aud', 'exp', 'iat', 'jti'],
           currentDate: new Date(now()),
           clockTolerance: CLOCK_TOLERANCE_S,
@@ -70,6 +76,8 @@ export function createCdsJwtVerifier(clients: TrustedClients, options: CdsJwtVer
         if (error instanceof errors.JWTExpired && error.claim === 'iat')
           throw new CdsAuthError(`JWT issued more than ${MAX_TOKEN_AGE_S / 60} minutes ago (iat)`);
         if (error instanceof errors.JWTExpired) throw new CdsAuthError('JWT expired');
+        if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'typ')
+          throw new CdsAuthError('JWT header "typ" must be "JWT"');
         if (error instanceof errors.JWTClaimValidationFailed)
           throw new CdsAuthError(`JWT claim "${error.claim}" invalid: ${error.reason}`);
         if (error instanceof errors.JOSEError) throw new CdsAuthError(`JWT rejected: ${error.code}`);

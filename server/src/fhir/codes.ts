@@ -7,6 +7,8 @@ import type { CodeableConcept, Coding } from 'fhir/r4';
 import type { DiscLevel, HerniationSide, MsuGrade, MsuZone } from '../findings/findings';
 import type { ReviewDecision } from '../findings/findings';
 import {
+  CDS_CARD_KIND_VALUE_SET,
+  CDS_OVERRIDE_REASON_VALUE_SET,
   DISC_LEVEL_VALUE_SET,
   HERNIATION_SIDE_VALUE_SET,
   LDH_CDS_CANONICAL_BASE,
@@ -141,6 +143,22 @@ export const REJECTION_REASON_CODES = codingsByCode(REJECTION_REASON_VALUE_SET, 
   notAHerniation: 'not-a-herniation',
   missedHerniation: 'missed-herniation',
   other: 'other',
+});
+
+/** What a CDS Hooks card of ours is about (card `source.topic`, ValueSet cds-card-kind); feedback is counted by it. */
+export const CDS_CARD_KIND_CODES = codingsByCode(CDS_CARD_KIND_VALUE_SET, {
+  findings: 'cds-findings',
+  priorMri: 'cds-prior-mri',
+  patientSummary: 'cds-patient-summary',
+  notAnalyzed: 'cds-not-analyzed',
+});
+export type CdsCardKind = keyof typeof CDS_CARD_KIND_CODES;
+
+/** The reasons a card offers for overriding it (card `overrideReasons`, ValueSet cds-override-reason). */
+export const CDS_OVERRIDE_REASON_CODES = codingsByCode(CDS_OVERRIDE_REASON_VALUE_SET, {
+  alreadyReviewed: 'already-reviewed',
+  notRelevant: 'not-relevant',
+  disagree: 'disagree-with-finding',
 });
 
 export const DIAGNOSTIC_IMAGING_REPORT: Coding = {

@@ -7,6 +7,8 @@
  */
 import type { CodeSystem, CodeSystemConcept, ValueSet } from 'fhir/r4';
 import codeSystemJson from '../../fhir-definitions/CodeSystem-ldh-cds.json' with { type: 'json' };
+import cdsCardKindJson from '../../fhir-definitions/ValueSet-cds-card-kind.json' with { type: 'json' };
+import cdsOverrideReasonJson from '../../fhir-definitions/ValueSet-cds-override-reason.json' with { type: 'json' };
 import discLevelJson from '../../fhir-definitions/ValueSet-disc-level.json' with { type: 'json' };
 import herniationSideJson from '../../fhir-definitions/ValueSet-herniation-side.json' with { type: 'json' };
 import levelAssignmentMethodJson from '../../fhir-definitions/ValueSet-level-assignment-method.json' with { type: 'json' };
@@ -34,6 +36,10 @@ export const LEVEL_ASSIGNMENT_METHOD_VALUE_SET = `${LDH_CDS_CANONICAL_BASE}/Valu
 export const REVIEW_DECISION_VALUE_SET = `${LDH_CDS_CANONICAL_BASE}/ValueSet/review-decision`;
 /** Why a clinician rejected an AI finding: artefact, wrong level, not a herniation, missed herniation, other. */
 export const REJECTION_REASON_VALUE_SET = `${LDH_CDS_CANONICAL_BASE}/ValueSet/rejection-reason`;
+/** What a CDS Hooks card of ours is about (its `source.topic`): findings, prior MRI, patient summary, not analyzed. */
+export const CDS_CARD_KIND_VALUE_SET = `${LDH_CDS_CANONICAL_BASE}/ValueSet/cds-card-kind`;
+/** Why a clinician overrode a card (its `overrideReasons`): already reviewed, not relevant, disagree with the finding. */
+export const CDS_OVERRIDE_REASON_VALUE_SET = `${LDH_CDS_CANONICAL_BASE}/ValueSet/cds-override-reason`;
 
 /** A concept as a FHIR Coding with every field present (assignable to `Coding` of `fhir/r4`). */
 export interface DefinedCoding {
@@ -54,6 +60,8 @@ const valueSets = [
   levelAssignmentMethodJson,
   reviewDecisionJson,
   rejectionReasonJson,
+  cdsCardKindJson,
+  cdsOverrideReasonJson,
 ] as ValueSet[];
 
 function requireUrl(actual: string | undefined, expected: string, file: string): void {
@@ -71,6 +79,8 @@ for (const url of [
   LEVEL_ASSIGNMENT_METHOD_VALUE_SET,
   REVIEW_DECISION_VALUE_SET,
   REJECTION_REASON_VALUE_SET,
+  CDS_CARD_KIND_VALUE_SET,
+  CDS_OVERRIDE_REASON_VALUE_SET,
 ]) {
   const id = url.slice(url.lastIndexOf('/') + 1);
   requireUrl(valueSets.find((valueSet) => valueSet.id === id)?.url, url, `ValueSet-${id}.json`);

@@ -1,7 +1,7 @@
 import type { DiagnosticReport, Observation } from 'fhir/r4';
 import { describe, expect, it } from 'vitest';
 import { validateFhir } from '../../../test/support/fhir-validation';
-import { parseConclusion } from '../cds-hooks/cards';
+import { levelsOf, ourReports } from '../cds-hooks/current-report';
 import type { Findings, LevelReviewInput } from '../findings/findings';
 import { findingToObservation, findingsToDiagnosticReport, type AnalysisContext } from './builders';
 import { aiReadingOf, observationReading, observationReview } from './observation-reading';
@@ -107,10 +107,32 @@ describe('signAnalysis', () => {
     expect(labels(signed.report)).toEqual(['AIAST', 'CLINAST']);
     expect(signed.report.meta?.tag).toEqual([{ system: 'https://ldh-cds.org/fhir/tag/review', code: 'k1' }]);
     expect(validateFhir(signed.report)).toEqual([]);
-    // The CDS Hooks card reads the signed readings; a rejected finding is not on it.
-    expect(parseConclusion(signed.report.conclusion)).toEqual([
-      { level: 'L3-L4', herniation: false },
-      { level: 'L4-L5', herniation: true, grade: 2, zone: 'A', side: 'left' },
+    // The CDS Hooks card reads the signed readings from the Observations: the decision beside each, the AI's
+    // reading beside an edited or rejected one.
+    const [ours] = ourReports([signed.report]);
+    const byReference = new Map(signed.levels.map((l) => [`Observation/${l.observation.id}`, l.observation]));
+    expect(
+      ours &&
+        levelsOf(ours, byReference).levels.map(({ level, reading, decision, ai }) => ({
+          level,
+          reading,
+          decision,
+          ai,
+        })),
+    ).toEqual([
+      { level: 'L3-L4', reading: { herniation: false }, decision: 'confirm', ai: undefined },
+      {
+        level: 'L4-L5',
+        reading: { herniation: true, grade: 2, zone: 'A', side: 'left' },
+        decision: 'edit',
+        ai: { herniation: true, grade: 2, zone: 'AB', side: 'left' },
+      },
+      {
+        level: 'L5-S1',
+        reading: expect.objectContaining({ herniation: true }) as unknown,
+        decision: 'reject',
+        ai: { herniation: true, grade: 1, zone: 'B', side: 'right' },
+      },
     ]);
   });
 
