@@ -26,6 +26,8 @@ let cds: Server;
 let cdsBase: string;
 const calls: Recorded[] = [];
 const SUGGESTION = 'suggest-neurosurgery';
+/** Set by a test: the suggestion also adds this to the draft's supportingInfo. */
+let supportingInfo: { reference: string; display: string } | undefined;
 
 const card = () => ({
   uuid: randomUUID(),
@@ -109,6 +111,7 @@ beforeAll(async () => {
         resource: {
           ...draft,
           code: { coding: [{ system: 'http://snomed.info/sct', code: '308482002' }], text: 'Referral to neurosurgeon' },
+          ...(supportingInfo ? { supportingInfo: [supportingInfo] } : {}),
         },
       });
     }
@@ -210,15 +213,64 @@ describe('order entry with CDS Hooks', () => {
     expect(feedback?.body).toMatchObject({
       feedback: [{ card: cardUuid, outcome: 'accepted', acceptedSuggestions: [{ id: SUGGESTION }] }],
     });
+    const after = await (await fetch(orderUrl)).text();
+    expect(after).toContain('data-outcome="accepted"');
+    expect(after).toContain('Accepted: Refer to neurosurgery instead');
   });
 
-  it('when the card is dismissed with a reason, then overridden feedback carries the reason', async () => {
+  it('when a suggestion adds supporting information to the draft, then the order shows it', async () => {
+    supportingInfo = { reference: 'DiagnosticReport/r1', display: 'AI analysis of the lumbar MRI' };
+    const { orderUrl, page } = await selectOrder().finally(() => {
+      supportingInfo = undefined;
+    });
+    const cardUuid = /data-card-uuid="([^"]+)"/.exec(page)?.[1] ?? '';
+    await postForm(`${orderUrl}/cards/${cardUuid}/accept`, { suggestion: SUGGESTION });
+    const orderId = orderUrl.split('/orders/')[1] ?? '';
+    const order = await ehr.repo.readResource<ServiceRequest>('ServiceRequest', orderId);
+    expect(order.supportingInfo).toEqual([
+      { reference: 'DiagnosticReport/r1', display: 'AI analysis of the lumbar MRI' },
+    ]);
+    const shown = await (await fetch(orderUrl)).text();
+    expect(shown).toContain('id="order-supporting-info"');
+    expect(shown).toContain('AI analysis of the lumbar MRI');
+  });
+
+  it('when the card is dismissed with a reason and a comment, then overridden feedback carries both', async () => {
     const { orderUrl, page } = await selectOrder();
     const cardUuid = /data-card-uuid="([^"]+)"/.exec(page)?.[1] ?? '';
-    await postForm(`${orderUrl}/cards/${cardUuid}/override`, { reason: 'patient-preference' });
-    expect(calls.at(-1)?.body).toMatchObject({
-      feedback: [{ card: cardUuid, outcome: 'overridden', overrideReason: { reason: { code: 'patient-preference' } } }],
+    // The dismiss form asks for one of the card's reasons.
+    expect(page).toContain('<legend>Why do you dismiss this card?</legend>');
+    expect(page).toMatch(/<input type="radio" name="reason" value="patient-preference" required \/>/);
+    await postForm(`${orderUrl}/cards/${cardUuid}/override`, {
+      reason: 'patient-preference',
+      comment: ' Seen last week. ',
     });
+    expect(calls.at(-1)?.body).toMatchObject({
+      feedback: [
+        {
+          card: cardUuid,
+          outcome: 'overridden',
+          overrideReason: { reason: { code: 'patient-preference' }, userComment: 'Seen last week.' },
+        },
+      ],
+    });
+    expect(await (await fetch(orderUrl)).text()).toContain('Dismissed: Patient preference — Seen last week.');
+  });
+
+  it('when the card offers reasons and none is chosen, then the dismissal is refused and no feedback is sent', async () => {
+    const { orderUrl, page } = await selectOrder();
+    const cardUuid = /data-card-uuid="([^"]+)"/.exec(page)?.[1] ?? '';
+    const before = calls.length;
+    expect((await postForm(`${orderUrl}/cards/${cardUuid}/override`, { comment: 'no' })).status).toBe(400);
+    expect(calls.length).toBe(before);
+  });
+
+  it('when a lumbar MRI is ordered, then the draft is an imaging ServiceRequest coded CPT 72148', async () => {
+    const created = await postForm(`${ehr.url}/chart/${patientId()}/orders`, { code: '72148' });
+    const orderId = new URL(created.headers.get('location') ?? '', ehr.url).pathname.split('/orders/')[1] ?? '';
+    const order = await ehr.repo.readResource<ServiceRequest>('ServiceRequest', orderId);
+    expect(order.code?.coding?.[0]).toMatchObject({ system: 'http://www.ama-assn.org/go/cpt', code: '72148' });
+    expect(order.category?.[0]?.coding?.[0]?.code).toBe('363679005');
   });
 
   it('when the order is signed, then order-sign is called, its cards shown, and confirming activates the order', async () => {

@@ -1,13 +1,17 @@
 /**
- * Issue 6's end-to-end path through a real browser: the clinician enters a spine referral in the mock EHR, the EHR
+ * Issues 6 and 24 end to end through a real browser: the clinician enters a spine referral in the mock EHR, the EHR
  * calls the app server's CDS Hooks service (order-select, ES384 JWT trusted through the EHR's published JWKS,
- * prefetch), the card is rendered, and its SMART link opens ldh-cds in that patient's context; after the clinician
- * analyzes the study there, the next referral's card carries the stored findings. Writes docs/cds-card-screenshot.png.
+ * prefetch), and the card says the lumbar MRI has not been analyzed; its SMART link opens ldh-cds in that patient's
+ * context; after the clinician analyzes the study there, the next referral's card carries the stored findings with
+ * their table. Accepting its suggestion attaches the report to the draft order (shown with the order); dismissing
+ * the next one asks for a reason; both are sent as feedback, which the service stores and counts. A physiotherapy
+ * referral gets no card; a lumbar MRI order is told the recent MRI was already analyzed. Writes
+ * docs/cds-card-screenshot.png.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Patient } from '@medplum/fhirtypes';
+import type { ImagingStudy, Patient } from '@medplum/fhirtypes';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, startSandbox, type Sandbox } from '../support/sandbox';
@@ -28,15 +32,25 @@ afterAll(async () => {
   await sandbox.close();
 });
 
-/** From the patient's chart: New spine referral → Referral to neurosurgeon → Select order; the first card shown. */
-async function selectSpineReferral(page: Page, patientId: string): Promise<Locator> {
+/** From the patient's chart: New order → the order (default: Referral to neurosurgeon) → Select order. */
+async function selectOrder(page: Page, patientId: string, order = 'Referral to neurosurgeon'): Promise<void> {
   await page.goto(`${sandbox.ehr.url}/chart/${patientId}`);
   await page.locator('#new-referral').click();
-  await page.getByLabel('Referral to neurosurgeon').check();
+  await page.getByLabel(order).check();
   await page.locator('#select-order').click();
+  await page.getByRole('heading', { name: /^Decision support/ }).waitFor({ timeout: 15_000 });
+}
+
+/** A spine referral, and the first card shown. */
+async function selectSpineReferral(page: Page, patientId: string): Promise<Locator> {
+  await selectOrder(page, patientId);
   const card = page.locator('.cds-card').first();
   await card.waitFor({ timeout: 15_000 });
   return card;
+}
+
+interface FeedbackSummary {
+  counts: { kind: string; accepted: number; overridden: number; overrideReasons: Record<string, number> }[];
 }
 
 describe('when a clinician enters a spine referral in the EHR', () => {
@@ -50,7 +64,11 @@ describe('when a clinician enters a spine referral in the EHR', () => {
     const card = await selectSpineReferral(page, patient.id ?? '');
     expect(await page.locator('.card-error').count()).toBe(0);
     expect(await card.getAttribute('data-service')).toBe('ldh-cds-order-select');
-    expect(await card.locator('.cds-summary').textContent()).toMatch(/ldh-cds|MSU/);
+    // Nothing analyzed yet: the card says so and opens the app at that study.
+    expect(await card.locator('.cds-summary').textContent()).toMatch(
+      /^The lumbar MRI of \d{4}-\d\d-\d\d has not been analyzed/,
+    );
+    expect(await card.getAttribute('data-indicator')).toBe('info');
     expect(await card.locator('.cds-source').textContent()).toContain('not for clinical use');
 
     const smartLink = card.locator('a.cds-link-smart').first();
@@ -66,10 +84,56 @@ describe('when a clinician enters a spine referral in the EHR', () => {
     await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(5);
     await appPage.close();
     const findingsCard = await selectSpineReferral(page, patient.id ?? '');
-    expect(await findingsCard.locator('.cds-summary').textContent()).toMatch(/^AI \(preliminary\): /);
+    expect(await findingsCard.locator('.cds-summary').textContent()).toMatch(/^AI \(preliminary\): L5-S1 MSU \d-/);
+    // The per-level table of the detail, rendered as a table (GFM).
+    expect(await findingsCard.locator('.cds-detail table tbody tr').count()).toBe(5);
+    expect(await findingsCard.locator('.cds-source a').getAttribute('href')).toBe(
+      `${sandbox.appBaseUrl}/api/model/card`,
+    );
 
     // The README's picture of the card in the EHR's order entry, taken as the panel's is (launch-analyze.e2e.test.ts).
     await mkdir(path.join(repoRoot, 'docs'), { recursive: true });
     await page.screenshot({ path: path.join(repoRoot, 'docs/cds-card-screenshot.png'), fullPage: true });
-  }, 60_000); // an analysis and two order entries: more than the 30 s default on a busy 2-core machine
+
+    // Accepting the suggestion attaches the report to the draft order, shown with the order.
+    await findingsCard.getByRole('button', { name: 'Attach the lumbar MRI analysis to the order' }).click();
+    const supporting = page.locator('#order-supporting-info');
+    await supporting.waitFor();
+    expect(await supporting.textContent()).toMatch(/AI analysis of the lumbar MRI of .* \(DiagnosticReport\/[^)]+\)/);
+    expect(await page.locator('.cds-card .cds-outcome').textContent()).toContain('Accepted');
+
+    // The next referral's card is dismissed: the EHR asks why first.
+    const secondCard = await selectSpineReferral(page, patient.id ?? '');
+    await secondCard.getByText('Dismiss…').click();
+    await secondCard.getByLabel('Disagree with the finding').check();
+    await secondCard.getByLabel('Comment (optional)').fill('Reviewed the images with radiology.');
+    await secondCard.getByRole('button', { name: 'Dismiss card' }).click();
+    await expect
+      .poll(() => page.locator('.cds-card .cds-outcome').textContent())
+      .toBe('Dismissed: Disagree with the finding — Reviewed the images with radiology.');
+
+    // Both decisions reached the service, stored and counted (the not-analyzed card got none).
+    const summary = (await (await fetch(`${sandbox.app.url}/cds-services/feedback/summary`)).json()) as FeedbackSummary;
+    expect(summary.counts).toEqual([
+      expect.objectContaining({
+        kind: 'findings',
+        accepted: 1,
+        overridden: 1,
+        overrideReasons: { 'disagree-with-finding': 1 },
+      }),
+    ]);
+
+    // A physiotherapy referral: no card. A lumbar MRI order: told of the analyzed MRI when it is under a year old
+    // (smart-config/cds-referral-codes.json recentLumbarMriDays), else no card.
+    await selectOrder(page, patient.id ?? '', 'Referral to physiotherapist');
+    await page.locator('#no-cards').waitFor();
+    await selectOrder(page, patient.id ?? '', 'MRI lumbar spine without contrast');
+    const study = await sandbox.ehr.repo.readResource<ImagingStudy>('ImagingStudy', third?.imagingStudyId ?? '');
+    const recent = Date.now() - Date.parse(study.started ?? '') <= 365 * 24 * 60 * 60 * 1000;
+    if (recent)
+      expect(await page.locator('.cds-card .cds-summary').textContent()).toMatch(
+        /^Lumbar MRI of \d{4}-\d\d-\d\d already analyzed — AI \(preliminary\): /,
+      );
+    else await page.locator('#no-cards').waitFor();
+  }, 90_000); // an analysis and five order entries: more than the 30 s default on a busy 2-core machine
 });

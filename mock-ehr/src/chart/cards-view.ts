@@ -11,6 +11,8 @@ export interface RenderedCard {
   serviceId: string;
   card: CdsCard & { uuid: string };
   outcome?: 'accepted' | 'overridden';
+  /** What the clinician did, in words: the suggestion accepted, or the override's reason. */
+  outcomeText?: string;
 }
 
 export function renderCards(orderId: string, cards: RenderedCard[], errors: string[]): SafeHtml {
@@ -22,7 +24,7 @@ export function renderCards(orderId: string, cards: RenderedCard[], errors: stri
   </section>`;
 }
 
-function renderCard(orderId: string, { serviceId, card, outcome }: RenderedCard): SafeHtml {
+function renderCard(orderId: string, { serviceId, card, outcome, outcomeText }: RenderedCard): SafeHtml {
   const base = `/orders/${encodeURIComponent(orderId)}/cards/${encodeURIComponent(card.uuid)}`;
   const links = (card.links ?? []).map((link, index) =>
     link.type === 'smart'
@@ -46,17 +48,33 @@ function renderCard(orderId: string, { serviceId, card, outcome }: RenderedCard)
         </button>
       </form>`,
   );
+  // Dismissing asks why (CDS Hooks overrideReasons: "The CDS Client SHOULD present these reasons to the clinician
+  // when they dismiss a card"): one reason must be chosen when the card offers any; a comment is optional.
   const reasons = card.overrideReasons ?? [];
-  const dismiss = html`<form method="post" action="${base}/override" class="inline">
-    ${
-      reasons.length > 0
-        ? html`<select name="reason" aria-label="Override reason">
-            ${reasons.map((reason) => html`<option value="${reason.code}">${reason.display ?? reason.code}</option>`)}
-          </select>`
-        : html``
-    }
-    <button class="button secondary cds-dismiss" type="submit" ${outcome ? html`disabled` : html``}>Dismiss</button>
-  </form>`;
+  const dismiss = html`<details class="cds-override">
+    <summary class="button secondary cds-dismiss">Dismiss…</summary>
+    <form method="post" action="${base}/override" class="cds-override-form">
+      ${
+        reasons.length > 0
+          ? html`<fieldset>
+              <legend>Why do you dismiss this card?</legend>
+              ${reasons.map(
+                (reason) =>
+                  html`<label
+                    ><input type="radio" name="reason" value="${reason.code}" required />
+                    ${reason.display ?? reason.code}</label
+                  >`,
+              )}
+            </fieldset>`
+          : html``
+      }
+      <label>Comment (optional) <input name="comment" maxlength="500" autocomplete="off" /></label>
+      <button class="button secondary cds-override-submit" type="submit">Dismiss card</button>
+    </form>
+  </details>`;
+  const done = html`<span class="cds-outcome" data-outcome="${outcome ?? ''}"
+    >${outcome === 'accepted' ? 'Accepted' : 'Dismissed'}${outcomeText ? html`: ${outcomeText}` : html``}</span
+  >`;
   return html`<article
     class="cds-card indicator-${card.indicator}"
     data-card-uuid="${card.uuid}"
@@ -78,9 +96,7 @@ function renderCard(orderId: string, { serviceId, card, outcome }: RenderedCard)
           : card.source.label
       }
     </p>
-    <div class="cds-actions">
-      ${links} ${suggestions} ${outcome ? html`<span class="cds-outcome">${outcome}</span>` : dismiss}
-    </div>
+    <div class="cds-actions">${links} ${suggestions} ${outcome ? done : dismiss}</div>
   </article>`;
 }
 

@@ -121,7 +121,7 @@ async function renderChart(options: ChartRouterOptions, patientId: string): Prom
         </div>
         <div>
           <a id="new-referral" class="button secondary" href="/chart/${encodeURIComponent(patientId)}/orders/new"
-            >New spine referral</a
+            >New order</a
           >
         </div>
       </section>

@@ -55,7 +55,12 @@ const STYLE = `
   .cds-card { background: #fff; border: 1px solid var(--line); border-left: 6px solid #6b8fb8; padding: 10px 14px; margin: 10px 0; }
   .cds-card.indicator-warning { border-left-color: #d99a00; } .cds-card.indicator-critical { border-left-color: #c0392b; }
   .cds-card .indicator { text-transform: uppercase; font-size: 11px; color: var(--muted); margin-right: 8px; }
-  .cds-actions { display: flex; gap: 8px; flex-wrap: wrap; align-items: center; }
+  .cds-actions { display: flex; gap: 8px; flex-wrap: wrap; align-items: flex-start; }
+  .cds-detail table { width: auto; margin: 8px 0; } .cds-detail th, .cds-detail td { padding: 4px 10px; }
+  .cds-override summary { cursor: pointer; list-style: none; } .cds-override[open] summary { margin-bottom: 8px; }
+  .cds-override-form fieldset { border: 1px solid var(--line); margin: 0 0 8px; } .cds-override-form label { display: block; margin: 4px 0; }
+  .cds-outcome { font-weight: 600; color: var(--muted); padding: 8px 0; }
+  .supporting-info { margin: 0 0 12px; }
   form.inline { display: inline; } .stack label { display: block; margin: 8px 0; }
   .error, .card-error { color: #a02020; font-weight: 600; }
   .dev-tools { background: #8b0000; color: #fff; padding: 8px 24px; font-weight: 700; }

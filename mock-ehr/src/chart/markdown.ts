@@ -1,6 +1,7 @@
 /**
  * The small, safe subset of CommonMark that CDS cards use in `detail` (CDS Hooks 2.0: "GitHub Flavored Markdown"):
- * paragraphs, `#` headings, `-`/`*`/`1.` lists, **bold**, *italic*, `code` and [links](https://…). Text is escaped
+ * paragraphs, `#` headings, `-`/`*`/`1.` lists, GFM tables (a header row, a `---` delimiter row, body rows; `|` at
+ * both ends optional, `\|` an escaped pipe), **bold**, *italic*, `code` and [links](https://…). Text is escaped
  * before any markup is added, and only http(s) links survive — a card cannot inject script into the chart.
  */
 import { escapeHtml, SafeHtml } from './html';
@@ -20,7 +21,26 @@ export function renderMarkdown(markdown: string | undefined): SafeHtml {
     }
     list = undefined;
   };
-  for (const line of (markdown ?? '').split(/\r?\n/)) {
+  const lines = (markdown ?? '').split(/\r?\n/);
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index] ?? '';
+    // GFM table: a row of cells followed by a delimiter row; body rows until a line that is not a row.
+    const header = tableCells(line);
+    const delimiter = tableCells(lines[index + 1] ?? '');
+    if (header && delimiter?.length === header.length && delimiter.every((cell) => /^:?-{3,}:?$/.test(cell))) {
+      flushParagraph();
+      flushList();
+      const rows: string[][] = [];
+      index += 2;
+      for (let row = tableCells(lines[index] ?? ''); row; row = tableCells(lines[++index] ?? '')) rows.push(row);
+      index--;
+      const cells = (row: string[], tag: 'th' | 'td'): string =>
+        header.map((_, i) => `<${tag}>${inline(row[i] ?? '')}</${tag}>`).join('');
+      blocks.push(
+        `<table><thead><tr>${cells(header, 'th')}</tr></thead><tbody>${rows.map((row) => `<tr>${cells(row, 'td')}</tr>`).join('')}</tbody></table>`,
+      );
+      continue;
+    }
     const heading = /^(#{1,4})\s+(.*)$/.exec(line);
     const bullet = /^\s*[-*]\s+(.*)$/.exec(line);
     const numbered = /^\s*\d+[.)]\s+(.*)$/.exec(line);
@@ -46,6 +66,18 @@ export function renderMarkdown(markdown: string | undefined): SafeHtml {
   flushParagraph();
   flushList();
   return new SafeHtml(blocks.join('\n'));
+}
+
+/** The cells of a GFM table row (`| a | b |`, outer pipes optional, `\|` kept as a pipe); undefined when it is none. */
+function tableCells(line: string): string[] | undefined {
+  const trimmed = line.trim();
+  if (!trimmed.includes('|')) return undefined;
+  const cells = trimmed
+    .replace(/^\|/, '')
+    .replace(/(?<!\\)\|$/, '')
+    .split(/(?<!\\)\|/)
+    .map((cell) => cell.trim().replaceAll('\\|', '|'));
+  return cells.length > 0 ? cells : undefined;
 }
 
 function inline(text: string): string {

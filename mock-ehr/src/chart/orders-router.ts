@@ -1,8 +1,10 @@
 /**
- * Order entry for a spine referral with CDS Hooks (CDS Hooks 2.0 order-select and order-sign): the clinician picks
- * a referral, the EHR stores a draft ServiceRequest and calls every discovered `order-select` service with the
+ * Order entry with CDS Hooks (CDS Hooks 2.0 order-select and order-sign): the clinician picks a referral or an
+ * imaging order, the EHR stores a draft ServiceRequest and calls every discovered `order-select` service with the
  * draft, its JWT and the prefetch; the cards are shown with the order. Signing calls `order-sign`; when cards come
- * back the clinician sees them and confirms. Suggestions change the draft; every decision is posted as feedback.
+ * back the clinician sees them and confirms. Accepting a suggestion applies its actions to the draft (its
+ * `supportingInfo` is shown with the order); dismissing a card asks for one of its override reasons and an optional
+ * comment; every decision is posted to the service as feedback.
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Patient, Resource, ServiceRequest } from '@medplum/fhirtypes';
@@ -16,17 +18,31 @@ import { CdsCallError, type CdsCard, type CdsHooksClient, type HookRequest } fro
 import type { FhirEngine } from '../fhir/fhir-engine';
 import { errorPage } from '../http/errors';
 import { buildRouter, type Route } from '../http/route-table';
-import { SNOMED } from '../seed/build-resources';
+import { CPT, SNOMED } from '../seed/build-resources';
 import { renderCards, type RenderedCard } from './cards-view';
-import { html, renderPage } from './html';
+import { html, renderPage, type SafeHtml } from './html';
 
-/** Spine referral codes (docs/fhir-mapping.md §CDS Hooks, SNOMED CT; the app's CDS services trigger on these). */
-export const SPINE_REFERRALS = [
-  { code: '308481009', display: 'Referral to orthopedic surgeon' },
-  { code: '308482002', display: 'Referral to neurosurgeon' },
-  { code: '306265007', display: 'Referral to pain management service' },
-  { code: '308447003', display: 'Referral to physiotherapist' },
-] as const;
+/** One orderable of the order entry form: a referral or an imaging order, as the ServiceRequest codes it. */
+export interface Orderable {
+  system: string;
+  code: string;
+  display: string;
+  kind: 'referral' | 'imaging';
+}
+
+/**
+ * What the order entry offers (SNOMED CT referral procedures as the VSAC "Referral" value set lists them; CPT for the
+ * MRI). The app's CDS services speak at the spine referrals and the lumbar MRI (its smart-config/cds-referral-codes.json);
+ * physiotherapy and cardiology are there to show that other orders get no card.
+ */
+export const ORDERABLES: readonly Orderable[] = [
+  { system: SNOMED, code: '308481009', display: 'Referral to orthopedic surgeon', kind: 'referral' },
+  { system: SNOMED, code: '308482002', display: 'Referral to neurosurgeon', kind: 'referral' },
+  { system: SNOMED, code: '306265007', display: 'Referral to pain management specialist', kind: 'referral' },
+  { system: SNOMED, code: '308447003', display: 'Referral to physiotherapist', kind: 'referral' },
+  { system: SNOMED, code: '308471005', display: 'Referral to cardiologist', kind: 'referral' },
+  { system: CPT, code: '72148', display: 'MRI lumbar spine without contrast', kind: 'imaging' },
+];
 
 /** The scopes of the fhirAuthorization handed to CDS services: read the patient's chart, nothing else. */
 const CDS_FHIR_SCOPES = [
@@ -89,7 +105,7 @@ export function buildOrdersRouter(options: OrdersRouterOptions) {
         const patient = await readPatient(options, String(req.params.patientId));
         res.type('html').send(renderNewOrder(patient));
       },
-      spec: 'Order entry form: spine referral',
+      spec: 'Order entry form: referrals and a lumbar MRI',
     },
     {
       method: 'post',
@@ -98,10 +114,10 @@ export function buildOrdersRouter(options: OrdersRouterOptions) {
       handler: async (req, res) => {
         const patient = await readPatient(options, String(req.params.patientId));
         const body = req.body as Record<string, string | undefined>;
-        const referral = SPINE_REFERRALS.find((item) => item.code === body.code);
-        if (!referral) throw errorPage(400, 'Unknown referral', 'Choose one of the listed referrals.');
+        const orderable = ORDERABLES.find((item) => item.code === body.code);
+        if (!orderable) throw errorPage(400, 'Unknown order', 'Choose one of the listed orders.');
         const draft = await options.engine.create<ServiceRequest>(
-          buildDraftReferral(patient.id ?? '', options.practitionerId, referral, body.reason),
+          buildDraftOrder(patient.id ?? '', options.practitionerId, orderable, body.reason),
         );
         const result = await callHooks(
           options,
@@ -166,6 +182,7 @@ export function buildOrdersRouter(options: OrdersRouterOptions) {
         if (!suggestion) throw errorPage(400, 'Unknown suggestion', 'The card has no such suggestion.');
         await applyActions(options, current.patientId, suggestion.actions ?? []);
         item.outcome = 'accepted';
+        item.outcomeText = suggestion.label;
         await sendFeedback(options, item, {
           card: item.card.uuid,
           outcome: 'accepted',
@@ -188,13 +205,21 @@ export function buildOrdersRouter(options: OrdersRouterOptions) {
       handler: async (req, res) => {
         const orderId = String(req.params.orderId);
         const item = findCard(session(orderId), String(req.params.cardId));
-        const code = (req.body as Record<string, string | undefined>).reason;
-        const reason = (item.card.overrideReasons ?? []).find((r) => r.code === code);
+        const body = req.body as Record<string, string | undefined>;
+        const offered = item.card.overrideReasons ?? [];
+        const reason = offered.find((r) => r.code === body.reason);
+        // A card that offers reasons is dismissed with one of them (the form requires it; this holds without it).
+        if (offered.length > 0 && !reason)
+          throw errorPage(400, 'Choose a reason', 'Say why you dismiss the card: choose one of its reasons.');
+        const userComment = body.comment?.trim().slice(0, 500);
         item.outcome = 'overridden';
+        item.outcomeText = [reason?.display ?? reason?.code, userComment].filter(Boolean).join(' — ');
         await sendFeedback(options, item, {
           card: item.card.uuid,
           outcome: 'overridden',
-          ...(reason ? { overrideReason: { reason } } : {}),
+          ...(reason || userComment
+            ? { overrideReason: { ...(reason ? { reason } : {}), ...(userComment ? { userComment } : {}) } }
+            : {}),
           outcomeTimestamp: new Date().toISOString(),
         });
         res.redirect(303, `/orders/${encodeURIComponent(orderId)}`);
@@ -262,10 +287,16 @@ async function orderExists(options: OrdersRouterOptions, orderId: string): Promi
   }
 }
 
-export function buildDraftReferral(
+/** The category of a draft: SNOMED CT 3457005 "Patient referral", 363679005 "Imaging". */
+const CATEGORY = {
+  referral: { system: SNOMED, code: '3457005', display: 'Patient referral' },
+  imaging: { system: SNOMED, code: '363679005', display: 'Imaging' },
+} as const;
+
+export function buildDraftOrder(
   patientId: string,
   practitionerId: string,
-  referral: { code: string; display: string },
+  orderable: Orderable,
   reason: string | undefined,
 ): ServiceRequest {
   return {
@@ -273,8 +304,11 @@ export function buildDraftReferral(
     status: 'draft',
     intent: 'order',
     priority: 'routine',
-    category: [{ coding: [{ system: SNOMED, code: '3457005', display: 'Patient referral' }] }],
-    code: { coding: [{ system: SNOMED, code: referral.code, display: referral.display }], text: referral.display },
+    category: [{ coding: [CATEGORY[orderable.kind]] }],
+    code: {
+      coding: [{ system: orderable.system, code: orderable.code, display: orderable.display }],
+      text: orderable.display,
+    },
     subject: { reference: `Patient/${patientId}` },
     requester: { reference: `Practitioner/${practitionerId}` },
     authoredOn: new Date().toISOString(),
@@ -396,20 +430,27 @@ async function sendFeedback(
 }
 
 function renderNewOrder(patient: Patient): string {
+  const group = (kind: Orderable['kind'], legend: string): SafeHtml =>
+    html`<fieldset>
+      <legend>${legend}</legend>
+      ${ORDERABLES.filter((item) => item.kind === kind).map(
+        (item) =>
+          html`<label
+              ><input
+                type="radio"
+                name="code"
+                value="${item.code}"
+                ${item === ORDERABLES[0] ? html`checked` : html``}
+              />
+              ${item.display} <span class="muted">(${item.system === CPT ? 'CPT' : 'SNOMED'} ${item.code})</span></label
+            ><br />`,
+      )}
+    </fieldset>`;
   return renderPage(
-    'New referral',
-    html`<h1>New spine referral for ${nameOf(patient)}</h1>
+    'New order',
+    html`<h1>New order for ${nameOf(patient)}</h1>
       <form method="post" action="/chart/${encodeURIComponent(patient.id ?? '')}/orders" class="stack">
-        <fieldset>
-          <legend>Referral</legend>
-          ${SPINE_REFERRALS.map(
-            (referral, index) =>
-              html`<label
-                  ><input type="radio" name="code" value="${referral.code}" ${index === 0 ? html`checked` : html``} />
-                  ${referral.display} <span class="muted">(SNOMED ${referral.code})</span></label
-                ><br />`,
-          )}
-        </fieldset>
+        ${group('referral', 'Referral')} ${group('imaging', 'Imaging')}
         <label>Reason <input name="reason" value="Low back pain radiating to the leg" /></label>
         <button class="button" type="submit" id="select-order">Select order</button>
       </form>`,
@@ -425,6 +466,7 @@ function renderOrder(patient: Patient, order: ServiceRequest, session: OrderSess
         Status: <span class="status status-${order.status}" id="order-status">${order.status}</span>
         · Authored ${order.authoredOn?.slice(0, 16).replace('T', ' ')}
       </p>
+      ${supportingInfo(order)}
       <h2>Decision support (${session.stage})</h2>
       ${renderCards(order.id ?? '', session.cards, session.errors)}
       ${
@@ -439,6 +481,23 @@ function renderOrder(patient: Patient, order: ServiceRequest, session: OrderSess
       }
       <p><a href="/chart/${encodeURIComponent(patient.id ?? '')}">Back to the chart</a></p>`,
   );
+}
+
+/** What the order carries as supporting information (a suggestion accepted adds to it). */
+function supportingInfo(order: ServiceRequest): SafeHtml {
+  const items = order.supportingInfo ?? [];
+  if (items.length === 0) return html``;
+  return html`<section aria-label="Supporting information" class="supporting-info" id="order-supporting-info">
+    <strong>Supporting information:</strong>
+    <ul>
+      ${items.map(
+        (item) =>
+          html`<li data-reference="${item.reference ?? ''}">
+            ${item.display ?? item.reference} <span class="muted">(${item.reference})</span>
+          </li>`,
+      )}
+    </ul>
+  </section>`;
 }
 
 function nameOf(patient: Patient): string {
