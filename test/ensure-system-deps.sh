@@ -12,6 +12,8 @@ declare -A needed=(
   [orthanc]=/usr/sbin/Orthanc
   # The plugin (.so) is not executable: check the folder only this package creates.
   [orthanc-dicomweb]=/usr/share/doc/orthanc-dicomweb
+  # The BullMQ job engine's tests start their own Redis (server/src/jobs/bullmq-jobs.int.test.ts).
+  [redis-server]=/usr/bin/redis-server
 )
 
 missing=()

@@ -223,6 +223,29 @@ describe('findingsToTransaction', () => {
     expect(provenance.meta?.security?.[0]?.code).toBe('AIAST');
   });
 
+  it('when the analysis names who asked for it, then the Provenance has that user as enterer beside the AI author', () => {
+    const bundle = findingsToTransaction(findings, model, {
+      ...context,
+      requestedBy: { reference: 'Practitioner/pr1' },
+    });
+    const provenance = bundle.entry?.find((entry) => entry.resource?.resourceType === 'Provenance')
+      ?.resource as Provenance;
+    expect(provenance.agent).toHaveLength(2);
+    expect(provenance.agent[0]?.type?.coding?.[0]?.code).toBe('author');
+    expect(provenance.agent[1]).toEqual({
+      type: {
+        coding: [
+          {
+            system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type',
+            code: 'enterer',
+            display: 'Enterer',
+          },
+        ],
+      },
+      who: { reference: 'Practitioner/pr1' },
+    });
+  });
+
   it('when an earlier AI report is superseded, then it is cancelled under If-Match and the new report replaces it', () => {
     const superseded: SupersededAnalysis = {
       report: {

@@ -8,6 +8,7 @@
  */
 import type {
   CodeableConcept,
+  Coding,
   Device,
   DiagnosticReport,
   DocumentReference,
@@ -51,6 +52,7 @@ import {
   msuClassCoding,
   NO_HERNIATION,
   OBSERVATION_IDENTIFIER_SYSTEM,
+  PROVENANCE_PARTICIPANT_TYPE,
   RADIOLOGY_CATEGORY,
   REPORT_IDENTIFIER_SYSTEM,
   SIDE_CODES,
@@ -87,6 +89,12 @@ export interface AnalysisContext {
   /** The study's procedure code (e.g. CPT 72148), copied onto the report when known. */
   procedureCode?: CodeableConcept[];
   structuredReport?: StructuredReportRef;
+  /**
+   * Who asked for the analysis (the verified user's `fhirUser`, relative to the FHIR base): the Provenance's `enterer`
+   * beside the model, the author. A queue worker writes with its own Backend Services token, so this is where the
+   * record says for whom (docs/deploy.md §Worker authorization).
+   */
+  requestedBy?: Reference;
 }
 
 /** The resources of one analysis as they reference each other (fullUrls in a transaction, or ids once stored). */
@@ -100,6 +108,8 @@ export interface AnalysisReferences {
 }
 
 const AI_META: Meta = { security: [AI_ASSERTED] };
+/** The clinician who asked for an analysis, in its AI Provenance (R4 provenance-participant-type `enterer`). */
+const ENTERER_PARTICIPANT: Coding = { system: PROVENANCE_PARTICIPANT_TYPE, code: 'enterer', display: 'Enterer' };
 
 function escapeXml(text: string): string {
   return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
@@ -394,6 +404,7 @@ export function analysisProvenance(
         role: [{ coding: [AI_DEVICE_TYPE] }],
         who: references.device,
       },
+      ...(context.requestedBy ? [{ type: { coding: [ENTERER_PARTICIPANT] }, who: context.requestedBy }] : []),
     ],
     entity: [
       { role: 'source', what: context.imagingStudy },

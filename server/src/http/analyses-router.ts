@@ -18,7 +18,7 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { waitForJob, type AnalysisJobData, type AnalysisJobs } from '../jobs/analysis-jobs';
 import type { AnalyzeDependencies } from '../pipeline/analyze-study';
-import { findOwnAnalysis, readAnalysis } from '../pipeline/analyze-study';
+import { findOwnAnalysis, readAnalysis, requesterReference } from '../pipeline/analyze-study';
 import { parseImagingStudyReference } from '../pipeline/imaging-study';
 import { parseReviewRequest, reviewAnalysis } from '../pipeline/review-analysis';
 import { bearerTokenOf } from './bearer-token';
@@ -100,6 +100,9 @@ export function analysesRouter(options: AnalysesRouterOptions): Router {
       storeStructuredReport: options.storeStructuredReport ?? false,
       ...(patientRestriction ? { patientRestriction } : {}),
     };
+    // Who asked, for the AI Provenance: with a queue, a worker writes with its own token (docs/deploy.md).
+    const requestedBy = requesterReference(user.fhirUser, caller.fhirBaseUrl);
+    if (requestedBy) data.requestedBy = requestedBy;
     const reader = jobReaderKey(caller.fhirBaseUrl, user, caller.accessToken);
     const { snapshot } = await options.jobs
       .submit(data, { reader, user: analysisUserKey(user, caller.accessToken), accessToken: caller.accessToken })

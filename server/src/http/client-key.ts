@@ -9,7 +9,17 @@ import { randomUUID } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Router } from 'express';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
+import {
+  calculateJwkThumbprint,
+  CompactSign,
+  compactVerify,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  SignJWT,
+  type CryptoKey,
+  type JWK,
+} from 'jose';
 
 /** SMART Backend Services asks servers to accept RS384 and ES384; ES384 keys are small. */
 export const CLIENT_KEY_ALG = 'ES384';
@@ -80,6 +90,34 @@ export function signClientAssertion(key: ClientKey, clientId: string, audience: 
     .setExpirationTime(iat + ASSERTION_LIFETIME_S)
     .setJti(randomUUID())
     .sign(key.privateKey);
+}
+
+/** The JWS `typ` of a sealed job: a seal is never taken for a client assertion or a token, nor the reverse. */
+const SEAL_TYPE = 'ldh-cds-job+jws';
+const publicKeys = new WeakMap<ClientKey, Promise<CryptoKey>>();
+
+/**
+ * A queued job's data, signed with the server's key (RFC 7515 compact JWS, ES384): the API processes seal what they
+ * queue, and a worker runs only what one of them sealed, so write access to Redis alone does not let anyone make a
+ * worker read a study or write a report with its Backend Services token (docs/deploy.md §Worker authorization).
+ * Signed, not encrypted: it holds no credential, and Redis is to be private anyway.
+ */
+export function sealJson(key: ClientKey, value: unknown): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(value)))
+    .setProtectedHeader({ alg: CLIENT_KEY_ALG, kid: key.kid, typ: SEAL_TYPE })
+    .sign(key.privateKey);
+}
+
+/** The value of a seal made with this key; rejects any other seal, alg or `typ`. */
+export async function openSealedJson(key: ClientKey, sealed: string): Promise<unknown> {
+  let publicKey = publicKeys.get(key);
+  if (!publicKey) {
+    publicKey = importJWK(key.publicJwk, CLIENT_KEY_ALG) as Promise<CryptoKey>;
+    publicKeys.set(key, publicKey);
+  }
+  const { payload, protectedHeader } = await compactVerify(sealed, await publicKey, { algorithms: [CLIENT_KEY_ALG] });
+  if (protectedHeader.typ !== SEAL_TYPE) throw new Error(`not a sealed job (typ ${String(protectedHeader.typ)})`);
+  return JSON.parse(new TextDecoder().decode(payload)) as unknown;
 }
 
 /** GET JWKS_PATH: the public key, for the EHRs that fetch it (RFC 7517 JWK Set). No PHI, no token needed. */

@@ -1,7 +1,7 @@
 /**
  * Analyses as jobs (issue 23): the one interface the API uses, whichever engine runs them — in this process
- * (in-process-jobs.ts, the default) or, later, BullMQ workers over Redis. It is shaped so that either can implement
- * it:
+ * (in-process-jobs.ts, the default) or BullMQ workers over Redis (bullmq-jobs.ts, with REDIS_URL). It is shaped so
+ * that either can implement it:
  *
  * - a job's data (`AnalysisJobData`) is plain JSON, what a queue stores; the user's access token is not in it but
  *   handed to `submit` beside it (the in-process engine keeps it in memory only; a queue must not store it in clear);
@@ -15,7 +15,7 @@
  */
 import type { OperationOutcome } from 'fhir/r4';
 import type { ModelRef } from '../findings/findings';
-import type { AnalysisProgress } from '../pipeline/analysis-progress';
+import type { AnalysisProgress, ProgressListener } from '../pipeline/analysis-progress';
 import type { AnalyzeResult } from '../pipeline/analyze-study';
 import type { PatientRestriction } from '../pipeline/patient-match';
 
@@ -26,6 +26,17 @@ export type JobState = (typeof JOB_STATES)[number];
 export function isFinishedState(state: JobState): boolean {
   return state === 'completed' || state === 'failed' || state === 'cancelled';
 }
+
+/** The line a finished job's progress ends with. */
+export const FINAL_TEXT: Record<Exclude<JobState, 'queued' | 'running'>, string> = {
+  completed: 'Done: the results are in the EHR',
+  failed: 'The analysis failed',
+  cancelled: 'Cancelled: nothing was written',
+};
+/** A completed job whose analysis the EHR already held when it ran. */
+export const ALREADY_HELD_TEXT = 'Done: the EHR already held this analysis';
+/** A running job told to stop. */
+export const STOPPING_TEXT = 'Stopping: nothing will be written';
 
 /** The pipeline's progress with the line a clinician reads for it ("Retrieving images 12/40"). */
 export interface AnalysisJobProgress extends AnalysisProgress {
@@ -69,7 +80,31 @@ export interface AnalysisJobData {
   storeStructuredReport: boolean;
   /** The submitter's patient-scoped token's patient: the job acts for that patient only. */
   patientRestriction?: PatientRestriction;
+  /**
+   * Who asked for it: the submitter's verified `fhirUser` as a reference relative to `fhirBaseUrl`
+   * (`Practitioner/…`), recorded in the AI Provenance as its enterer. Absent when the EHR names no user of its own.
+   */
+  requestedBy?: string;
 }
+
+/** What an engine hands the pipeline besides the job's data and the token it acts with. */
+export interface RunControls {
+  /** Fires on cancel; the analysis stops at its next request, frame or batch, until it starts writing. */
+  signal: AbortSignal;
+  onProgress: ProgressListener;
+  /** Awaited just before the first write: an engine whose cancel comes from elsewhere settles it there. */
+  beforeWriting?: () => Promise<void>;
+}
+
+/**
+ * Runs one analysis with a token that may read the study and write its results (the user's, or the worker's own
+ * Backend Services token); stops (rejects) when `signal` fires, until it starts writing.
+ */
+export type AnalysisRunner = (
+  data: AnalysisJobData,
+  accessToken: string,
+  controls: RunControls,
+) => Promise<AnalyzeResult>;
 
 /** Who asks for a job. */
 export interface JobRequester {

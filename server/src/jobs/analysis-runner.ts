@@ -4,10 +4,10 @@
  * a queued job names neither.
  */
 import { analyzeStudy, type AnalyzeDependencies } from '../pipeline/analyze-study';
-import type { AnalysisRunner } from './in-process-jobs';
+import type { AnalysisRunner } from './analysis-jobs';
 
 export function analysisRunner(modelDir: string, deps: AnalyzeDependencies): AnalysisRunner {
-  return (data, accessToken, { signal, onProgress }) =>
+  return (data, accessToken, { signal, onProgress, beforeWriting }) =>
     analyzeStudy(
       {
         fhirBaseUrl: data.fhirBaseUrl,
@@ -17,8 +17,10 @@ export function analysisRunner(modelDir: string, deps: AnalyzeDependencies): Ana
         imagingOrigins: data.imagingOrigins,
         storeStructuredReport: data.storeStructuredReport,
         patientRestriction: data.patientRestriction,
+        requestedBy: data.requestedBy,
         signal,
         onProgress,
+        beforeWriting,
       },
       deps,
     );

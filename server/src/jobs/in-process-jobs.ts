@@ -17,22 +17,18 @@ import { isWritingStage, progressText, type ProgressListener } from '../pipeline
 import type { AnalyzeResult } from '../pipeline/analyze-study';
 import {
   eventTypeOf,
+  ALREADY_HELD_TEXT,
+  FINAL_TEXT,
+  STOPPING_TEXT,
   JobRefusedError,
   jobKeyOf,
   type AnalysisJobData,
   type AnalysisJobEvent,
+  type AnalysisRunner,
   type AnalysisJobs,
   type AnalysisJobSnapshot,
   type JobFailure,
-  type JobState,
 } from './analysis-jobs';
-
-/** Runs one analysis with the user's token; stops (rejects) when `signal` fires, until it starts writing. */
-export type AnalysisRunner = (
-  data: AnalysisJobData,
-  accessToken: string,
-  controls: { signal: AbortSignal; onProgress: ProgressListener },
-) => Promise<AnalyzeResult>;
 
 export interface InProcessJobsOptions {
   run: AnalysisRunner;
@@ -79,12 +75,6 @@ interface FinishedJob {
   sequence: number;
 }
 
-const FINAL_TEXT: Record<Exclude<JobState, 'queued' | 'running'>, string> = {
-  completed: 'Done: the results are in the EHR',
-  failed: 'The analysis failed',
-  cancelled: 'Cancelled: nothing was written',
-};
-
 export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs {
   const { run, describeFailure, maxRunning, maxQueued, maxPerUser } = options;
   const retryAfterSeconds = options.retryAfterSeconds ?? 15;
@@ -115,7 +105,7 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
     let text = FINAL_TEXT[state];
     if (state === 'completed') {
       snapshot.result = outcome as AnalyzeResult;
-      if (!snapshot.result.created) text = 'Done: the EHR already held this analysis';
+      if (!snapshot.result.created) text = ALREADY_HELD_TEXT;
     } else if (state === 'failed') {
       snapshot.error = describeFailure(outcome, job.id);
       text = snapshot.error.outcome.issue[0]?.diagnostics ?? text;
@@ -282,7 +272,7 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
         job.cancelRequested = true;
         // A request for the same study from now on starts a new analysis rather than join one that is stopping.
         if (joinable.get(job.key) === job) joinable.delete(job.key);
-        job.snapshot.progress = { ...job.snapshot.progress, text: 'Stopping: nothing will be written' };
+        job.snapshot.progress = { ...job.snapshot.progress, text: STOPPING_TEXT };
         publish(job);
         job.controller.abort();
       }

@@ -20,7 +20,7 @@ import {
   type DicomwebRetriever,
   type DicomwebRetrieverOptions,
 } from '../dicomweb/dicomweb-retriever';
-import { createFhirClient, type FhirClient } from '../fhir/fhir-client';
+import { createFhirClient, referenceToRelative, type FhirClient } from '../fhir/fhir-client';
 import {
   currentReport,
   findStoredReports,
@@ -64,6 +64,14 @@ export interface AnalyzeRequest {
   signal?: AbortSignal | undefined;
   /** The stages and counts as they move (analysis-progress.ts). */
   onProgress?: ProgressListener | undefined;
+  /**
+   * Awaited once, just before the first write (the SR's STOW-RS or the FHIR transaction): a job engine whose cancel
+   * comes from another process settles there whether the analysis may write, and aborts `signal` if it may not
+   * (jobs/bullmq-worker.ts). The signal is then looked at in the same turn as the first writing stage is reported.
+   */
+  beforeWriting?: (() => Promise<void>) | undefined;
+  /** Who asked for the analysis: the verified user's `fhirUser`, recorded in the AI Provenance as its enterer. */
+  requestedBy?: string | undefined;
 }
 
 /** What opening a study needs: who asks, on which EHR, with which model. */
@@ -214,7 +222,14 @@ export async function findOwnAnalysis(
 
 export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDependencies): Promise<AnalyzeResult> {
   const { signal, onProgress } = request;
-  const state = { writing: false };
+  const state = { writing: false, confirmed: false };
+  /** Asks the engine, once, whether the analysis may write (a cancel from another process is settled there). */
+  const confirmWriting = async (): Promise<void> => {
+    if (state.confirmed) return;
+    state.confirmed = true;
+    signal?.throwIfAborted();
+    await request.beforeWriting?.();
+  };
   /** The point of no return: the last look at the signal and the first writing stage, in one turn. */
   const beginWriting = (stage: AnalysisStage): void => {
     if (!state.writing) signal?.throwIfAborted();
@@ -257,6 +272,7 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
     const structuredReport = structuredReportOrWarning(findings, instances, issued);
     let structuredReportInPacs = false;
     if (structuredReport && request.storeStructuredReport && retriever.storeInstances) {
+      await confirmWriting();
       beginWriting('writing-sr');
       try {
         await retriever.storeInstances(studyUid, [structuredReport.part10]);
@@ -268,6 +284,7 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
       }
     }
     const superseded = await supersedable(fhir, reports, model);
+    await confirmWriting();
     beginWriting('writing-fhir');
     try {
       await writeFindings(
@@ -280,6 +297,7 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
           issued: issued.toISOString(),
           ...(structuredReport ? { structuredReport } : {}),
           ...(study.procedureCode ? { procedureCode: study.procedureCode } : {}),
+          ...(request.requestedBy ? { requestedBy: { reference: request.requestedBy } } : {}),
         },
         superseded,
       );
@@ -308,6 +326,23 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
     }
     throw toPipelineError(error);
   }
+}
+
+/**
+ * The verified user's `fhirUser` as a reference on this FHIR base (`Practitioner/pr1`), for the AI Provenance's
+ * enterer; undefined when the EHR names no user, or one on another server or of a type a Provenance agent cannot be.
+ */
+export function requesterReference(fhirUser: string | undefined, fhirBaseUrl: string): string | undefined {
+  if (!fhirUser) return undefined;
+  let reference: string;
+  try {
+    reference = referenceToRelative(fhirBaseUrl, fhirUser).replace(/\/_history\/.*$/, '');
+  } catch {
+    return undefined;
+  }
+  return /^(Practitioner|PractitionerRole|Patient|RelatedPerson)\/[A-Za-z0-9\-.]{1,64}$/.test(reference)
+    ? reference
+    : undefined;
 }
 
 /** The Patient the ImagingStudy is of, whose identifiers its images must carry; a subject that is no Patient: 422. */
