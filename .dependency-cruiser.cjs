@@ -12,7 +12,7 @@
  *        ↑
  *   http/                                      routes, errors, security; maps pipeline errors to statuses
  *        ↑
- *   app.ts  main.ts  cli/                      wiring and entry points
+ *   app.ts  main.ts  worker.ts  worker-main.ts  cli/   wiring and entry points
  *
  * config.ts is read by the top layers (app, cli, pipeline's `pipelineOptionsFromConfig`); it imports two constants
  * from the stages it configures — `defaultDecodeThreads` (dicom/decode-pool) and `EXECUTION_PROVIDERS`
@@ -65,7 +65,7 @@ module.exports = {
       comment:
         'A stage knows nothing of who composes or serves it: no http/, pipeline/, cds-hooks/, jobs/, cli/, app, main or config (settings come in as options).',
       from: { path: `^server/src/${STAGES}/`, pathNot: TEST_FILE },
-      to: { path: '^server/src/((http|pipeline|cds-hooks|jobs|cli)/|(app|main|config)\\.ts$)' },
+      to: { path: '^server/src/((http|pipeline|cds-hooks|jobs|cli)/|(app|main|worker|worker-main|config)\\.ts$)' },
     },
     {
       name: 'inference-knows-no-dicom-or-fhir',
@@ -85,22 +85,22 @@ module.exports = {
       comment:
         'pipeline/ is used by the API, the jobs and the command line alike: it throws PipelineError, http/ maps it to a status.',
       from: { path: '^server/src/pipeline/', pathNot: TEST_FILE },
-      to: { path: '^server/src/((http|cds-hooks|jobs|cli)/|(app|main)\\.ts$)' },
+      to: { path: '^server/src/((http|cds-hooks|jobs|cli)/|(app|main|worker|worker-main)\\.ts$)' },
     },
     {
       name: 'jobs-know-no-http',
       severity: 'error',
       comment:
-        'jobs/ runs the pipeline for the API and, later, for queue workers: it knows no HTTP (the API hands it how to describe a failure).',
+        'jobs/ runs the pipeline for the API and for queue workers: it knows no HTTP (the wiring hands it how to describe a failure, seal a job and get a token).',
       from: { path: '^server/src/jobs/', pathNot: TEST_FILE },
-      to: { path: '^server/src/((http|cds-hooks|cli)/|(app|main)\\.ts$)' },
+      to: { path: '^server/src/((http|cds-hooks|cli)/|(app|main|worker|worker-main)\\.ts$)' },
     },
     {
       name: 'http-does-not-import-cds-hooks-or-cli',
       severity: 'error',
       comment: 'http/ serves the pipeline; app.ts wires http/ and cds-hooks/ side by side.',
       from: { path: '^server/src/http/', pathNot: TEST_FILE },
-      to: { path: '^server/src/((cds-hooks|cli)/|(app|main)\\.ts$)' },
+      to: { path: '^server/src/((cds-hooks|cli)/|(app|main|worker|worker-main)\\.ts$)' },
     },
     {
       name: 'server-never-imports-mock-ehr',

@@ -3,6 +3,7 @@
  * URL and a close function, for main.ts and for tests.
  */
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type Express } from 'express';
@@ -14,7 +15,7 @@ import { loadTrustedClients, type TrustedClients } from './cds-hooks/trusted-cli
 import { createCdsJwtVerifier } from './cds-hooks/verify-jwt';
 import type { AppConfig } from './config';
 import { analysesRouter } from './http/analyses-router';
-import { clientKeyRouter, loadOrCreateClientKey, type ClientKey } from './http/client-key';
+import { clientKeyRouter, loadOrCreateClientKey, sealJson, type ClientKey } from './http/client-key';
 import { handleError, handleNotFound } from './http/error-handler';
 import { configurationReport, healthRouter } from './http/health-router';
 import { imagingRouter, MODEL_CARD_PATH } from './http/imaging-router';
@@ -26,6 +27,8 @@ import { requestLogger, securityHeaders } from './http/security';
 import { createTokenVerifier, type TokenVerifier } from './http/token-verifier';
 import type { AnalysisJobs } from './jobs/analysis-jobs';
 import { analysisRunner } from './jobs/analysis-runner';
+import { createBullmqJobs, type QueueHealth } from './jobs/bullmq-jobs';
+import type { AnalysisWorker } from './jobs/bullmq-worker';
 import { createInProcessJobs } from './jobs/in-process-jobs';
 import {
   decoderFor,
@@ -33,6 +36,7 @@ import {
   pipelineOptionsFromConfig,
   type AnalyzeDependencies,
 } from './pipeline/analyze-study';
+import { startAnalysisWorker } from './worker';
 import { readModelInfo } from './pipeline/model-info';
 
 export interface AppOptions {
@@ -52,10 +56,14 @@ export interface AppOptions {
   requestAnalysis?: AnalysisRequester;
 }
 
-/** The app and what it owns beyond its routes: the analysis jobs, which must stop before the decode pool does. */
+/**
+ * The app and what it owns beyond its routes: the analysis jobs and, with REDIS_URL and RUN_WORKER_IN_API, the worker
+ * that runs them here; both must stop before the decode pool does.
+ */
 export interface AppParts {
   app: Express;
   jobs: AnalysisJobs;
+  worker?: AnalysisWorker;
 }
 
 export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, options: AppOptions = {}): AppParts {
@@ -82,14 +90,39 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       clientKey: readClientKey,
       cacheTtlMs: config.TOKEN_CACHE_SECONDS * 1000,
     });
-  // Analyses run as jobs in this process (jobs/in-process-jobs.ts), at most MAX_CONCURRENT_ANALYSES at once.
-  const jobs = createInProcessJobs({
-    run: analysisRunner(config.MODEL_DIR, deps),
-    describeFailure: jobFailureDescriber(logger),
-    maxRunning: config.MAX_CONCURRENT_ANALYSES,
-    maxQueued: config.MAX_QUEUED_ANALYSES,
-    maxPerUser: config.MAX_CONCURRENT_ANALYSES_PER_USER,
-  });
+  // Analyses are jobs: with REDIS_URL, BullMQ jobs in Redis that workers run (jobs/bullmq-jobs.ts, docs/deploy.md);
+  // else they run in this process (jobs/in-process-jobs.ts), at most MAX_CONCURRENT_ANALYSES at once.
+  let jobs: AnalysisJobs;
+  let queueHealth: (() => Promise<QueueHealth>) | undefined;
+  let worker: AnalysisWorker | undefined;
+  if (config.REDIS_URL) {
+    const queued = createBullmqJobs({
+      redisUrl: config.REDIS_URL,
+      seal: async (payload) => sealJson(await readClientKey(), payload),
+      maxQueued: config.MAX_QUEUED_ANALYSES,
+      maxPerUser: config.MAX_CONCURRENT_ANALYSES_PER_USER,
+      attempts: config.JOB_ATTEMPTS,
+      backoffMs: config.JOB_BACKOFF_MS,
+    });
+    jobs = queued;
+    queueHealth = () => queued.health();
+    if (config.RUN_WORKER_IN_API) {
+      worker = startAnalysisWorker(config, {
+        logger,
+        deps,
+        clientKey: readClientKey,
+        name: `ldh-cds-api:${hostname()}:${process.pid}`,
+      });
+    }
+  } else {
+    jobs = createInProcessJobs({
+      run: analysisRunner(config.MODEL_DIR, deps),
+      describeFailure: jobFailureDescriber(logger),
+      maxRunning: config.MAX_CONCURRENT_ANALYSES,
+      maxQueued: config.MAX_QUEUED_ANALYSES,
+      maxPerUser: config.MAX_CONCURRENT_ANALYSES_PER_USER,
+    });
+  }
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -102,6 +135,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       },
       configuration: () =>
         configurationReport({ clientDistDir: config.CLIENT_DIST_DIR, trustedCdsClients: trustedCdsClients.size }),
+      ...(queueHealth ? { queue: queueHealth } : {}),
     }),
   );
   app.use(requestLogger(logger));
@@ -156,7 +190,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   app.use(express.static(path.resolve(config.CLIENT_DIST_DIR), { index: 'index.html', fallthrough: true }));
   app.use(handleNotFound);
   app.use(handleError);
-  return { app, jobs };
+  return { app, jobs, ...(worker ? { worker } : {}) };
 }
 
 export interface RunningServer {
@@ -183,7 +217,7 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
   const decoder = options.deps?.decoder ?? decoderFor(pipelineOptionsFromConfig(config).decode);
   // Read (or created) before listening: a key file that cannot be read stops the start with its name.
   const clientKey = options.clientKey ?? (await loadOrCreateClientKey(config.CLIENT_KEY_FILE));
-  const { app, jobs } = createApp(config, trusted, {
+  const { app, jobs, worker } = createApp(config, trusted, {
     ...options,
     logger,
     clientKey,
@@ -203,10 +237,10 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
           new Promise<void>((done, fail) => {
             server.close((closeError) => {
               if (closeError) fail(closeError);
-              // The jobs first: they stop (or finish a write) while the decode pool still answers them.
+              // The jobs first: they stop (or finish a write) while the decode pool still answers them; a worker
+              // here takes no new job and finishes the ones it runs.
               else
-                jobs
-                  .close()
+                Promise.all([jobs.close(), worker?.close()])
                   .then(() => decoder.close())
                   .then(done, fail);
             });

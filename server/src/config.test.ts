@@ -88,6 +88,38 @@ describe('loadConfig', () => {
     );
   });
 
+  it('when the job queue is configured, then its keys are read; without REDIS_URL analyses run in the process', () => {
+    expect(loadConfig({})).toMatchObject({
+      REDIS_URL: '',
+      RUN_WORKER_IN_API: true,
+      WORKER_CONCURRENCY: 4,
+      JOB_ATTEMPTS: 3,
+      JOB_BACKOFF_MS: 5000,
+      JOB_LOCK_MS: 30000,
+      BACKEND_CLIENT_ID: 'ldh-cds-server',
+    });
+    expect(loadConfig({}).BACKEND_SCOPES.split(' ')).toContain('system/DiagnosticReport.crus');
+    const queued = loadConfig({
+      REDIS_URL: 'rediss://user:secret@redis.internal:6380/2',
+      RUN_WORKER_IN_API: 'false',
+      WORKER_CONCURRENCY: '1',
+      BACKEND_SCOPES: 'system/ImagingStudy.read system/DiagnosticReport.write',
+    });
+    expect(queued).toMatchObject({
+      REDIS_URL: 'rediss://user:secret@redis.internal:6380/2',
+      RUN_WORKER_IN_API: false,
+      WORKER_CONCURRENCY: 1,
+      BACKEND_SCOPES: 'system/ImagingStudy.read system/DiagnosticReport.write',
+    });
+    expect(() => loadConfig({ REDIS_URL: 'localhost:6379' })).toThrow(
+      /REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/,
+    );
+    expect(() => loadConfig({ BACKEND_SCOPES: 'user/ImagingStudy.rs' })).toThrow(
+      /BACKEND_SCOPES: must be space-separated system\/ scopes/,
+    );
+    expect(() => loadConfig({ JOB_LOCK_MS: '10' })).toThrow(/JOB_LOCK_MS/);
+  });
+
   it('when a value is invalid, then the error names the key', () => {
     expect(() => loadConfig({ APP_PORT: 'abc' })).toThrow(/APP_PORT/);
     expect(() => loadConfig({ FHIR_BASE_URLS: 'ftp://x' })).toThrow(/FHIR_BASE_URLS/);

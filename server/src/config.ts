@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { defaultDecodeThreads } from './dicom/decode-pool';
 import { FRAMES_PER_INSTANCE_CEILING, STUDY_LIMITS, type StudyLimitName } from './dicom/study-limits';
 import { EXECUTION_PROVIDERS } from './inference/execution-provider';
+import { DEFAULT_BACKEND_SCOPES } from './http/backend-services';
 import { INTROSPECTION_AUTH_METHODS, TOKEN_VERIFICATION_METHODS } from './http/token-verifier';
 import { readTrustedEhrsFile, withSimpleFhirBases, type TrustedEhr } from './trusted-ehrs';
 
@@ -219,6 +220,54 @@ export const CONFIG_KEYS = [
     description:
       "The app server's private key (P-384 JWK) for its client assertions; created at first start when missing; every instance of the server must share it. Its public half is served at `/.well-known/jwks.json`: register that URL (or the key) with the EHR.",
   },
+  {
+    key: 'REDIS_URL',
+    default: '',
+    description:
+      'Redis for the analysis queue (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS): set, analyses are BullMQ jobs that `npm run worker` processes (and the API process too, `RUN_WORKER_IN_API`), and any API process answers any job; unset, they run in this process. [docs/deploy.md](docs/deploy.md)',
+  },
+  {
+    key: 'RUN_WORKER_IN_API',
+    default: 'true',
+    description:
+      'With `REDIS_URL`: the API process also runs a worker (`WORKER_CONCURRENCY` analyses at once), for a one-box install; `false` leaves the analyses to `npm run worker` processes.',
+  },
+  {
+    key: 'WORKER_CONCURRENCY',
+    default: '4',
+    description:
+      'Analyses one worker process runs at once, sharing its one model session (one worker per GPU). Decoding and inference share the cores: more at once only queue for them.',
+  },
+  {
+    key: 'JOB_ATTEMPTS',
+    default: '3',
+    description:
+      'With `REDIS_URL`: runs of an analysis that fails for a transient reason (the EHR or PACS answers 429, 502, 503, 504 or not at all) before it fails; a worker that dies mid-analysis does not count.',
+  },
+  {
+    key: 'JOB_BACKOFF_MS',
+    default: '5000',
+    description:
+      'With `REDIS_URL`: the wait before the second run of a failed analysis, doubled before each further one.',
+  },
+  {
+    key: 'JOB_LOCK_MS',
+    default: '30000',
+    description:
+      "With `REDIS_URL`: a worker's lock on the analysis it runs (renewed at half this while it lives) and how often workers look for analyses whose worker died; such an analysis is run again on another worker within about twice this.",
+  },
+  {
+    key: 'BACKEND_CLIENT_ID',
+    default: 'ldh-cds-server',
+    description:
+      "With `REDIS_URL`: the worker's client id at the EHR for SMART Backend Services (`client_credentials` with `private_key_jwt`, `CLIENT_KEY_FILE`): workers act with their own token, never a user's.",
+  },
+  {
+    key: 'BACKEND_SCOPES',
+    default: '',
+    description:
+      'With `REDIS_URL`: the `system/` scopes the workers ask for (space-separated); unset, exactly what an analysis reads and writes ([docs/deploy.md](docs/deploy.md#worker-authorization)). The EHR must allow `BACKEND_CLIENT_ID` these.',
+  },
 ] as const;
 
 type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
@@ -313,6 +362,37 @@ export const configSchema = z.object({
   INTROSPECTION_AUTH: z.enum(INTROSPECTION_AUTH_METHODS).default('private_key_jwt'),
   INTROSPECTION_CLIENT_ID: z.string().min(1).default(defaultOf('INTROSPECTION_CLIENT_ID')),
   CLIENT_KEY_FILE: z.string().min(1).default(defaultOf('CLIENT_KEY_FILE')),
+  REDIS_URL: z
+    .string()
+    .refine((value) => value === '' || /^rediss?:\/\/\S+$/.test(value), 'must be a redis:// or rediss:// URL')
+    .default(''),
+  RUN_WORKER_IN_API: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('true')
+    .transform((value) => value === 'true'),
+  WORKER_CONCURRENCY: positiveInt(256).default(Number(defaultOf('WORKER_CONCURRENCY'))),
+  JOB_ATTEMPTS: positiveInt(20).default(Number(defaultOf('JOB_ATTEMPTS'))),
+  JOB_BACKOFF_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(3_600_000)
+    .default(Number(defaultOf('JOB_BACKOFF_MS'))),
+  JOB_LOCK_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(600_000)
+    .default(Number(defaultOf('JOB_LOCK_MS'))),
+  BACKEND_CLIENT_ID: z.string().min(1).default(defaultOf('BACKEND_CLIENT_ID')),
+  BACKEND_SCOPES: z
+    .string()
+    .refine(
+      (value) => value.split(/\s+/).every((scope) => scope === '' || scope.startsWith('system/')),
+      'must be space-separated system/ scopes',
+    )
+    .optional()
+    .transform((value) => (value?.trim() ? value.trim() : DEFAULT_BACKEND_SCOPES)),
 });
 
 /**

@@ -3,8 +3,10 @@
  *
  *   GET /healthz   200 `{ "status": "alive" }` whenever the process serves HTTP at all.
  *   GET /readyz    200 `{ "status": "ready", checks }` when the model opens (the detector session loads, or is
- *                  loaded) and the configuration the server can only check at run time holds (the built panel is
- *                  there); else 503 `{ "status": "not ready", reason, checks }` with a sentence per failed check.
+ *                  loaded), the configuration the server can only check at run time holds (the built panel is
+ *                  there) and, with REDIS_URL, the job queue's Redis answers (`checks.queue`, with the number of
+ *                  worker connections); else 503 `{ "status": "not ready", reason, checks }` with a sentence per
+ *                  failed check.
  *
  * Neither needs a token, and neither says anything about a patient: model name and version, the configuration's
  * problems in words. The first /readyz starts loading the model; while it loads, /readyz answers 503 "loading".
@@ -32,9 +34,11 @@ export interface HealthRouterOptions {
   configuration: () => ConfigurationReport;
   /** How long /readyz waits for the model before it answers "still loading" (default 2,000 ms). */
   modelWaitMs?: number;
+  /** With REDIS_URL: whether the job queue's Redis answers (jobs/bullmq-jobs.ts `health`). */
+  queue?: () => Promise<CheckResult>;
 }
 
-interface CheckResult {
+export interface CheckResult {
   ok: boolean;
   detail: string;
 }
@@ -83,14 +87,17 @@ export function healthRouter(options: HealthRouterOptions): Router {
     const { problems, warnings } = options.configuration();
     const configuration: CheckResult =
       problems.length === 0 ? { ok: true, detail: 'valid' } : { ok: false, detail: problems.join(' ') };
-    const failed = [model, configuration].filter((check) => !check.ok).map((check) => check.detail);
+    const queue = options.queue ? await options.queue() : undefined;
+    const failed = [model, configuration, ...(queue ? [queue] : [])]
+      .filter((check) => !check.ok)
+      .map((check) => check.detail);
     res
       .status(failed.length === 0 ? 200 : 503)
       .set('Cache-Control', 'no-store')
       .json({
         status: failed.length === 0 ? 'ready' : 'not ready',
         ...(failed.length === 0 ? {} : { reason: failed.join(' ') }),
-        checks: { model, configuration },
+        checks: { model, configuration, ...(queue ? { queue } : {}) },
         ...(warnings.length === 0 ? {} : { warnings }),
       });
   };

@@ -1,19 +1,26 @@
 /**
- * /healthz and /readyz on the real app server: alive whatever its state; ready only when the model opens and the
- * panel is built; a missing model or panel is 503 with a sentence naming it.
+ * /healthz and /readyz on the real app server: alive whatever its state; ready only when the model opens, the panel
+ * is built and, with REDIS_URL, the job queue's Redis answers (a real redis-server); a missing model or panel, or a
+ * Redis that does not answer, is 503 with a sentence naming it.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_MODEL_DIR } from '../../../models/tiny/tiny-model';
+import { findFreePort } from '../cli/free-port';
+import { startRedisServer, type RedisServer } from '../../../test/support/redis-server';
 import { startAppServer, type RunningServer } from '../app';
 import { loadConfig } from '../config';
 
 interface Readiness {
   status: string;
   reason?: string;
-  checks: { model: { ok: boolean; detail: string }; configuration: { ok: boolean; detail: string } };
+  checks: {
+    model: { ok: boolean; detail: string };
+    configuration: { ok: boolean; detail: string };
+    queue?: { ok: boolean; detail: string };
+  };
   warnings?: string[];
 }
 
@@ -48,6 +55,9 @@ async function readiness(server: RunningServer): Promise<{ status: number; body:
 let ready: RunningServer;
 let withoutModel: RunningServer;
 let withoutPanel: RunningServer;
+let redis: RedisServer;
+let queued: RunningServer;
+let redisAway: RunningServer;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'ldh-cds-health-'));
@@ -59,10 +69,26 @@ beforeAll(async () => {
   ready = await startWith({ MODEL_DIR: TINY_MODEL_DIR, CLIENT_DIST_DIR: clientDist });
   withoutModel = await startWith({ MODEL_DIR: emptyModel, CLIENT_DIST_DIR: clientDist });
   withoutPanel = await startWith({ MODEL_DIR: TINY_MODEL_DIR, CLIENT_DIST_DIR: path.join(dir, 'not-built') });
+  redis = await startRedisServer();
+  const keyFile = path.join(dir, 'client-key.json');
+  queued = await startWith({
+    MODEL_DIR: TINY_MODEL_DIR,
+    CLIENT_DIST_DIR: clientDist,
+    REDIS_URL: redis.url,
+    CLIENT_KEY_FILE: keyFile,
+  });
+  redisAway = await startWith({
+    MODEL_DIR: TINY_MODEL_DIR,
+    CLIENT_DIST_DIR: clientDist,
+    REDIS_URL: `redis://127.0.0.1:${await findFreePort()}`,
+    RUN_WORKER_IN_API: 'false',
+    CLIENT_KEY_FILE: keyFile,
+  });
 });
 
 afterAll(async () => {
   await Promise.all(servers.map((server) => server.close()));
+  await redis.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -103,5 +129,24 @@ describe('GET /readyz', () => {
     expect(body.checks.model.ok).toBe(true);
     expect(body.checks.configuration.ok).toBe(false);
     expect(body.reason).toMatch(/^CLIENT_DIST_DIR \(.*not-built\) has no index\.html/);
+  });
+
+  it('when analyses queue in Redis and Redis answers, then ready, with the queue check and the worker connections', async () => {
+    const { status, body } = await readiness(queued);
+    expect(status).toBe(200);
+    expect(body.checks.queue?.ok).toBe(true);
+    // The API process runs a worker too (RUN_WORKER_IN_API defaults to true).
+    expect(body.checks.queue?.detail).toMatch(
+      /^Redis at redis:\/\/127\.0\.0\.1:\d+ answers; [1-9]\d* worker connections?\.$/,
+    );
+  });
+
+  it('when Redis does not answer, then 503 naming REDIS_URL, while the process stays alive', async () => {
+    const { status, body } = await readiness(redisAway);
+    expect(status).toBe(503);
+    expect(body.checks.model.ok).toBe(true);
+    expect(body.checks.queue?.ok).toBe(false);
+    expect(body.reason).toMatch(/The job queue cannot be reached: Redis at redis:\/\/127\.0\.0\.1:\d+ \(REDIS_URL\)/);
+    expect((await fetch(`${redisAway.url}/healthz`)).status).toBe(200);
   });
 });

@@ -1,0 +1,71 @@
+/**
+ * Starts an analysis worker from the environment (`npm run worker`): it takes analysis jobs from Redis (REDIS_URL)
+ * and runs WORKER_CONCURRENCY of them at once with one model session (one worker per GPU), reading the same
+ * configuration as the app server (MODEL_DIR, EHRS_FILE, CLIENT_KEY_FILE, the pipeline's limits …). It serves no HTTP.
+ * docs/deploy.md.
+ */
+import { hostname } from 'node:os';
+import { pino } from 'pino';
+import { loadConfig } from './config';
+import { loadOrCreateClientKey } from './http/client-key';
+import { withLogRedaction } from './http/log-serializers';
+import { decoderFor, defaultDependencies, pipelineOptionsFromConfig } from './pipeline/analyze-study';
+import { startAnalysisWorker } from './worker';
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+let config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  fail((error as Error).message);
+}
+if (!config.REDIS_URL) {
+  fail('REDIS_URL is not set: a worker takes its analyses from Redis (redis://host:port). See docs/deploy.md.');
+}
+
+const logger = withLogRedaction(pino({ level: config.LOG_LEVEL, name: 'ldh-cds-worker' }));
+const options = pipelineOptionsFromConfig(config);
+const decoder = decoderFor(options.decode);
+const deps = {
+  ...defaultDependencies((message, fields) => {
+    logger.info(fields, message);
+  }, options),
+  decoder,
+};
+/** How long SIGTERM waits for the running analyses to finish. */
+const STOP_TIMEOUT_MS = 120_000;
+const name = `ldh-cds-worker:${hostname()}:${process.pid}`;
+
+try {
+  const clientKey = await loadOrCreateClientKey(config.CLIENT_KEY_FILE);
+  // The model first: a worker whose model cannot be opened stops here with the reason, before it takes a job.
+  const { manifest, executionProvider } = await deps.detector(config.MODEL_DIR);
+  const worker = startAnalysisWorker(config, { logger, deps, clientKey: () => Promise.resolve(clientKey), name });
+  await worker.ready();
+  logger.info(
+    { model: `${manifest.id} ${manifest.version}`, executionProvider, concurrency: config.WORKER_CONCURRENCY },
+    'worker ready',
+  );
+  // One line a supervisor or a test waits for.
+  process.stdout.write(`worker ready ${name}\n`);
+  let stopping = false;
+  const stop = (): void => {
+    // A second signal, or a drain that takes too long (Redis gone), does not wait: BullMQ gives the running analyses
+    // to another worker once their lock lapses.
+    if (stopping) process.exit(1);
+    stopping = true;
+    setTimeout(() => process.exit(1), STOP_TIMEOUT_MS).unref();
+    void worker
+      .close()
+      .then(() => decoder.close())
+      .then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+} catch (error) {
+  fail((error as Error).message);
+}
