@@ -67,10 +67,13 @@ beforeAll(async () => {
       baseUrl: FHIR,
       searchAll: (type: string, params: Record<string, string>) => {
         fhirTokens.push(token);
-        const patient = params.patient ?? '';
+        const subject = params.subject;
+        const ids = params._id?.split(',');
         return Promise.resolve(
           fhirResources.filter(
-            (r) => r.resourceType === type && JSON.stringify(r).includes(`"reference":"${patient}"`),
+            (r) =>
+              r.resourceType === type &&
+              (ids ? ids.includes(r.id ?? '') : JSON.stringify(r).includes(`"reference":"${subject ?? ''}"`)),
           ),
         );
       },
@@ -181,11 +184,11 @@ describe('discovery', () => {
     for (const service of body.services)
       expect(service.prefetch).toEqual({
         patient: 'Patient/{{context.patientId}}',
-        studies: 'ImagingStudy?patient=Patient/{{context.patientId}}&_count=100',
+        studies: 'ImagingStudy?subject=Patient/{{context.patientId}}&_count=100',
         reports:
-          'DiagnosticReport?patient=Patient/{{context.patientId}}&identifier=https://ldh-cds.org/fhir/identifier/analysis-report|&_sort=-issued&_count=100',
+          'DiagnosticReport?subject=Patient/{{context.patientId}}&identifier=https://ldh-cds.org/fhir/identifier/analysis-report|&_sort=-issued&_count=100',
         observations:
-          'Observation?patient=Patient/{{context.patientId}}&identifier=https://ldh-cds.org/fhir/identifier/level-finding|&_count=100',
+          'Observation?subject=Patient/{{context.patientId}}&identifier=https://ldh-cds.org/fhir/identifier/level-finding|&_count=100',
       });
   });
 

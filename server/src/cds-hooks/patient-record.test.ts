@@ -19,7 +19,10 @@ function stubClient(resources: FhirResource[], fail?: Error) {
     searchAll: (type: string, params: Record<string, string>) => {
       searches.push({ type, params });
       if (fail) return Promise.reject(fail);
-      return Promise.resolve(resources.filter((resource) => resource.resourceType === type));
+      const ids = params._id?.split(',');
+      return Promise.resolve(
+        resources.filter((resource) => resource.resourceType === type && (!ids || ids.includes(resource.id ?? ''))),
+      );
     },
     read: (reference: string) => {
       reads.push(reference);
@@ -55,7 +58,7 @@ describe('readPatientRecord', () => {
     expect(record.studies).toEqual([]);
   });
 
-  it('when nothing is prefetched, then the searches of the prefetch templates run with fhirAuthorization', async () => {
+  it('when nothing is prefetched, then the studies and reports are searched with fhirAuthorization, not the Observations', async () => {
     const { client, searches } = stubClient(all);
     const request: RecordRequest = {
       patientId: 'p1',
@@ -67,10 +70,11 @@ describe('readPatientRecord', () => {
     };
     const record = await readPatientRecord(request, { trustedFhirBaseUrls: [FHIR], fhirClient: () => client }, ALL);
     expect(record.studies.map((s) => s.id)).toEqual(['st1']);
+    expect(searches.map((search) => search.type)).toEqual(['ImagingStudy', 'DiagnosticReport']);
     expect(searches).toContainEqual({
       type: 'DiagnosticReport',
       params: {
-        patient: 'Patient/p1',
+        subject: 'Patient/p1',
         identifier: 'https://ldh-cds.org/fhir/identifier/analysis-report|',
         _sort: '-issued',
         _count: '100',
@@ -97,6 +101,19 @@ describe('readPatientRecord', () => {
     expect(searches.map((s) => s.type)).toEqual(['DiagnosticReport']);
   });
 
+  it('when the Observations are neither prefetched nor fetchable, then reading them is 412', async () => {
+    const record = await readPatientRecord(
+      { patientId: 'p1', prefetch: { studies: searchset([study]), reports: searchset([stored.report]) } },
+      { trustedFhirBaseUrls: [FHIR], fhirClient: () => stubClient(all).client },
+      ALL,
+    );
+    const error = (await record.readObservations(['Observation/r1-o0']).catch((e: unknown) => e)) as HttpError;
+    expect(error.status).toBe(412);
+    expect(error.message).toMatch(
+      /are not in prefetch "observations" and cannot be read: the call has no fhirAuthorization/,
+    );
+  });
+
   it.each([
     ['no fhirAuthorization', {}, /no fhirAuthorization/],
     [
@@ -110,15 +127,15 @@ describe('readPatientRecord', () => {
       /another patient/,
     ],
     [
-      'a scope without Observation',
+      'a scope without DiagnosticReport',
       {
         fhirServer: FHIR,
-        fhirAuthorization: { access_token: 't', scope: 'patient/ImagingStudy.rs patient/DiagnosticReport.rs' },
+        fhirAuthorization: { access_token: 't', scope: 'patient/ImagingStudy.rs patient/Observation.rs' },
       },
-      /scope does not let it search Observation/,
+      /scope does not let it search DiagnosticReport/,
     ],
   ])('when a key is missing and there is %s, then 412 names the key and why', async (_name, extra, why) => {
-    const prefetch = { studies: searchset([study]), reports: searchset([stored.report]) };
+    const prefetch = { studies: searchset([study]), observations: searchset(stored.observations) };
     const error = await readPatientRecord(
       { patientId: 'p1', prefetch, ...extra },
       { trustedFhirBaseUrls: [FHIR], fhirClient: () => stubClient(all).client },
@@ -127,7 +144,7 @@ describe('readPatientRecord', () => {
     expect(error).toBeInstanceOf(HttpError);
     expect((error as HttpError).status).toBe(412);
     expect((error as HttpError).message).toMatch(
-      /Prefetch "observations" \(Observation\?patient=Patient\/\{\{context.patientId\}\}/,
+      /Prefetch "reports" \(DiagnosticReport\?subject=Patient\/\{\{context.patientId\}\}/,
     );
     expect((error as HttpError).message).toMatch(why);
   });
@@ -143,8 +160,8 @@ describe('readPatientRecord', () => {
     expect(error.message).toContain('HTTP 401');
   });
 
-  it("when a report's Observations are not in the prefetch, then they are read one by one", async () => {
-    const { client, reads } = stubClient(all);
+  it("when a report's Observations are not in the prefetch, then the missing ones are fetched in one search by id", async () => {
+    const { client, searches } = stubClient(all);
     const record = await readPatientRecord(
       {
         patientId: 'p1',
@@ -156,7 +173,7 @@ describe('readPatientRecord', () => {
       ALL,
     );
     await record.readObservations(stored.observations.map((o) => `Observation/${o.id}`));
-    expect(reads).toEqual(['Observation/r1-o3', 'Observation/r1-o4']);
+    expect(searches).toEqual([{ type: 'Observation', params: { _id: 'r1-o3,r1-o4', _count: '100' } }]);
     expect(record.observations.size).toBe(5);
   });
 });
@@ -181,6 +198,6 @@ describe('scopeAllowsSearch', () => {
 
 describe('prefetchTemplate', () => {
   it('fills the patient with the root-level context token', () => {
-    expect(prefetchTemplate('studies')).toBe('ImagingStudy?patient=Patient/{{context.patientId}}&_count=100');
+    expect(prefetchTemplate('studies')).toBe('ImagingStudy?subject=Patient/{{context.patientId}}&_count=100');
   });
 });

@@ -2,7 +2,9 @@
  * The FHIR data a hook call needs — the patient's ImagingStudies, our DiagnosticReports and our level Observations —
  * from the call's prefetch (CDS Hooks 2.0 §Prefetch), else fetched from `fhirServer` with `fhirAuthorization`
  * (§FHIR Resource Access), else a 412 naming what is missing (§Prefetch: "the service SHALL respond with an HTTP 412
- * Precondition Failed"). The searches are the services' prefetch templates (services.ts), run at once.
+ * Precondition Failed"). The studies and reports are searched at once, as the prefetch templates say (services.ts);
+ * the Observations are not searched by patient: only those of the report a card shows are fetched, by id, in one
+ * search (`Observation?_id=…`) — far cheaper for a FHIR server than the patient's every level finding.
  *
  * - A prefetch key that is absent was not satisfied; `null` means the EHR has no data for it (an empty result).
  * - A prefetched searchset with a `next` link is a partial answer (prefetch may not page): it is searched again
@@ -21,14 +23,14 @@ import { relativeReference } from './current-report';
 
 /** The prefetch keys of our services and the searches they stand for (`{patient}` = `Patient/<context.patientId>`). */
 export const RECORD_SEARCHES = {
-  studies: { resourceType: 'ImagingStudy', params: { patient: '{patient}', _count: '100' } },
+  studies: { resourceType: 'ImagingStudy', params: { subject: '{patient}', _count: '100' } },
   reports: {
     resourceType: 'DiagnosticReport',
-    params: { patient: '{patient}', identifier: `${REPORT_IDENTIFIER_SYSTEM}|`, _sort: '-issued', _count: '100' },
+    params: { subject: '{patient}', identifier: `${REPORT_IDENTIFIER_SYSTEM}|`, _sort: '-issued', _count: '100' },
   },
   observations: {
     resourceType: 'Observation',
-    params: { patient: '{patient}', identifier: `${OBSERVATION_IDENTIFIER_SYSTEM}|`, _count: '100' },
+    params: { subject: '{patient}', identifier: `${OBSERVATION_IDENTIFIER_SYSTEM}|`, _count: '100' },
   },
 } as const;
 export type RecordKey = keyof typeof RECORD_SEARCHES;
@@ -47,7 +49,10 @@ export interface PatientRecord {
   reports: DiagnosticReport[];
   /** Our level Observations, by `Observation/<id>`. */
   observations: Map<string, Observation>;
-  /** Reads Observations the record lacks (a report's results beyond a partial prefetch); 412 when it cannot. */
+  /**
+   * Fetches Observations the record lacks (a report's results, when the prefetch did not bring them) in one search
+   * by id; 412 when it cannot.
+   */
   readObservations(references: readonly string[]): Promise<void>;
 }
 
@@ -133,7 +138,7 @@ function unreachable(error: unknown): Error {
 
 /**
  * The record for `needs` (the keys a hook needs): each from the prefetch, or searched with fhirAuthorization (all at
- * once), or 412.
+ * once), or 412. `observations` is never searched here: what the prefetch holds, the rest by `readObservations`.
  */
 export async function readPatientRecord(
   request: RecordRequest,
@@ -149,7 +154,7 @@ export async function readPatientRecord(
 
   async function search(key: RecordKey): Promise<FhirResource[]> {
     const prefetched = given[key];
-    if (!needs.includes(key)) return prefetched?.resources ?? [];
+    if (!needs.includes(key) || key === 'observations') return prefetched?.resources ?? [];
     if (prefetched && !prefetched.partial) return prefetched.resources;
     const { resourceType, params } = RECORD_SEARCHES[key];
     const usable = 'client' in access && scopeAllowsSearch(access.scope, resourceType);
@@ -191,7 +196,8 @@ export async function readPatientRecord(
           `The report's Observations (${missing.join(', ')}) are not in prefetch "observations" and cannot be read: ${'reason' in access ? access.reason : 'fhirAuthorization.scope does not let it read Observation'}.`,
         );
       try {
-        const read = await Promise.all(missing.map((reference) => access.client.read<Observation>(reference)));
+        const ids = missing.map((reference) => reference.slice('Observation/'.length));
+        const read = await access.client.searchAll<Observation>('Observation', { _id: ids.join(','), _count: '100' });
         for (const observation of read) {
           const reference = relativeReference(`Observation/${observation.id ?? ''}`);
           if (reference) byReference.set(reference, observation);
