@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type Express } from 'express';
 import { pino, type Logger } from 'pino';
+import { backgroundAnalysisRequester } from './cds-hooks/background-analysis';
 import { cdsHooksRouter, type AnalysisRequester } from './cds-hooks/cds-router';
 import { createFileFeedbackStore, type CdsFeedbackStore } from './cds-hooks/feedback-store';
 import { loadCdsCodes, triggerCodes, type CdsCodesFile } from './cds-hooks/trigger-codes';
@@ -52,7 +53,10 @@ export interface AppOptions {
   cdsCodes?: CdsCodesFile;
   /** Where CDS Hooks feedback is kept (default: the JSON-lines file CDS_FEEDBACK_FILE). */
   cdsFeedback?: CdsFeedbackStore;
-  /** Queues the analysis of a study a CDS card says was never analyzed (default: none, the card says so). */
+  /**
+   * Queues the analysis of a study a CDS card says was never analyzed (default: with REDIS_URL, through the queue,
+   * whose workers act with their own Backend Services token; without it none, and the card says so).
+   */
   requestAnalysis?: AnalysisRequester;
 }
 
@@ -172,6 +176,22 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       deps,
     }),
   );
+  // A hook call brings no token that may write results: only a queue whose workers hold their own credentials can run
+  // an analysis for it (cds-hooks/background-analysis.ts); in this process the job would need the user's token.
+  const requestAnalysis =
+    options.requestAnalysis ??
+    (config.REDIS_URL
+      ? backgroundAnalysisRequester({
+          jobs,
+          ehrs: config.EHRS,
+          model: () =>
+            readModelInfo(config.MODEL_DIR).then(
+              ({ id, version }) => ({ id, version }),
+              () => undefined,
+            ),
+          storeStructuredReport: config.SR_STOW,
+        })
+      : undefined);
   app.use(
     cdsHooksRouter({
       appBaseUrl: config.APP_BASE_URL,
@@ -182,7 +202,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       model: () => readModelInfo(config.MODEL_DIR).catch(() => undefined),
       modelCardPath: MODEL_CARD_PATH,
       ...(options.deps?.fhirClient ? { fhirClient: options.deps.fhirClient } : {}),
-      ...(options.requestAnalysis ? { requestAnalysis: options.requestAnalysis } : {}),
+      ...(requestAnalysis ? { requestAnalysis } : {}),
     }),
   );
   app.use(clientKeyRouter(readClientKey));

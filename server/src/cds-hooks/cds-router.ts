@@ -38,8 +38,7 @@ export type AnalysisRequester = (study: {
 export const NO_BACKGROUND_ANALYSIS: AnalysisRequester = () =>
   Promise.resolve({
     queued: false,
-    reason:
-      'ldh-cds cannot start it from here: a background analysis needs credentials of its own at the EHR (SMART Backend Services), which this server does not have yet.',
+    reason: 'This ldh-cds installation analyzes a study only when a clinician opens it in the app.',
   });
 
 export interface CdsRouterOptions {
