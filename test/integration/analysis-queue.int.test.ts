@@ -7,7 +7,8 @@
  *
  * (a) scale: 20 studies submitted at once, half to each API process, all complete, each with exactly one
  *     DiagnosticReport whose AI Provenance names the requesting clinician as enterer;
- * (b) a worker SIGKILLed mid-analysis: the job is run again on the other worker, one report;
+ * (b) a worker SIGKILLed mid-analysis: the job is run again on the other worker, one report; and one killed after
+ *     its FHIR write landed (the EHR lost the transaction's answer): the job runs again, finds the report, still one;
  * (c) Redis restarted while jobs run and wait: none is lost, all complete, one report each;
  * (d) an API process killed while a client streams a job's events: the client reconnects to the other one and gets
  *     the completion; the restarted process answers the job too;
@@ -37,7 +38,7 @@ import { launchAndAuthorize } from '../support/smart-launch';
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 /** Patients: 20 for (a), then one or more for each fault. */
 const SCALE = 20;
-const PATIENTS = { kill: 20, redis: [21, 22, 23, 24, 25], restart: 26, fhir503: 27 } as const;
+const PATIENTS = { kill: 20, killAfterWrite: 28, redis: [21, 22, 23, 24, 25], restart: 26, fhir503: 27 } as const;
 
 interface Child {
   process: ChildProcess;
@@ -95,6 +96,18 @@ function spawnChild(entry: string, extra: Record<string, string>, readyPrefix: s
 const startApi = (port: number) =>
   spawnChild('server/src/main.ts', { APP_PORT: String(port), APP_BASE_URL: `http://localhost:${port}` }, 'app ready ');
 const startWorker = () => spawnChild('server/src/worker-main.ts', {}, 'worker ready ');
+/** Workers starting in place of killed ones: a test that needs both workers awaits them. */
+const replacements: Promise<void>[] = [];
+function replaceKilledWorker(): void {
+  const dead = workers.findIndex((worker) => worker.process.signalCode === 'SIGKILL');
+  if (dead < 0) return;
+  workers.splice(dead, 1);
+  replacements.push(
+    startWorker().then((worker) => {
+      workers.push(worker);
+    }),
+  );
+}
 
 function stopChild(child: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const { process: running } = child;
@@ -126,7 +139,7 @@ beforeAll(async () => {
     dataDir: path.join(dataDir, 'ehr'),
     logger: pino({ level: 'silent' }),
     devTools: true,
-    patientCount: 28,
+    patientCount: 29,
     generateStudy: generatePhantomStudy,
   });
   const ehrsFile = path.join(dataDir, 'ehrs.json');
@@ -156,6 +169,8 @@ beforeAll(async () => {
   apis.push(started[0], started[1]);
   workers.push(started[2], started[3]);
   queue = new Queue(QUEUE_NAME, { connection: { url: redis.url }, prefix: KEY_PREFIX });
+  // While (c) restarts Redis the test's own connection fails too, and reconnects.
+  queue.on('error', () => undefined);
 }, 180_000);
 
 afterAll(async () => {
@@ -222,13 +237,13 @@ async function jobOf(which: number, id: string, token: string): Promise<Analysis
 }
 
 /** Reads the job from the given API process until it has finished. */
-async function finished(which: number, id: string, token: string, ms = 60_000): Promise<AnalysisJobSnapshot> {
+async function finished(which: number, id: string, token: string, ms = 90_000): Promise<AnalysisJobSnapshot> {
   const end = Date.now() + ms;
   for (;;) {
     const snapshot = await jobOf(which, id, token);
     if (isFinishedState(snapshot.state)) return snapshot;
     if (Date.now() > end) throw new Error(`job ${id} still ${snapshot.state} after ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 
@@ -292,7 +307,9 @@ describe('analyses on the BullMQ queue: 2 API processes, 2 worker processes, Red
     const jobs = await Promise.all(indexes.map((index) => analyze(index % 2, index, tokens[index] ?? '')));
     expect(new Set(jobs.map((job) => job.id)).size).toBe(SCALE);
     // Each read back from the other API process than the one it was submitted to.
-    const done = await Promise.all(jobs.map((job, index) => finished((index + 1) % 2, job.id, tokens[index] ?? '')));
+    const done = await Promise.all(
+      jobs.map((job, index) => finished((index + 1) % 2, job.id, tokens[index] ?? '', 150_000)),
+    );
     const seconds = (Date.now() - started) / 1000;
     expect(done.map((job) => job.state)).toEqual(indexes.map(() => 'completed'));
     for (const index of indexes) {
@@ -320,7 +337,7 @@ describe('analyses on the BullMQ queue: 2 API processes, 2 worker processes, Red
     console.info(
       `(a) ${SCALE} studies through 2 workers in ${seconds.toFixed(1)} s; run p50 ${runs[SCALE / 2] ?? NaN} ms, max ${runs.at(-1) ?? NaN} ms; wait p50 ${waits[SCALE / 2] ?? NaN} ms, max ${waits.at(-1) ?? NaN} ms`,
     );
-  }, 120_000);
+  }, 200_000);
 
   it('(b) when the worker running a job is killed (SIGKILL) mid-analysis, then the other worker runs it again and exactly one report is written', async () => {
     const index = PATIENTS.kill;
@@ -348,15 +365,39 @@ describe('analyses on the BullMQ queue: 2 API processes, 2 worker processes, Red
     } finally {
       ehr.faults.dicomWebDelayMs = 0;
     }
-    // A new worker takes the dead one's place for the next tests.
-    const index2 = workers.findIndex((worker) => worker.process.signalCode === 'SIGKILL');
-    workers.splice(index2, 1, await startWorker());
-  }, 120_000);
+    // A new worker takes the dead one's place for the next tests; it starts while they run.
+    replaceKilledWorker();
+  }, 150_000);
+
+  it('(b) when the worker is killed after its FHIR write landed but before it could say so, then the job runs again and finds the report: still exactly one', async () => {
+    const index = PATIENTS.killAfterWrite;
+    const token = await tokenOf(index);
+    // The EHR applies the transaction and loses its answer: the FHIR client waits 1 s (Retry-After) to send it again,
+    // and the worker is killed in that second, its results written and its job unfinished.
+    ehr.faults.loseTransactionAnswers = 1;
+    try {
+      const job = await analyze(1, index, token);
+      await until(async () => (await reportsOf(index)).length > 0, 'the report to be written');
+      const holder = (await Job.fromId(queue, job.id))?.processedBy ?? '';
+      const victim = workers.find((worker) => worker.ready === holder);
+      if (!victim) throw new Error(`no worker named ${holder}`);
+      await stopChild(victim, 'SIGKILL');
+      const done = await finished(0, job.id, token);
+      expect(done.state).toBe('completed');
+      // The second run found this model version's report and answered it: nothing new was written.
+      expect(done.result?.created).toBe(false);
+      expect(await reportsOf(index)).toHaveLength(1);
+      expect((await Job.fromId(queue, job.id))?.processedBy).not.toBe(holder);
+    } finally {
+      ehr.faults.loseTransactionAnswers = 0;
+    }
+    replaceKilledWorker();
+  }, 150_000);
 
   it('(c) when Redis restarts while jobs run and wait, then none is lost: all complete, one report each', async () => {
     const indexes = [...PATIENTS.redis];
     const tokens = await Promise.all(indexes.map((index) => tokenOf(index)));
-    ehr.faults.dicomWebDelayMs = 150;
+    await Promise.all(replacements.splice(0));
     let jobs: AnalysisJobSnapshot[] = [];
     try {
       jobs = await Promise.all(indexes.map((index, i) => analyze(i % 2, index, tokens[i] ?? '')));
@@ -372,7 +413,7 @@ describe('analyses on the BullMQ queue: 2 API processes, 2 worker processes, Red
     const done = await Promise.all(jobs.map((job, i) => finished(i % 2, job.id, tokens[i] ?? '', 90_000)));
     expect(done.map((job) => job.state)).toEqual(indexes.map(() => 'completed'));
     for (const index of indexes) expect(await reportsOf(index), `patient ${index}`).toHaveLength(1);
-  }, 150_000);
+  }, 200_000);
 
   it('(d) when the API process streaming a job’s events dies, then the client reconnects to the other and gets the completion; the restarted process answers it too', async () => {
     const index = PATIENTS.restart;
@@ -405,7 +446,7 @@ describe('analyses on the BullMQ queue: 2 API processes, 2 worker processes, Red
     apis[1] = await restarted;
     expect((await jobOf(1, job.id, token)).state).toBe('completed');
     expect(await reportsOf(index)).toHaveLength(1);
-  }, 120_000);
+  }, 150_000);
 
   it('(e) when the EHR answers 503 to the write more often than the FHIR client repeats it, then the job is run again after a backoff and one report is written', async () => {
     const index = PATIENTS.fhir503;
@@ -426,5 +467,5 @@ describe('analyses on the BullMQ queue: 2 API processes, 2 worker processes, Red
     } finally {
       ehr.faults.failTransactions = 0;
     }
-  }, 120_000);
+  }, 150_000);
 });
