@@ -21,6 +21,7 @@ import { handleError, handleNotFound } from './http/error-handler';
 import { configurationReport, healthRouter } from './http/health-router';
 import { imagingRouter, MODEL_CARD_PATH } from './http/imaging-router';
 import { withLogRedaction } from './http/log-serializers';
+import { createRedisReplayCache, type RedisReplayCache } from './http/redis-replay-cache';
 import { jobFailureDescriber } from './http/job-answers';
 import { jobsRouter } from './http/jobs-router';
 import { apiRateLimits, cdsRateLimits, type RateLimitSettings } from './http/rate-limits';
@@ -68,6 +69,8 @@ export interface AppParts {
   app: Express;
   jobs: AnalysisJobs;
   worker?: AnalysisWorker;
+  /** With REDIS_URL: the CDS Hooks JWT replay store every process shares (http/redis-replay-cache.ts). */
+  replayCache?: RedisReplayCache;
 }
 
 export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, options: AppOptions = {}): AppParts {
@@ -127,6 +130,9 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       maxPerUser: config.MAX_CONCURRENT_ANALYSES_PER_USER,
     });
   }
+  // With REDIS_URL, a CDS Hooks JWT used at one process is refused at every other (http/redis-replay-cache.ts);
+  // else the in-memory store of verify-jwt.ts.
+  const replayCache = config.REDIS_URL ? createRedisReplayCache(config.REDIS_URL) : undefined;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -196,7 +202,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
     cdsHooksRouter({
       appBaseUrl: config.APP_BASE_URL,
       trustedFhirBaseUrls: config.FHIR_BASE_URLS,
-      verifier: createCdsJwtVerifier(trustedCdsClients),
+      verifier: createCdsJwtVerifier(trustedCdsClients, replayCache ? { replayCache } : {}),
       codes: triggerCodes(options.cdsCodes ?? loadCdsCodes(config.CDS_CODES_FILE)),
       feedback: options.cdsFeedback ?? createFileFeedbackStore(config.CDS_FEEDBACK_FILE),
       model: () => readModelInfo(config.MODEL_DIR).catch(() => undefined),
@@ -210,7 +216,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   app.use(express.static(path.resolve(config.CLIENT_DIST_DIR), { index: 'index.html', fallthrough: true }));
   app.use(handleNotFound);
   app.use(handleError);
-  return { app, jobs, ...(worker ? { worker } : {}) };
+  return { app, jobs, ...(worker ? { worker } : {}), ...(replayCache ? { replayCache } : {}) };
 }
 
 export interface RunningServer {
@@ -237,7 +243,7 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
   const decoder = options.deps?.decoder ?? decoderFor(pipelineOptionsFromConfig(config).decode);
   // Read (or created) before listening: a key file that cannot be read stops the start with its name.
   const clientKey = options.clientKey ?? (await loadOrCreateClientKey(config.CLIENT_KEY_FILE));
-  const { app, jobs, worker } = createApp(config, trusted, {
+  const { app, jobs, worker, replayCache } = createApp(config, trusted, {
     ...options,
     logger,
     clientKey,
@@ -260,7 +266,7 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
               // The jobs first: they stop (or finish a write) while the decode pool still answers them; a worker
               // here takes no new job and finishes the ones it runs.
               else
-                Promise.all([jobs.close(), worker?.close()])
+                Promise.all([jobs.close(), worker?.close(), replayCache?.close()])
                   .then(() => decoder.close())
                   .then(done, fail);
             });
