@@ -183,16 +183,23 @@ async function supersedable(
   return { report: current.report, observations, ...(document ? { document } : {}) };
 }
 
+/** The ImagingStudy, held to the token's patient (403), and what finds its reports. */
+async function readCheckedStudy(
+  fhir: ReturnType<AnalyzeDependencies['fhirClient']>,
+  request: { fhirBaseUrl: string; imagingStudy: string; patientRestriction?: PatientRestriction | undefined },
+): Promise<{ study: ImagingStudy; ofStudy: StudyOfReports }> {
+  const study = await fhir.read<ImagingStudy>(request.imagingStudy);
+  assertOwnPatient(request.imagingStudy, study.subject, request);
+  return {
+    study,
+    ofStudy: { reference: request.imagingStudy, subject: study.subject, studyInstanceUid: studyInstanceUidOf(study) },
+  };
+}
+
 /** The study, read and checked, with this model's standing report on it if the EHR holds one. */
 async function openStudy(request: StudyRequest, deps: AnalyzeDependencies) {
   const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
-  const study = await fhir.read<ImagingStudy>(request.imagingStudy);
-  assertOwnPatient(request.imagingStudy, study.subject, request);
-  const ofStudy: StudyOfReports = {
-    reference: request.imagingStudy,
-    subject: study.subject,
-    studyInstanceUid: studyInstanceUidOf(study),
-  };
+  const { study, ofStudy } = await readCheckedStudy(fhir, request);
   const detector = await deps.detector(request.modelDir);
   const model: ModelRef = { id: detector.manifest.id, version: detector.manifest.version };
   const reports = await findStoredReports(fhir, ofStudy);
@@ -369,13 +376,7 @@ export async function readAnalysis(
 ): Promise<StoredAnalysis> {
   try {
     const fhir = deps.fhirClient(request.fhirBaseUrl, request.accessToken);
-    const study = await fhir.read<ImagingStudy>(request.imagingStudy);
-    assertOwnPatient(request.imagingStudy, study.subject, request);
-    const ofStudy: StudyOfReports = {
-      reference: request.imagingStudy,
-      subject: study.subject,
-      studyInstanceUid: studyInstanceUidOf(study),
-    };
+    const { ofStudy } = await readCheckedStudy(fhir, request);
     const current = currentReport(await findStoredReports(fhir, ofStudy));
     if (!current) throw new PipelineError('not-found', `No ldh-cds analysis is stored for ${request.imagingStudy}`);
     return await readStoredAnalysis(fhir, current, ofStudy, readStructuredReportLevels);
