@@ -3,12 +3,18 @@
  * analysis (session creation costs far more than a run). Slices are batched across analyses (batch-queue.ts): one
  * queue per session, each run takes up to a batch of whatever is waiting; a fixed-batch model gets its last batch
  * padded. The manifest's zoomed passes run on crops around the boxes (zoomed-pass.ts). The provider comes from
- * config (`auto` | `cpu` | `webgpu` | `cuda`) and is logged.
+ * config (`auto` | `cpu` | `webgpu` | `cuda`); one log line names it and why (execution-provider.ts).
  */
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createBatchQueue } from './batch-queue';
-import { providerCandidates, type ExecutionProvider, type ExecutionProviderSetting } from './execution-provider';
+import {
+  explainProviderChoice,
+  gpuHostFacts,
+  providerCandidates,
+  type ExecutionProvider,
+  type ExecutionProviderSetting,
+} from './execution-provider';
 import { loadModelManifest, type ModelManifest } from './manifest';
 import { DEFAULT_SCORE_FLOOR, runAndDecode, type RunContext, type StageTimer } from './model-run';
 import { preprocessSlice, zoomedPassSize, type GrayImage, type InputSize } from './preprocess';
@@ -90,8 +96,7 @@ export class ModelLoadError extends Error {
 async function createSession(
   modelPath: string,
   options: DetectorOptions,
-  log: InferenceLog,
-): Promise<{ session: ort.InferenceSession; executionProvider: ExecutionProvider }> {
+): Promise<{ session: ort.InferenceSession; executionProvider: ExecutionProvider; failures: string[] }> {
   const setting = options.executionProvider ?? 'auto';
   const failures: string[] = [];
   for (const provider of providerCandidates(setting)) {
@@ -100,12 +105,11 @@ async function createSession(
         executionProviders: [provider],
         ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
       });
-      return { session, executionProvider: provider };
+      return { session, executionProvider: provider, failures };
     } catch (error) {
       const reason = ((error as Error).message.split('\n')[0] ?? '').slice(0, 200);
       failures.push(`${provider}: ${reason}`);
       if (setting !== 'auto') break;
-      log('execution provider unavailable, trying the next', { provider, reason });
     }
   }
   throw new ModelLoadError(`Cannot load the ONNX model ${modelPath} (${failures.join('; ')})`);
@@ -145,12 +149,15 @@ export async function createDetectorSession(
   options: DetectorOptions = {},
 ): Promise<DetectorSession> {
   const { manifest, modelPath, digest } = await loadModelManifest(modelDir);
-  const { session, executionProvider } = await createSession(modelPath, options, log);
+  const requested = options.executionProvider ?? 'auto';
+  const { session, executionProvider, failures } = await createSession(modelPath, options);
+  // One line says which provider runs and why the faster ones did not (execution-provider.ts).
   log('model loaded', {
     model: manifest.id,
     version: manifest.version,
     executionProvider,
-    requested: options.executionProvider ?? 'auto',
+    requested,
+    why: explainProviderChoice(requested, executionProvider, failures, gpuHostFacts()),
     inputs: session.inputNames,
     outputs: session.outputNames,
   });
@@ -168,7 +175,7 @@ export async function createDetectorSession(
         pass,
         name,
         size: zoomedPassSize(manifest, pass),
-        session: (await createSession(path.join(modelDir, pass.file), { ...options, executionProvider }, log)).session,
+        session: (await createSession(path.join(modelDir, pass.file), { ...options, executionProvider })).session,
       };
       zoomed[method] = network;
       checkInput(network.session, pass.file, manifest, network.size, `${field}.size`);
