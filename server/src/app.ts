@@ -11,6 +11,8 @@ import { pino, type Logger } from 'pino';
 import { backgroundAnalysisRequester } from './cds-hooks/background-analysis';
 import { cdsHooksRouter, type AnalysisRequester } from './cds-hooks/cds-router';
 import { createFileFeedbackStore, type CdsFeedbackStore } from './cds-hooks/feedback-store';
+import { createRedisFeedbackStore, type RedisFeedbackStore } from './cds-hooks/redis-feedback-store';
+import { createRedisIssuedCards } from './cds-hooks/issued-cards';
 import { loadCdsCodes, triggerCodes, type CdsCodesFile } from './cds-hooks/trigger-codes';
 import { loadTrustedClients, type TrustedClients } from './cds-hooks/trusted-clients';
 import { createCdsJwtVerifier } from './cds-hooks/verify-jwt';
@@ -71,6 +73,12 @@ export interface AppParts {
   worker?: AnalysisWorker;
   /** With REDIS_URL: the CDS Hooks JWT replay store every process shares (http/redis-replay-cache.ts). */
   replayCache?: RedisReplayCache;
+  /**
+   * With REDIS_URL: the CDS feedback counts and the issued cards every process shares (cds-hooks/redis-feedback-store.ts,
+   * issued-cards.ts).
+   */
+  feedbackCounts?: RedisFeedbackStore;
+  issuedCards?: ReturnType<typeof createRedisIssuedCards>;
 }
 
 export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, options: AppOptions = {}): AppParts {
@@ -133,6 +141,12 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   // With REDIS_URL, a CDS Hooks JWT used at one process is refused at every other (http/redis-replay-cache.ts);
   // else the in-memory store of verify-jwt.ts.
   const replayCache = config.REDIS_URL ? createRedisReplayCache(config.REDIS_URL) : undefined;
+  // …and feedback is counted once for all of them, each host's file keeping the items (cds-hooks/redis-feedback-store.ts).
+  const feedbackCounts =
+    config.REDIS_URL && !options.cdsFeedback
+      ? createRedisFeedbackStore(config.REDIS_URL, config.CDS_FEEDBACK_FILE)
+      : undefined;
+  const issuedCards = feedbackCounts && config.REDIS_URL ? createRedisIssuedCards(config.REDIS_URL) : undefined;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -204,7 +218,8 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       trustedFhirBaseUrls: config.FHIR_BASE_URLS,
       verifier: createCdsJwtVerifier(trustedCdsClients, replayCache ? { replayCache } : {}),
       codes: triggerCodes(options.cdsCodes ?? loadCdsCodes(config.CDS_CODES_FILE)),
-      feedback: options.cdsFeedback ?? createFileFeedbackStore(config.CDS_FEEDBACK_FILE),
+      feedback: options.cdsFeedback ?? feedbackCounts ?? createFileFeedbackStore(config.CDS_FEEDBACK_FILE),
+      ...(issuedCards ? { issuedCards } : {}),
       model: () => readModelInfo(config.MODEL_DIR).catch(() => undefined),
       modelCardPath: MODEL_CARD_PATH,
       ...(options.deps?.fhirClient ? { fhirClient: options.deps.fhirClient } : {}),
@@ -216,7 +231,14 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   app.use(express.static(path.resolve(config.CLIENT_DIST_DIR), { index: 'index.html', fallthrough: true }));
   app.use(handleNotFound);
   app.use(handleError);
-  return { app, jobs, ...(worker ? { worker } : {}), ...(replayCache ? { replayCache } : {}) };
+  return {
+    app,
+    jobs,
+    ...(worker ? { worker } : {}),
+    ...(replayCache ? { replayCache } : {}),
+    ...(feedbackCounts ? { feedbackCounts } : {}),
+    ...(issuedCards ? { issuedCards } : {}),
+  };
 }
 
 export interface RunningServer {
@@ -243,7 +265,7 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
   const decoder = options.deps?.decoder ?? decoderFor(pipelineOptionsFromConfig(config).decode);
   // Read (or created) before listening: a key file that cannot be read stops the start with its name.
   const clientKey = options.clientKey ?? (await loadOrCreateClientKey(config.CLIENT_KEY_FILE));
-  const { app, jobs, worker, replayCache } = createApp(config, trusted, {
+  const { app, jobs, worker, replayCache, feedbackCounts, issuedCards } = createApp(config, trusted, {
     ...options,
     logger,
     clientKey,
@@ -266,7 +288,13 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
               // The jobs first: they stop (or finish a write) while the decode pool still answers them; a worker
               // here takes no new job and finishes the ones it runs.
               else
-                Promise.all([jobs.close(), worker?.close(), replayCache?.close()])
+                Promise.all([
+                  jobs.close(),
+                  worker?.close(),
+                  replayCache?.close(),
+                  feedbackCounts?.close(),
+                  issuedCards?.close(),
+                ])
                   .then(() => decoder.close())
                   .then(done, fail);
             });

@@ -281,8 +281,9 @@ export function cdsHooksRouter(options: CdsRouterOptions): Router {
     const parsed = feedbackSchema.safeParse(req.body);
     if (!parsed.success) throw invalid(parsed.error, 'CDS Hooks feedback');
     const receivedAt = new Date(now()).toISOString();
-    const records = parsed.data.feedback.map((item): FeedbackRecord => {
-      const card = issued.find(item.card);
+    const cards = await Promise.all(parsed.data.feedback.map((item) => issued.find(item.card)));
+    const records = parsed.data.feedback.map((item, index): FeedbackRecord => {
+      const card = cards[index];
       const model = modelKey(card?.model);
       const reason = item.overrideReason?.reason;
       return {

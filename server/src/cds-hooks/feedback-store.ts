@@ -4,8 +4,8 @@
  * `CdsFeedbackStore` is the interface the router uses; a Redis or FHIR store can implement it. The default is a
  * JSON-lines file (CDS_FEEDBACK_FILE): one line per feedback item, appended and flushed to disk (fdatasync) before
  * the feedback call is answered, read back once when the server first needs the counts. A line that cannot be read
- * (a crash mid-write) is skipped and counted. The counts are per process: several app servers sharing one file each
- * count what they read at start plus what they wrote.
+ * (a crash mid-write) is skipped and counted. The file store's counts are per process; with REDIS_URL every app
+ * server counts in Redis instead (redis-feedback-store.ts), and the file stays each host's durable record.
  *
  * A client may send the same feedback more than once (§Feedback: "a CDS Service may receive feedback for the same
  * card instance multiple times"): every item is stored, but a card counts once per outcome.
@@ -113,6 +113,19 @@ function isRecord(value: unknown): value is FeedbackRecord {
   );
 }
 
+/** Appends the records to the JSON-lines file and flushes them to disk (owner-only file: comments are free text). */
+export async function appendFeedbackLines(file: string, records: readonly FeedbackRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  const handle = await open(file, 'a', 0o600);
+  try {
+    await handle.writeFile(records.map((record) => `${JSON.stringify(record)}\n`).join(''));
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The JSON-lines file store (the default). */
 export function createFileFeedbackStore(file: string): CdsFeedbackStore {
   const counter = new Counter();
@@ -147,15 +160,7 @@ export function createFileFeedbackStore(file: string): CdsFeedbackStore {
   return {
     add: (records) =>
       then(async () => {
-        if (records.length === 0) return;
-        await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-        const handle = await open(file, 'a', 0o600);
-        try {
-          await handle.writeFile(records.map((record) => `${JSON.stringify(record)}\n`).join(''));
-          await handle.datasync();
-        } finally {
-          await handle.close();
-        }
+        await appendFeedbackLines(file, records);
         for (const record of records) counter.count(record);
       }),
     summary: () => then(() => Promise.resolve(counter.summary())),
