@@ -26,6 +26,7 @@ import { withLogRedaction } from './http/log-serializers';
 import { createRedisReplayCache, type RedisReplayCache } from './http/redis-replay-cache';
 import { jobFailureDescriber } from './http/job-answers';
 import { jobsRouter } from './http/jobs-router';
+import { createProcessMetrics, detectorWithMetrics, startMetricsServer, type ProcessMetrics } from './http/metrics';
 import { apiRateLimits, cdsRateLimits, type RateLimitSettings } from './http/rate-limits';
 import { requestLogger, securityHeaders } from './http/security';
 import { createTokenVerifier, type TokenVerifier } from './http/token-verifier';
@@ -61,6 +62,8 @@ export interface AppOptions {
    * whose workers act with their own Backend Services token; without it none, and the card says so).
    */
   requestAnalysis?: AnalysisRequester;
+  /** This app's metrics registry (default: a new one per app: tests start several apps in one process). */
+  metrics?: ProcessMetrics;
 }
 
 /**
@@ -70,6 +73,8 @@ export interface AppOptions {
 export interface AppParts {
   app: Express;
   jobs: AnalysisJobs;
+  /** Served on METRICS_PORT by startAppServer (http/metrics.ts). */
+  metrics: ProcessMetrics;
   worker?: AnalysisWorker;
   /** With REDIS_URL: the CDS Hooks JWT replay store every process shares (http/redis-replay-cache.ts). */
   replayCache?: RedisReplayCache;
@@ -83,11 +88,17 @@ export interface AppParts {
 
 export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, options: AppOptions = {}): AppParts {
   const logger = withLogRedaction(options.logger ?? pino({ level: config.LOG_LEVEL }));
-  const deps: AnalyzeDependencies = {
+  const metrics = options.metrics ?? createProcessMetrics();
+  const pipelineDeps: AnalyzeDependencies = {
     ...defaultDependencies((message, fields) => {
       logger.info(fields, message);
     }, pipelineOptionsFromConfig(config)),
     ...options.deps,
+  };
+  // The provider and model gauges are set when the model session opens (the first analysis, or /readyz).
+  const deps: AnalyzeDependencies = {
+    ...pipelineDeps,
+    detector: detectorWithMetrics(pipelineDeps.detector, metrics, config.INFERENCE_EP),
   };
   let clientKey: Promise<ClientKey> | undefined;
   const readClientKey = (): Promise<ClientKey> =>
@@ -118,6 +129,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       maxPerUser: config.MAX_CONCURRENT_ANALYSES_PER_USER,
       attempts: config.JOB_ATTEMPTS,
       backoffMs: config.JOB_BACKOFF_MS,
+      metrics: metrics.jobs,
     });
     jobs = queued;
     queueHealth = () => queued.health();
@@ -127,15 +139,17 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
         deps,
         clientKey: readClientKey,
         name: `ldh-cds-api:${hostname()}:${process.pid}`,
+        metrics: metrics.jobs,
       });
     }
   } else {
     jobs = createInProcessJobs({
-      run: analysisRunner(config.MODEL_DIR, deps),
+      run: analysisRunner(config.MODEL_DIR, deps, metrics.jobs),
       describeFailure: jobFailureDescriber(logger),
       maxRunning: config.MAX_CONCURRENT_ANALYSES,
       maxQueued: config.MAX_QUEUED_ANALYSES,
       maxPerUser: config.MAX_CONCURRENT_ANALYSES_PER_USER,
+      metrics: metrics.jobs,
     });
   }
   // With REDIS_URL, a CDS Hooks JWT used at one process is refused at every other (http/redis-replay-cache.ts);
@@ -234,6 +248,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   return {
     app,
     jobs,
+    metrics,
     ...(worker ? { worker } : {}),
     ...(replayCache ? { replayCache } : {}),
     ...(feedbackCounts ? { feedbackCounts } : {}),
@@ -243,6 +258,8 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
 
 export interface RunningServer {
   url: string;
+  /** With METRICS_PORT: where Prometheus scrapes this process (`http://METRICS_HOST:port/metrics`). */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -265,15 +282,28 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
   const decoder = options.deps?.decoder ?? decoderFor(pipelineOptionsFromConfig(config).decode);
   // Read (or created) before listening: a key file that cannot be read stops the start with its name.
   const clientKey = options.clientKey ?? (await loadOrCreateClientKey(config.CLIENT_KEY_FILE));
+  const metrics = options.metrics ?? createProcessMetrics();
+  // Metrics on a listener of their own, for the monitoring network only (docs/deploy.md, docs/security.md §Metrics).
+  const metricsServer =
+    config.METRICS_PORT === undefined
+      ? undefined
+      : await startMetricsServer({
+          registry: metrics.registry,
+          port: config.METRICS_PORT,
+          host: config.METRICS_HOST,
+          token: config.METRICS_TOKEN,
+        });
   const { app, jobs, worker, replayCache, feedbackCounts, issuedCards } = createApp(config, trusted, {
     ...options,
     logger,
     clientKey,
+    metrics,
     deps: { decoder, ...options.deps },
   });
   return new Promise((resolve, reject) => {
     const server = app.listen(config.APP_PORT, config.APP_HOST, (error?: Error) => {
       if (error) {
+        void metricsServer?.close();
         reject(error);
         return;
       }
@@ -281,6 +311,7 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
       const host = config.APP_HOST.includes(':') ? `[${config.APP_HOST}]` : config.APP_HOST;
       resolve({
         url: `http://${host}:${port}`,
+        ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
         close: () =>
           new Promise<void>((done, fail) => {
             server.close((closeError) => {
@@ -294,6 +325,7 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
                   replayCache?.close(),
                   feedbackCounts?.close(),
                   issuedCards?.close(),
+                  metricsServer?.close(),
                 ])
                   .then(() => decoder.close())
                   .then(done, fail);

@@ -56,6 +56,29 @@ export const CONFIG_KEYS = [
   },
   { key: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
   {
+    key: 'METRICS_PORT',
+    default: '',
+    description:
+      "TCP port of the API process's Prometheus metrics (`GET /metrics`), a listener of its own, never the app's port; unset, none (0 = any free port). Open it to the monitoring network only ([docs/deploy.md](docs/deploy.md#what-to-monitor-and-alert-on)).",
+  },
+  {
+    key: 'WORKER_METRICS_PORT',
+    default: '',
+    description:
+      "TCP port of a worker process's (`npm run worker`) Prometheus metrics; unset, none. One port per worker on a host (9465, 9466, …).",
+  },
+  {
+    key: 'METRICS_HOST',
+    default: '127.0.0.1',
+    description: "Interface the metrics listeners listen on: the host's address on the monitoring network.",
+  },
+  {
+    key: 'METRICS_TOKEN',
+    default: '',
+    description:
+      'When set (at least 16 characters), a metrics scrape must send `Authorization: Bearer <token>`: for a monitoring network shared with others.',
+  },
+  {
     key: 'INFERENCE_EP',
     default: 'auto',
     description:
@@ -273,6 +296,13 @@ export const CONFIG_KEYS = [
 type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
 const defaultOf = (key: ConfigKey): string => CONFIG_KEYS.find((entry) => entry.key === key)?.default ?? '';
 
+/** A port, or unset (empty) for no listener. */
+const optionalPort = z
+  .string()
+  .default('')
+  .refine((value) => value === '' || (/^\d{1,5}$/.test(value) && Number(value) <= 65535), 'must be a port 0–65535')
+  .transform((value) => (value === '' ? undefined : Number(value)));
+
 const positiveInt = (max: number): z.ZodCoercedNumber => z.coerce.number().int().min(1).max(max);
 
 /** A study limit's key: a positive integer up to `max`, by default the limit's own (dicom/study-limits.ts). */
@@ -309,6 +339,14 @@ export const configSchema = z.object({
   CDS_CODES_FILE: z.string().min(1).default(defaultOf('CDS_CODES_FILE')),
   CDS_FEEDBACK_FILE: z.string().min(1).default(defaultOf('CDS_FEEDBACK_FILE')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  METRICS_PORT: optionalPort,
+  WORKER_METRICS_PORT: optionalPort,
+  METRICS_HOST: z.string().min(1).default(defaultOf('METRICS_HOST')),
+  METRICS_TOKEN: z
+    .string()
+    .default('')
+    .refine((value) => value === '' || value.length >= 16, 'must be at least 16 characters')
+    .transform((value) => (value === '' ? undefined : value)),
   INFERENCE_EP: z.enum(EXECUTION_PROVIDERS).default('auto'),
   INFERENCE_BATCH: positiveInt(1024).default(Number(defaultOf('INFERENCE_BATCH'))),
   DICOMWEB_TIMEOUT_MS: positiveInt(600_000).default(Number(defaultOf('DICOMWEB_TIMEOUT_MS'))),

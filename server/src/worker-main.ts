@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { loadConfig } from './config';
 import { loadOrCreateClientKey } from './http/client-key';
 import { withLogRedaction } from './http/log-serializers';
+import { createProcessMetrics, detectorWithMetrics, startMetricsServer } from './http/metrics';
 import { decoderFor, defaultDependencies, pipelineOptionsFromConfig } from './pipeline/analyze-study';
 import { startAnalysisWorker } from './worker';
 
@@ -30,11 +31,17 @@ if (!config.REDIS_URL) {
 const logger = withLogRedaction(pino({ level: config.LOG_LEVEL, name: 'ldh-cds-worker' }));
 const options = pipelineOptionsFromConfig(config);
 const decoder = decoderFor(options.decode);
-const deps = {
+const pipelineDeps = {
   ...defaultDependencies((message, fields) => {
     logger.info(fields, message);
   }, options),
   decoder,
+};
+// This process's metrics, served on WORKER_METRICS_PORT when set (http/metrics.ts, docs/deploy.md).
+const metrics = createProcessMetrics();
+const deps = {
+  ...pipelineDeps,
+  detector: detectorWithMetrics(pipelineDeps.detector, metrics, config.INFERENCE_EP),
 };
 /** How long SIGTERM waits for the running analyses to finish. */
 const STOP_TIMEOUT_MS = 120_000;
@@ -44,12 +51,32 @@ try {
   const clientKey = await loadOrCreateClientKey(config.CLIENT_KEY_FILE);
   // The model first: a worker whose model cannot be opened stops here with the reason, before it takes a job.
   const { manifest, executionProvider } = await deps.detector(config.MODEL_DIR);
-  const worker = startAnalysisWorker(config, { logger, deps, clientKey: () => Promise.resolve(clientKey), name });
+  const worker = startAnalysisWorker(config, {
+    logger,
+    deps,
+    clientKey: () => Promise.resolve(clientKey),
+    name,
+    metrics: metrics.jobs,
+  });
   await worker.ready();
   logger.info(
     { model: `${manifest.id} ${manifest.version}`, executionProvider, concurrency: config.WORKER_CONCURRENCY },
     'worker ready',
   );
+  if (config.WORKER_METRICS_PORT !== undefined) {
+    const port = config.WORKER_METRICS_PORT;
+    const served = await startMetricsServer({
+      registry: metrics.registry,
+      port,
+      host: config.METRICS_HOST,
+      token: config.METRICS_TOKEN,
+    }).catch((error: unknown) => {
+      throw new Error(
+        `The worker's metrics cannot listen on ${config.METRICS_HOST}:${port} (WORKER_METRICS_PORT): ${(error as Error).message}. Give each worker on a host its own port.`,
+      );
+    });
+    logger.info({ url: served.url }, 'worker metrics listening');
+  }
   // One line a supervisor or a test waits for.
   process.stdout.write(`worker ready ${name}\n`);
   let stopping = false;

@@ -11,6 +11,7 @@ import { openSealedJson, type ClientKey } from './http/client-key';
 import { jobFailureDescriber } from './http/job-answers';
 import { analysisRunner } from './jobs/analysis-runner';
 import { createAnalysisWorker, type AnalysisWorker } from './jobs/bullmq-worker';
+import type { JobMetrics } from './jobs/job-metrics';
 import { queuedAnalysisOf } from './jobs/redis-job-store';
 import type { AnalyzeDependencies } from './pipeline/analyze-study';
 import { imagingOriginsOf } from './trusted-ehrs';
@@ -22,6 +23,8 @@ export interface WorkerWiring {
   clientKey: () => Promise<ClientKey>;
   /** Names the worker's Redis connections (BullMQ's worker list). */
   name: string;
+  /** Counts and times the jobs it runs (the process's registry: http/metrics.ts). */
+  metrics?: JobMetrics;
 }
 
 export function startAnalysisWorker(config: AppConfig, wiring: WorkerWiring): AnalysisWorker {
@@ -30,7 +33,7 @@ export function startAnalysisWorker(config: AppConfig, wiring: WorkerWiring): An
   const tokens = backendTokensFor(config, clientKey);
   return createAnalysisWorker({
     redisUrl: config.REDIS_URL,
-    run: analysisRunner(config.MODEL_DIR, deps),
+    run: analysisRunner(config.MODEL_DIR, deps, wiring.metrics),
     accessTokenFor: (fhirBaseUrl) => tokens.tokenFor(fhirBaseUrl),
     open: async (sealed) => {
       const queued = queuedAnalysisOf(await openSealedJson(await clientKey(), sealed));
@@ -46,6 +49,7 @@ export function startAnalysisWorker(config: AppConfig, wiring: WorkerWiring): An
     concurrency: config.WORKER_CONCURRENCY,
     lockMs: config.JOB_LOCK_MS,
     name: wiring.name,
+    ...(wiring.metrics ? { metrics: wiring.metrics } : {}),
     log: (level, fields, message) => {
       logger[level](fields, message);
     },

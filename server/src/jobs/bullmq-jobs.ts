@@ -37,6 +37,7 @@ import {
   type JobFailure,
   type JobState,
 } from './analysis-jobs';
+import type { JobMetrics } from './job-metrics';
 import {
   bullConnection,
   CANCELLED_REASON,
@@ -72,6 +73,8 @@ export interface BullmqJobsOptions {
   retryAfterSeconds?: number;
   /** How often each watched job is read back in case an event was lost (default 1,000 ms). */
   pollMs?: number;
+  /** Counts the jobs this process queues, cancels and refuses; reads the whole queue at each scrape (job-metrics.ts). */
+  metrics?: JobMetrics;
   now?: () => Date;
 }
 
@@ -115,6 +118,21 @@ function failureOf(reason: string | undefined): JobFailure | 'cancelled' {
 const QUEUED: ProgressOf = { stage: 'queued', text: progressText({ stage: 'queued' }) };
 type ProgressOf = AnalysisJobSnapshot['progress'];
 
+/** Rejects when `promise` has not settled within `ms`: a question to Redis while it is away waits for ever. */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`no answer within ${ms / 1000} s`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 interface Watcher {
@@ -128,7 +146,7 @@ interface Watcher {
 }
 
 export function createBullmqJobs(options: BullmqJobsOptions): BullmqJobs {
-  const { maxPerUser, attempts, backoffMs } = options;
+  const { maxPerUser, attempts, backoffMs, metrics } = options;
   const retryAfterSeconds = options.retryAfterSeconds ?? 15;
   const now = options.now ?? (() => new Date());
   const connection = bullConnection(options.redisUrl);
@@ -142,6 +160,14 @@ export function createBullmqJobs(options: BullmqJobsOptions): BullmqJobs {
   producer.on('error', () => undefined);
   const watchers = new Map<string, Set<Watcher>>();
   let closed = false;
+  metrics?.observeQueue({
+    capacity: Math.max(1, options.maxQueued),
+    read: async () => {
+      const counts = await within(1000, queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active'));
+      const count = (type: string): number => counts[type] ?? 0;
+      return { queued: count('waiting') + count('prioritized') + count('delayed'), running: count('active') };
+    },
+  });
 
   const baseOf = (id: string, meta: JobMeta) => ({
     id,
@@ -311,7 +337,10 @@ export function createBullmqJobs(options: BullmqJobsOptions): BullmqJobs {
           queueFull: waiting >= Math.max(1, options.maxQueued),
           meta: { imagingStudy: data.imagingStudy, model: { ...data.model }, createdAt },
         });
-        if (answer.outcome === 'user-limit' || answer.outcome === 'queue-full') throw refusal(answer);
+        if (answer.outcome === 'user-limit' || answer.outcome === 'queue-full') {
+          metrics?.analysisError(answer.outcome);
+          throw refusal(answer);
+        }
         if (answer.outcome === 'joined') {
           const read = await readJob(answer.id);
           if (read && !isFinishedState(read.snapshot.state)) return { snapshot: read.snapshot, joined: true };
@@ -337,6 +366,7 @@ export function createBullmqJobs(options: BullmqJobsOptions): BullmqJobs {
           await store.finish(id).catch(() => undefined);
           throw error;
         }
+        metrics?.jobQueued();
         const snapshot: AnalysisJobSnapshot = {
           id,
           state: 'queued',
@@ -422,6 +452,7 @@ export function createBullmqJobs(options: BullmqJobsOptions): BullmqJobs {
             sequence: current.sequence + 1,
           };
           await store.finish(id, final);
+          metrics?.jobFinished('cancelled');
           await producer.publishEvent({ eventName: FINISHED_EVENT, jobId: id }).catch(() => undefined);
           void settle(id);
           return { outcome: 'cancelled', snapshot: final.snapshot };

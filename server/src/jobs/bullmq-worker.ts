@@ -25,6 +25,7 @@ import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import { isWritingStage, progressText, type AnalysisProgress } from '../pipeline/analysis-progress';
 import type { AnalyzeResult } from '../pipeline/analyze-study';
 import { STOPPING_TEXT, type AnalysisJobProgress, type AnalysisRunner, type JobFailure } from './analysis-jobs';
+import { analysisErrorKind, type JobMetrics } from './job-metrics';
 import {
   bullConnection,
   CANCELLED_REASON,
@@ -60,6 +61,8 @@ export interface AnalysisWorkerOptions {
   /** Names this worker's connections (CLIENT LIST, BullMQ's getWorkers). */
   name?: string;
   log?: (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, message: string) => void;
+  /** Counts and times the jobs this worker runs (job-metrics.ts). */
+  metrics?: JobMetrics;
   now?: () => Date;
 }
 
@@ -85,7 +88,7 @@ function progressSender(job: Job, startSequence: number, onError: (error: unknow
 }
 
 export function createAnalysisWorker(options: AnalysisWorkerOptions): AnalysisWorker {
-  const { run, describeFailure } = options;
+  const { run, describeFailure, metrics } = options;
   const now = options.now ?? (() => new Date());
   const log = options.log ?? (() => undefined);
   const cancelPollMs = options.cancelPollMs ?? 250;
@@ -98,15 +101,23 @@ export function createAnalysisWorker(options: AnalysisWorkerOptions): AnalysisWo
 
   async function process(job: Job<SealedJobData, AnalyzeResult>): Promise<AnalyzeResult> {
     const id = job.id ?? '';
+    const runStart = performance.now();
+    const runMs = (): number => performance.now() - runStart;
+    // BullMQ counts starts: the first one ends the job's wait in the queue (a rerun's wait is a backoff, not a queue).
+    if (job.attemptsStarted <= 1) metrics?.jobStarted((job.processedOn ?? Date.now()) - job.timestamp);
+    const refuse = (reason: string): UnrecoverableError => {
+      metrics?.analysisError('refused-job');
+      metrics?.jobFinished('failed', runMs());
+      return new UnrecoverableError(JSON.stringify(refusedSeal(reason)));
+    };
     const payload = await options.open(job.data.sealed).catch((error: unknown) => {
-      throw new UnrecoverableError(
-        JSON.stringify(refusedSeal(`its data is not sealed by this server's key (${(error as Error).message})`)),
-      );
+      throw refuse(`its data is not sealed by this server's key (${(error as Error).message})`);
     });
-    if (payload.id !== id) throw new UnrecoverableError(JSON.stringify(refusedSeal('its seal is for another job')));
+    if (payload.id !== id) throw refuse('its seal is for another job');
     const record = await store.record(id);
     if (!record || record.cancel) {
       await finish(id);
+      metrics?.jobFinished('cancelled', runMs());
       throw new UnrecoverableError(CANCELLED_REASON);
     }
     const previous = isProgressRecord(job.progress) ? job.progress : undefined;
@@ -150,7 +161,9 @@ export function createAnalysisWorker(options: AnalysisWorkerOptions): AnalysisWo
     }, cancelPollMs);
     try {
       publish({ stage: 'finding-series', text: progressText({ stage: 'finding-series' }) });
-      const accessToken = await options.accessTokenFor(payload.data.fhirBaseUrl);
+      const accessToken = await options.accessTokenFor(payload.data.fhirBaseUrl).catch((error: unknown) => {
+        throw new WorkerTokenError(error);
+      });
       const result = await run(payload.data, accessToken, {
         signal: controller.signal,
         onProgress,
@@ -165,15 +178,26 @@ export function createAnalysisWorker(options: AnalysisWorkerOptions): AnalysisWo
       });
       await sender.flush();
       await finish(id);
+      metrics?.jobFinished('completed', runMs());
       return result;
     } catch (error) {
       await sender.flush();
       if (controller.signal.aborted && !state.writing) {
         await finish(id);
         log('info', { job: id }, 'analysis job cancelled');
+        metrics?.jobFinished('cancelled', runMs());
         throw new UnrecoverableError(CANCELLED_REASON);
       }
-      const failure = error instanceof QueueUnavailableError ? error.failure : describeFailure(error, id);
+      const failure =
+        error instanceof QueueUnavailableError
+          ? error.failure
+          : describeFailure(error instanceof WorkerTokenError ? error.cause : error, id);
+      const kind =
+        error instanceof QueueUnavailableError
+          ? 'queue-unavailable'
+          : error instanceof WorkerTokenError
+            ? 'worker-token'
+            : analysisErrorKind(error);
       const maxAttempts = job.opts.attempts ?? 1;
       const attempt = job.attemptsMade + 1;
       if (RETRYABLE_STATUSES.has(failure.status) && attempt < maxAttempts) {
@@ -187,9 +211,12 @@ export function createAnalysisWorker(options: AnalysisWorkerOptions): AnalysisWo
         });
         await sender.flush();
         log('warn', { job: id, attempt, status: failure.status }, 'analysis job will be run again');
+        metrics?.jobRetried(kind);
         throw new Error(JSON.stringify(failure));
       }
       await finish(id);
+      metrics?.analysisError(kind);
+      metrics?.jobFinished('failed', runMs());
       throw new UnrecoverableError(JSON.stringify(failure));
     } finally {
       clearInterval(poll);
@@ -207,6 +234,11 @@ export function createAnalysisWorker(options: AnalysisWorkerOptions): AnalysisWo
   });
   worker.on('error', (error) => {
     log('warn', { err: error.message }, 'job queue connection problem');
+  });
+  // A job whose worker stopped renewing its lock, put back in the queue (or failed, past maxStalledCount) by this
+  // worker's stalled check.
+  worker.on('stalled', () => {
+    metrics?.jobRetried('stalled');
   });
   // Once BullMQ has recorded the end, the job is closed in the store again (idempotent): after a Redis restart that
   // lost the first close, and for a job BullMQ failed itself (it stalled too often), which no processor closed.
@@ -265,6 +297,13 @@ class QueueUnavailableError extends Error {
       },
       retryAfterSeconds: 60,
     };
+  }
+}
+
+/** The worker's own token could not be had (http/backend-services.ts): its error, told apart for the metrics. */
+class WorkerTokenError extends Error {
+  constructor(cause: unknown) {
+    super('the worker could not get its own access token from the EHR', { cause });
   }
 }
 

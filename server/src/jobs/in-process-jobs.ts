@@ -29,6 +29,7 @@ import {
   type AnalysisJobSnapshot,
   type JobFailure,
 } from './analysis-jobs';
+import { analysisErrorKind, type JobMetrics } from './job-metrics';
 
 export interface InProcessJobsOptions {
   run: AnalysisRunner;
@@ -44,6 +45,8 @@ export interface InProcessJobsOptions {
   retryAfterSeconds?: number;
   /** Finished jobs kept for reading: at most `max`, each for `ttlMs` (default 1,000 for an hour). */
   keepFinished?: { max: number; ttlMs: number };
+  /** Counts and times the jobs, reads the queue at each scrape (job-metrics.ts). */
+  metrics?: JobMetrics;
   now?: () => Date;
 }
 
@@ -76,7 +79,7 @@ interface FinishedJob {
 }
 
 export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs {
-  const { run, describeFailure, maxRunning, maxQueued, maxPerUser } = options;
+  const { run, describeFailure, maxRunning, maxQueued, maxPerUser, metrics } = options;
   const retryAfterSeconds = options.retryAfterSeconds ?? 15;
   const now = options.now ?? (() => new Date());
   const keep = options.keepFinished ?? { max: 1000, ttlMs: 60 * 60 * 1000 };
@@ -87,6 +90,10 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
   const finished = new LRUCache<string, FinishedJob>({ max: keep.max, ttl: keep.ttlMs });
   let running = 0;
   let closed = false;
+  metrics?.observeQueue({
+    capacity: maxQueued,
+    read: () => Promise.resolve({ queued: waiting.length, running }),
+  });
 
   function publish(job: Job): void {
     job.sequence++;
@@ -109,7 +116,12 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
     } else if (state === 'failed') {
       snapshot.error = describeFailure(outcome, job.id);
       text = snapshot.error.outcome.issue[0]?.diagnostics ?? text;
+      metrics?.analysisError(analysisErrorKind(outcome));
     }
+    metrics?.jobFinished(
+      state,
+      snapshot.startedAt ? Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt) : undefined,
+    );
     snapshot.progress = { ...snapshot.progress, text };
     job.accessToken = undefined;
     unfinished.delete(job.id);
@@ -138,6 +150,7 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
     running++;
     job.snapshot.state = 'running';
     job.snapshot.startedAt = now().toISOString();
+    metrics?.jobStarted(Date.parse(job.snapshot.startedAt) - Date.parse(job.snapshot.createdAt));
     const sequenceBefore = job.sequence;
     // A runner that throws instead of rejecting fails its job the same way.
     const analysis = (async () =>
@@ -184,6 +197,7 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
       }
       const ofUser = [...unfinished.values()].filter((job) => job.users.has(user)).length;
       if (ofUser >= maxPerUser) {
+        metrics?.analysisError('user-limit');
         return Promise.reject(
           new JobRefusedError(
             'user-limit',
@@ -193,6 +207,7 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
         );
       }
       if (closed || (running >= maxRunning && waiting.length >= maxQueued)) {
+        metrics?.analysisError('queue-full');
         const queued =
           maxQueued === 0
             ? 'and queues none (MAX_QUEUED_ANALYSES)'
@@ -232,6 +247,7 @@ export function createInProcessJobs(options: InProcessJobsOptions): AnalysisJobs
       unfinished.set(id, job);
       joinable.set(key, job);
       waiting.push(job);
+      metrics?.jobQueued();
       startWaiting();
       return Promise.resolve({ snapshot: structuredClone(job.snapshot), joined: false });
     },
