@@ -11,6 +11,7 @@ import { pino, type Logger } from 'pino';
 import { backgroundAnalysisRequester } from './cds-hooks/background-analysis';
 import { cdsHooksRouter, type AnalysisRequester } from './cds-hooks/cds-router';
 import { createFileFeedbackStore, type CdsFeedbackStore } from './cds-hooks/feedback-store';
+import { createRecordCache } from './cds-hooks/record-cache';
 import { createRedisFeedbackStore, type RedisFeedbackStore } from './cds-hooks/redis-feedback-store';
 import { createRedisIssuedCards } from './cds-hooks/issued-cards';
 import { loadCdsCodes, triggerCodes, type CdsCodesFile } from './cds-hooks/trigger-codes';
@@ -236,6 +237,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       ...(issuedCards ? { issuedCards } : {}),
       model: () => readModelInfo(config.MODEL_DIR).catch(() => undefined),
       modelCardPath: MODEL_CARD_PATH,
+      recordCache: createRecordCache({ ttlMs: config.CDS_RECORD_CACHE_SECONDS * 1000 }),
       ...(options.deps?.fhirClient ? { fhirClient: options.deps.fhirClient } : {}),
       ...(requestAnalysis ? { requestAnalysis } : {}),
     }),

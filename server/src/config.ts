@@ -54,6 +54,12 @@ export const CONFIG_KEYS = [
     description:
       'Where CDS Hooks feedback (accepted, overridden and why) is kept, one JSON line per item, flushed to disk before the feedback call is answered; counted at `GET /cds-services/feedback/summary`.',
   },
+  {
+    key: 'CDS_RECORD_CACHE_SECONDS',
+    default: '5',
+    description:
+      'How long a patient record a CDS Hooks call read from the EHR with `fhirAuthorization` (studies, reports, Observations) answers later calls of the same EHR for that patient; dropped at once when this process writes to that EHR. A change made elsewhere shows this much later at most. 0 = every call reads the EHR.',
+  },
   { key: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
   {
     key: 'METRICS_PORT',
@@ -338,6 +344,12 @@ export const configSchema = z.object({
   CDS_CLIENTS_FILE: z.string().min(1).default(defaultOf('CDS_CLIENTS_FILE')),
   CDS_CODES_FILE: z.string().min(1).default(defaultOf('CDS_CODES_FILE')),
   CDS_FEEDBACK_FILE: z.string().min(1).default(defaultOf('CDS_FEEDBACK_FILE')),
+  CDS_RECORD_CACHE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60)
+    .default(Number(defaultOf('CDS_RECORD_CACHE_SECONDS'))),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: optionalPort,
   WORKER_METRICS_PORT: optionalPort,

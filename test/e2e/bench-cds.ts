@@ -21,8 +21,12 @@
  *
  * The JWTs are signed before each run (how many: from a 3 s warm-up), so the bench's own signing does not compete
  * with the service for the cores; the service verifies each one, its replay cache included.
+ *
+ * Beside the latencies it prints the CPU time each server process spent per call (user + system, all its threads, from
+ * /proc/<pid>/stat over the run): unlike the latencies, that figure hardly depends on what else the machine is doing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createPrivateKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -53,7 +57,7 @@ const { values: args } = parseArgs({
     /** Calls per second in all (autocannon overallRate); default: as fast as the connections go (closed loop). */
     rate: { type: 'string' },
     json: { type: 'string' },
-    /** Write a V8 CPU profile of the app server to this folder (node --cpu-prof). */
+    /** Write V8 CPU profiles of the app server and the mock EHR to this folder (node --cpu-prof: app-*, ehr-*). */
     profile: { type: 'string' },
   },
 });
@@ -71,13 +75,10 @@ function startChild(
   env: NodeJS.ProcessEnv,
   readyPrefix: string,
   nodeArgs: string[] = [],
-): Promise<string> {
-  // Profiled, the server runs in this node (tsx as a loader); else through tsx's command line, as npm start does.
-  const argv =
-    nodeArgs.length > 0
-      ? [...nodeArgs, '--import', 'tsx', entry]
-      : [path.join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), entry];
-  const child = spawn(process.execPath, argv, {
+): Promise<{ url: string; pid: number }> {
+  // tsx as a loader in this node (not tsx's command line, which runs the server in a second process): the child's
+  // pid is the server's, whose CPU time is measured.
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     cwd: repoRoot,
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -90,7 +91,7 @@ function startChild(
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       if (line.startsWith(readyPrefix)) {
         clearTimeout(timer);
-        resolve(line.slice(readyPrefix.length).trim().replace(/\/$/, ''));
+        resolve({ url: line.slice(readyPrefix.length).trim().replace(/\/$/, ''), pid: child.pid ?? 0 });
       }
     });
     child.once('exit', (code) => {
@@ -98,6 +99,29 @@ function startChild(
       reject(new Error(`${name} exited with code ${code ?? 'null'} before it was ready`));
     });
   });
+}
+
+/**
+ * node's options for a profiled server: its V8 CPU profiles in `<--profile>/<name>/`, one per thread under node's
+ * default names (`CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile`; the main thread is thread 0).
+ */
+function profileArgs(name: string): string[] {
+  return args.profile ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(args.profile, name)] : [];
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux x86-64). */
+const USER_HZ = 100;
+
+/** CPU milliseconds (user + system, every thread) the process has used so far; NaN where /proc cannot be read. */
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, hence the last ')'): utime is the 14th, stime the 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return NaN;
+  }
 }
 
 /** A fresh JWT (its own jti, iat now) for one call, signed synchronously. */
@@ -135,9 +159,17 @@ interface ModeResult {
   requests: number;
   requestsPerSecond: number;
   latencyMs: { p50: number; p95: number; p99: number; max: number };
+  /** CPU milliseconds per call of the app server and of the mock EHR over the run. */
+  cpuMsPerCall: { app: number; ehr: number };
   non2xx: number;
   errors: number;
   timeouts: number;
+}
+
+/** The server processes whose CPU time is counted. */
+interface Servers {
+  app: number;
+  ehr: number;
 }
 
 async function run(
@@ -146,9 +178,11 @@ async function run(
   bodies: string[],
   nextJwt: () => string,
   seconds: number,
+  servers: Servers,
 ): Promise<ModeResult> {
   let next = 0;
   const times: number[] = [];
+  const cpuBefore = { app: cpuMsOf(servers.app), ehr: cpuMsOf(servers.ehr) };
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
@@ -177,9 +211,15 @@ async function run(
       times.push(responseTime);
     });
   });
+  const calls = Math.max(1, result.requests.total);
+  const cpuMsPerCall = {
+    app: (cpuMsOf(servers.app) - cpuBefore.app) / calls,
+    ehr: (cpuMsOf(servers.ehr) - cpuBefore.ehr) / calls,
+  };
   times.sort((a, b) => a - b);
   return {
     mode,
+    cpuMsPerCall,
     requests: result.requests.total,
     requestsPerSecond: Math.round(result.requests.total / seconds),
     latencyMs: {
@@ -225,7 +265,7 @@ async function main(): Promise<void> {
   });
   try {
     console.error(`Starting the mock EHR (${patientCount} synthetic patients) and the app server…`);
-    await Promise.all([
+    const [ehr, app] = await Promise.all([
       startChild(
         'mock EHR',
         'mock-ehr/src/main.ts',
@@ -238,6 +278,7 @@ async function main(): Promise<void> {
           MOCK_EHR_DEV_TOOLS: 'true',
         },
         'mock-ehr ready ',
+        profileArgs('ehr'),
       ),
       startChild(
         'app server',
@@ -253,9 +294,10 @@ async function main(): Promise<void> {
           RATE_LIMIT_CDS_PER_CLIENT: '10000000',
         },
         'app ready ',
-        args.profile ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(args.profile)] : [],
+        profileArgs('app'),
       ),
     ]);
+    const servers: Servers = { app: app.pid, ehr: ehr.pid };
 
     // Each seeded patient: a SMART token (an EHR launch from the chart), the study analyzed, the hook's bodies.
     const chartList = await (await fetch(`${ehrUrl}/`)).text();
@@ -360,16 +402,21 @@ async function main(): Promise<void> {
     for (const mode of modes) {
       const bodies = mode === 'prefetch' ? withPrefetch : withAuthorization;
       // The warm-up says how many calls the run will make; that many JWTs (and a fifth more) are signed first.
-      const warm = await run(mode, serviceUrl, bodies, nextJwt, 3);
+      const warm = await run(mode, serviceUrl, bodies, nextJwt, 3, servers);
       const size = Math.ceil(warm.requestsPerSecond * duration * 1.2);
       console.error(`${mode}: signing ${size} ${alg} JWTs for the run…`);
-      results.push(await run(mode, serviceUrl, bodies, jwtPool(nextJwt, size), duration));
+      results.push(await run(mode, serviceUrl, bodies, jwtPool(nextJwt, size), duration, servers));
     }
 
     console.log(
-      `CDS Hooks bench: ${SERVICE} (neurosurgery referral), ${connections} connections${rate ? ` at ${rate} calls/s` : ''}, ${duration} s per mode, a fresh ${alg} JWT per call; ${os.cpus().length} CPU cores (${os.cpus()[0]?.model ?? '?'})`,
+      `CDS Hooks bench: ${SERVICE} (neurosurgery referral), ${connections} connections${rate ? ` at ${rate} calls/s` : ''}, ${duration} s per mode, a fresh ${alg} JWT per call; ${os.cpus().length} CPU cores (${os.cpus()[0]?.model ?? '?'}), load average ${os
+        .loadavg()
+        .map((load) => load.toFixed(2))
+        .join(' ')}`,
     );
-    console.log('mode               requests    req/s   p50 ms   p95 ms   p99 ms   max ms   non-2xx  errors');
+    console.log(
+      'mode               requests    req/s   p50 ms   p95 ms   p99 ms   max ms   non-2xx  errors  app CPU ms/call  EHR CPU ms/call',
+    );
     for (const r of results) {
       console.log(
         [
@@ -379,6 +426,8 @@ async function main(): Promise<void> {
           ...[r.latencyMs.p50, r.latencyMs.p95, r.latencyMs.p99, r.latencyMs.max].map((v) => v.toFixed(0).padStart(8)),
           String(r.non2xx).padStart(9),
           String(r.errors + r.timeouts).padStart(7),
+          r.cpuMsPerCall.app.toFixed(2).padStart(16),
+          r.cpuMsPerCall.ehr.toFixed(2).padStart(16),
         ].join(' '),
       );
     }

@@ -28,6 +28,7 @@ import { startAppServer, type RunningServer } from '../app';
 import { findFreePort } from '../cli/free-port';
 import { loadConfig } from '../config';
 import type { FhirClient } from '../fhir/fhir-client';
+import { noteFhirWrite } from '../fhir/write-generation';
 import type { CdsCard } from './cards';
 
 const ISS = 'https://ehr.test';
@@ -388,6 +389,49 @@ describe('fetching with fhirAuthorization', () => {
     const { cards } = (await response.json()) as { cards: CdsCard[] };
     expect(cards[0]?.summary).toBe('AI (preliminary): L4-L5 MSU 2-AB left; L5-S1 1-A');
     expect(fhirTokens).toContain('hook-token');
+  });
+
+  /** A call without prefetch for `patientId`, with a token that may search the record. */
+  const withAuthorization = (patientId: string, scope: string) => ({
+    ...hookBody('order-select', patientId, [neurosurgery(patientId)]),
+    fhirServer: FHIR,
+    fhirAuthorization: { access_token: `token-${randomUUID()}`, token_type: 'Bearer', scope, patient: patientId },
+  });
+  const ALL_SCOPES = 'patient/ImagingStudy.rs patient/DiagnosticReport.rs patient/Observation.rs';
+  const summaryOf = async (response: Response): Promise<string | undefined> =>
+    ((await response.json()) as { cards: CdsCard[] }).cards[0]?.summary;
+
+  it('when the EHR calls again for the patient within CDS_RECORD_CACHE_SECONDS, then the record is not read again, until this process writes to that EHR', async () => {
+    const { study, stored } = patientWithAnalysis('f3');
+    fhirResources.push(study, stored.report, ...stored.observations);
+    const first = await post(url, withAuthorization('f3', ALL_SCOPES), await sign(url));
+    expect(await summaryOf(first)).toBe('AI (preliminary): L4-L5 MSU 2-AB left; L5-S1 1-A');
+    const searches = fhirTokens.length;
+    expect(searches).toBeGreaterThan(0);
+
+    // The report is signed at the EHR by someone else: within the cache's seconds, the card still shows what was read.
+    const signedOne = signed(stored, daysAgo(0));
+    fhirResources.splice(fhirResources.indexOf(stored.report), 1, signedOne.report);
+    const second = await post(url, withAuthorization('f3', ALL_SCOPES), await sign(url));
+    expect(await summaryOf(second)).toMatch(/^AI \(preliminary\)/);
+    expect(fhirTokens.length).toBe(searches);
+
+    // A write of this process to that EHR (fhir-client.ts counts each): the next call reads the record again.
+    noteFhirWrite(FHIR);
+    const third = await post(url, withAuthorization('f3', ALL_SCOPES), await sign(url));
+    expect(await summaryOf(third)).toMatch(/^Signed \(AI-assisted\)/);
+    expect(fhirTokens.length).toBeGreaterThan(searches);
+  });
+
+  it('when a later call’s fhirAuthorization may not search the whole record, then the kept record is not used: 412', async () => {
+    const { study, stored } = patientWithAnalysis('f4');
+    fhirResources.push(study, stored.report, ...stored.observations);
+    expect((await post(url, withAuthorization('f4', ALL_SCOPES), await sign(url))).status).toBe(200);
+    const narrow = await post(url, withAuthorization('f4', 'patient/ImagingStudy.rs'), await sign(url));
+    expect(narrow.status).toBe(412);
+    expect(((await narrow.json()) as OperationOutcome).issue[0]?.diagnostics).toMatch(
+      /fhirAuthorization.scope does not let it search DiagnosticReport/,
+    );
   });
 
   it('when there is neither prefetch nor a usable fhirAuthorization, then 412 with an OperationOutcome', async () => {

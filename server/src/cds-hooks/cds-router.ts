@@ -23,7 +23,8 @@ import {
 import { levelsOf, lumbarMris, type LumbarMri, type OurReport } from './current-report';
 import type { CdsFeedbackStore, FeedbackRecord } from './feedback-store';
 import { createIssuedCards, type IssuedCards } from './issued-cards';
-import { readPatientRecord, type PatientRecord } from './patient-record';
+import { readPatientRecord, searchedWholly, type PatientRecord, type RecordRequest } from './patient-record';
+import { createRecordCache, type RecordCache } from './record-cache';
 import { CDS_SERVICES, type CdsServiceDefinition } from './services';
 import type { OrderTrigger, TriggerCodes } from './trigger-codes';
 import { CdsAuthError, type CdsJwtVerifier } from './verify-jwt';
@@ -53,6 +54,11 @@ export interface CdsRouterOptions {
   modelCardPath: string;
   fhirClient?: (baseUrl: string, accessToken: string) => FhirClient;
   issuedCards?: IssuedCards;
+  /**
+   * The records read without prefetch, kept a few seconds (record-cache.ts; CDS_RECORD_CACHE_SECONDS). Default: none
+   * kept, every call reads the EHR.
+   */
+  recordCache?: RecordCache;
   requestAnalysis?: AnalysisRequester;
   /** The clock (tests); default Date.now. */
   now?: () => number;
@@ -140,6 +146,9 @@ const feedbackSchema = z.object({
     .max(100),
 });
 
+/** What a hook's cards are built from (patient-record.ts). */
+const RECORD_NEEDS = ['studies', 'reports', 'observations'] as const;
+
 const modelKey = (model: { id: string; version: string } | undefined): string | undefined =>
   model ? `${model.id}@${model.version}` : undefined;
 
@@ -149,6 +158,8 @@ export function cdsHooksRouter(options: CdsRouterOptions): Router {
     ((baseUrl: string, token: string) => createFhirClient(baseUrl, token, { timeoutMs: 10_000, retries: 1 }));
   const issued = options.issuedCards ?? createIssuedCards();
   const requestAnalysis = options.requestAnalysis ?? NO_BACKGROUND_ANALYSIS;
+  const recordCache = options.recordCache ?? createRecordCache({ ttlMs: 0 });
+  const recordSources = { trustedFhirBaseUrls: options.trustedFhirBaseUrls, fhirClient };
   const now = options.now ?? Date.now;
 
   function serviceOf(id: unknown): CdsServiceDefinition {
@@ -177,6 +188,30 @@ export function cdsHooksRouter(options: CdsRouterOptions): Router {
     return levels;
   }
 
+  /** The newest lumbar MRI that has a report standing for it, if any (mris are newest first). */
+  const analyzedMri = (record: PatientRecord): (LumbarMri & { report: OurReport }) | undefined =>
+    lumbarMris(record.studies, record.reports, (study) => options.codes.isLumbarMri(study)).find(
+      (mri): mri is LumbarMri & { report: OurReport } => mri.report !== undefined,
+    );
+
+  /**
+   * The call's record: from its prefetch or read as its fhirAuthorization allows; a record it reads wholly with
+   * fhirAuthorization may come from the record cache, for this calling EHR only, read complete — the Observations of
+   * the report its cards show included — so that a call answered from it reads nothing.
+   */
+  async function recordFor(recordRequest: RecordRequest, client: string): Promise<PatientRecord> {
+    const read = (): Promise<PatientRecord> => readPatientRecord(recordRequest, recordSources, RECORD_NEEDS);
+    const fhirServer = searchedWholly(recordRequest, recordSources);
+    if (fhirServer === undefined) return read();
+    return recordCache.get({ client, fhirServer, patientId: recordRequest.patientId }, async () => {
+      const record = await read();
+      const analyzed = analyzedMri(record);
+      if (analyzed) await record.readObservations(levelsOf(analyzed.report, record.observations).missing);
+      // Asked once: an Observation the EHR did not return is not asked for again while the record is kept.
+      return { ...record, readObservations: () => Promise.resolve() };
+    });
+  }
+
   const isRecent = (mri: LumbarMri, days: number): boolean => {
     const time = Date.parse(mri.date ?? '');
     return Number.isFinite(time) && now() - time <= days * 24 * 60 * 60 * 1000;
@@ -186,16 +221,16 @@ export function cdsHooksRouter(options: CdsRouterOptions): Router {
     service: CdsServiceDefinition,
     request: z.infer<typeof baseRequest> & { context: { patientId: string } },
     triggers: OrderTrigger[],
+    client: string,
   ): Promise<BuiltCard[]> {
-    const record = await readPatientRecord(
+    const record = await recordFor(
       {
         patientId: request.context.patientId,
         prefetch: request.prefetch,
         fhirServer: request.fhirServer,
         fhirAuthorization: request.fhirAuthorization,
       },
-      { trustedFhirBaseUrls: options.trustedFhirBaseUrls, fhirClient },
-      ['studies', 'reports', 'observations'],
+      client,
     );
     const mris = lumbarMris(record.studies, record.reports, (study) => options.codes.isLumbarMri(study));
     const analyzed = mris.find((mri): mri is LumbarMri & { report: OurReport } => mri.report !== undefined);
@@ -247,7 +282,7 @@ export function cdsHooksRouter(options: CdsRouterOptions): Router {
 
   const handleHook: RequestHandler = async (req, res) => {
     const service = serviceOf(req.params.id);
-    await verify(req.get('authorization'), `${options.appBaseUrl}/cds-services/${service.id}`);
+    const client = await verify(req.get('authorization'), `${options.appBaseUrl}/cds-services/${service.id}`);
     const base = baseRequest.safeParse(req.body);
     if (!base.success) throw invalid(base.error, 'CDS Hooks request');
     if (base.data.hook !== service.hook)
@@ -266,7 +301,7 @@ export function cdsHooksRouter(options: CdsRouterOptions): Router {
         return;
       }
     }
-    const built = await cardsFor(service, request, triggers);
+    const built = await cardsFor(service, request, triggers, client);
     for (const { card, meta } of built) issued.remember(card.uuid, { ...meta, service: service.id });
     res.json({ cards: built.map(({ card }) => card) });
   };

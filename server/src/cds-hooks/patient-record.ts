@@ -109,11 +109,11 @@ function fromPrefetch<T extends FhirResource>(
   return { resources, partial: (bundle.link ?? []).some((link) => link.relation === 'next') };
 }
 
-/** Why `fhirAuthorization` cannot be used, or the client to use it with. */
-function fhirAccess(
-  request: RecordRequest,
-  options: RecordSourceOptions,
-): { client: FhirClient; scope?: string } | { reason: string } {
+type UsableAuthorization =
+  { fhirServer: string; authorization: NonNullable<RecordRequest['fhirAuthorization']> } | { reason: string };
+
+/** The call's `fhirAuthorization` with its FHIR base (no trailing slash), or why it cannot be used at all. */
+function usableAuthorization(request: RecordRequest, options: RecordSourceOptions): UsableAuthorization {
   const { fhirAuthorization } = request;
   if (!fhirAuthorization) return { reason: 'the call has no fhirAuthorization' };
   const fhirServer = request.fhirServer?.replace(/\/+$/, '');
@@ -122,10 +122,39 @@ function fhirAccess(
     return { reason: `fhirServer ${fhirServer} is not an EHR this service trusts (EHRS_FILE)` };
   if (fhirAuthorization.patient !== undefined && fhirAuthorization.patient !== request.patientId)
     return { reason: 'fhirAuthorization is for another patient than context.patientId' };
+  return { fhirServer, authorization: fhirAuthorization };
+}
+
+/** Why `fhirAuthorization` cannot be used, or the client to use it with. */
+function fhirAccess(
+  request: RecordRequest,
+  options: RecordSourceOptions,
+): { client: FhirClient; scope?: string } | { reason: string } {
+  const usable = usableAuthorization(request, options);
+  if ('reason' in usable) return usable;
+  const { fhirServer, authorization } = usable;
   return {
-    client: options.fhirClient(fhirServer, fhirAuthorization.access_token),
-    ...(fhirAuthorization.scope !== undefined ? { scope: fhirAuthorization.scope } : {}),
+    client: options.fhirClient(fhirServer, authorization.access_token),
+    ...(authorization.scope !== undefined ? { scope: authorization.scope } : {}),
   };
+}
+
+/**
+ * The FHIR base (without a trailing slash) when this call's record is read entirely with its `fhirAuthorization`: no
+ * record key prefetched, a trusted FHIR base, this patient, and scopes that let it search every resource type the
+ * record holds. Only such a record may come from the record cache (record-cache.ts): the call could have read it
+ * itself. Undefined otherwise (the record is read as the call allows, with its 412s).
+ */
+export function searchedWholly(request: RecordRequest, options: RecordSourceOptions): string | undefined {
+  const keys = Object.keys(RECORD_SEARCHES) as RecordKey[];
+  const { prefetch } = request;
+  if (prefetch && keys.some((key) => key in prefetch)) return undefined;
+  const usable = usableAuthorization(request, options);
+  if ('reason' in usable) return undefined;
+  const { scope } = usable.authorization;
+  return keys.every((key) => scopeAllowsSearch(scope, RECORD_SEARCHES[key].resourceType))
+    ? usable.fhirServer
+    : undefined;
 }
 
 function unreachable(error: unknown): Error {

@@ -14,6 +14,7 @@ import type { Bundle, Observation, OperationOutcome } from 'fhir/r4';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UpstreamRequestError } from '../upstream/upstream-request-error';
 import { createFhirClient, FhirRequestRefusedError, parseRetryAfter, type FhirClientOptions } from './fhir-client';
+import { fhirWriteGeneration } from './write-generation';
 
 const TOKEN = 'secret-token-123456';
 
@@ -294,6 +295,24 @@ describe('FHIR client: update', () => {
     const updated = await client(stub, { sleep }).update(observation('o1'), { ifMatch: '3' });
     expect(stub.seen).toHaveLength(2);
     expect(updated.meta?.versionId).toBe('4');
+  });
+});
+
+describe('FHIR client: what was read may be stale after a write (write-generation.ts)', () => {
+  it('when it reads, then the FHIR base keeps its write generation; when it writes, answered or failed, then the generation moves', async () => {
+    const stub = await startStub((n, req, res) => {
+      if (req.method === 'GET') send(res, 200, { resourceType: 'Bundle', type: 'searchset', entry: [] });
+      else if (n === 2) send(res, 200, { resourceType: 'Bundle', type: 'transaction-response', entry: [] });
+      else send(res, 412, outcome('Version mismatch'));
+    });
+    const fhir = client(stub, { sleep: recordingSleep().sleep });
+    const before = fhirWriteGeneration(stub.base);
+    await fhir.search('Observation', { _id: 'o1' });
+    expect(fhirWriteGeneration(stub.base)).toBe(before);
+    await fhir.transaction({ resourceType: 'Bundle', type: 'transaction', entry: [] });
+    expect(fhirWriteGeneration(`${stub.base}/`)).toBe(before + 1);
+    await failure(fhir.update(observation('o1'), { ifMatch: '3' }));
+    expect(fhirWriteGeneration(stub.base)).toBe(before + 2);
   });
 });
 

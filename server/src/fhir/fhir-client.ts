@@ -20,6 +20,7 @@
  */
 import type { Bundle, FhirResource, OperationOutcome } from 'fhir/r4';
 import { UpstreamRequestError } from '../upstream/upstream-request-error';
+import { noteFhirWrite } from './write-generation';
 
 export interface FhirClient {
   readonly baseUrl: string;
@@ -156,6 +157,15 @@ export function createFhirClient(baseUrl: string, accessToken: string, options: 
   }
 
   async function request(spec: RequestSpec): Promise<{ response: Response; body: unknown; attempts: number }> {
+    try {
+      return await send(spec);
+    } finally {
+      // Answered or not (a lost answer may hide an applied write): what was read from this EHR before may be stale.
+      if (spec.writes) noteFhirWrite(base);
+    }
+  }
+
+  async function send(spec: RequestSpec): Promise<{ response: Response; body: unknown; attempts: number }> {
     for (let attempt = 1; ; attempt++) {
       const result = await attemptOnce(spec);
       if (result.kind === 'answer') {
