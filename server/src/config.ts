@@ -71,7 +71,7 @@ export const CONFIG_KEYS = [
     key: 'WORKER_METRICS_PORT',
     default: '',
     description:
-      "TCP port of a worker process's (`npm run worker`) Prometheus metrics; unset, none. One port per worker on a host (9465, 9466, …).",
+      "TCP port of a worker process's (`npm run worker`) Prometheus metrics; unset, none. One port per worker on a host (9470, 9471, …).",
   },
   {
     key: 'METRICS_HOST',
