@@ -15,6 +15,8 @@ export const REDIS_SERVER = '/usr/bin/redis-server';
 export interface RedisServer {
   url: string;
   port: number;
+  /** The running redis-server's process id (a restart changes it). */
+  readonly pid: number;
   /** Stops Redis (SIGTERM) and starts it again with the same port and data. */
   restart(options?: { downMs?: number }): Promise<void>;
   stop(): Promise<void>;
@@ -70,6 +72,9 @@ export async function startRedisServer(): Promise<RedisServer> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return child.pid ?? 0;
+    },
     async restart({ downMs = 500 } = {}) {
       await stopChild(child);
       await new Promise((resolve) => setTimeout(resolve, downMs));

@@ -1,25 +1,28 @@
 /**
- * `npm run bench -- [--studies N] [--size 256|512] [--ep auto|cpu|webgpu|cuda] [--syntax UID] [--batch N]`
+ * The in-process mode of `npm run bench` (test/e2e/bench.ts parses the command line; `--workers N` runs the queue
+ * mode instead, test/e2e/bench-queue.ts):
+ * `npm run bench -- [--studies N] [--size 256|512] [--ep auto|cpu|webgpu|cuda] [--syntax UID] [--batch N]
+ *                   [--decode-threads N] [--concurrency N] [--model DIR]`
  *
  * Analyzes N synthetic phantom studies through a real DICOMweb server: an Orthanc started here
  * (Debian orthanc + orthanc-dicomweb, loopback, temporary storage) — and prints per stage (QIDO, metadata,
  * retrieve, decode, preprocess, inference, postprocess) the median and p95 in ms per study, end-to-end latency,
  * studies/min, slices/s, RSS along the run and peak, and the execution provider. `--size 512` upsamples the
- * 256² phantom to 512² (the clinical matrix); `--syntax` stores the studies transcoded (DCMTK/GDCM).
+ * 256² phantom to 512² (the clinical matrix); `--syntax` stores the studies transcoded (DCMTK/GDCM);
+ * `--concurrency` analyses run at once in this one process, sharing its model session.
  * The first two studies warm up (WASM codecs, onnxruntime) and are not counted.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { generatePhantomStudy, type GeneratedStudy } from '../../../models/synthetic';
 import { startOrthanc } from './orthanc';
 import { transcodePart10, type TranscodableSyntax } from '../../../models/synthetic/transcode';
 import { loadConfig } from '../config';
 import { createDicomwebRetriever } from '../dicomweb/dicomweb-retriever';
 import { createDetectorSession } from '../inference/detector-session';
-import { EXECUTION_PROVIDERS, type ExecutionProviderSetting } from '../inference/execution-provider';
+import type { ExecutionProviderSetting } from '../inference/execution-provider';
 import { levelFindingToReportLine } from '../findings/findings';
 import { analyzeImages, type PipelineStage } from '../pipeline/analyze-images';
 import { decoderFor, pipelineOptionsFromConfig } from '../pipeline/analyze-study';
@@ -33,7 +36,15 @@ const dcmjs = require('dcmjs') as {
   data: { DicomMessage: { readFile(buffer: ArrayBuffer): DcmjsDict } };
 };
 
-const STAGES: PipelineStage[] = ['qido', 'metadata', 'retrieve', 'decode', 'preprocess', 'inference', 'postprocess'];
+export const PIPELINE_STAGES: PipelineStage[] = [
+  'qido',
+  'metadata',
+  'retrieve',
+  'decode',
+  'preprocess',
+  'inference',
+  'postprocess',
+];
 
 /** Doubles a 16-bit phantom slice to 2× its matrix (nearest neighbour), halving PixelSpacing. */
 function upsample(part10: Uint8Array, factor: number): Uint8Array {
@@ -56,41 +67,48 @@ function upsample(part10: Uint8Array, factor: number): Uint8Array {
   return new Uint8Array(file.write());
 }
 
-const quantile = (values: number[], q: number): number => {
+/** A phantom instance as the bench stores it: at `size`² (upsampled from 256²), in `syntax` when one is given. */
+export function benchPart10(part10: Uint8Array, size: BenchSize, syntax?: TranscodableSyntax): Uint8Array {
+  const bytes = upsample(part10, size / 256);
+  return syntax ? transcodePart10(bytes, syntax) : bytes;
+}
+
+export const quantile = (values: number[], q: number): number => {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 };
-const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+export const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      studies: { type: 'string', default: '20' },
-      size: { type: 'string', default: '256' },
-      ep: { type: 'string' },
-      syntax: { type: 'string' },
-      model: { type: 'string' },
-      batch: { type: 'string' },
-      'decode-threads': { type: 'string' },
-      concurrency: { type: 'string', default: '1' },
-    },
-  });
+export type BenchSize = 256 | 512;
+
+export interface InProcessBenchOptions {
+  studies: number;
+  size: BenchSize;
+  /** Default: INFERENCE_EP. */
+  ep?: ExecutionProviderSetting;
+  syntax?: TranscodableSyntax;
+  /** Default: MODEL_DIR. */
+  model?: string;
+  /** Default: INFERENCE_BATCH. */
+  batch?: number;
+  /** Default: DECODE_THREADS. */
+  decodeThreads?: number;
+  /** Analyses in flight at once in this process. */
+  concurrency: number;
+}
+
+export async function benchInProcess(options: InProcessBenchOptions): Promise<void> {
   const config = loadConfig();
-  const count = Number(values.studies);
-  const size = Number(values.size);
-  const ep = (values.ep ?? config.INFERENCE_EP) as ExecutionProviderSetting;
-  if (!Number.isInteger(count) || count < 1) throw new Error('--studies must be a positive integer');
-  if (size !== 256 && size !== 512) throw new Error('--size must be 256 or 512');
-  if (!EXECUTION_PROVIDERS.includes(ep)) throw new Error(`--ep must be one of ${EXECUTION_PROVIDERS.join(', ')}`);
-  const concurrency = Number(values.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency must be a positive integer');
+  const { concurrency, size } = options;
+  const count = options.studies;
+  const ep = options.ep ?? config.INFERENCE_EP;
   const warmup = 2;
   const total = count + warmup;
 
-  const detector = await createDetectorSession(values.model ?? config.MODEL_DIR, undefined, {
+  const detector = await createDetectorSession(options.model ?? config.MODEL_DIR, undefined, {
     executionProvider: ep,
-    batchSize: values.batch ? Number(values.batch) : config.INFERENCE_BATCH,
+    batchSize: options.batch ?? config.INFERENCE_BATCH,
   });
 
   // Only UIDs and ground truth stay in memory; pixels live on the server (so RSS measures the pipeline).
@@ -105,27 +123,23 @@ async function main(): Promise<void> {
   for (let i = 0; i < total; i++) {
     const study = generatePhantomStudy({ seed: 1000 + i, patientId: `BENCH-${i}` });
     studies.push({ studyInstanceUid: study.studyInstanceUid, groundTruth: study.groundTruth });
-    for (const instance of study.instances) {
-      let bytes = upsample(instance.part10, size / 256);
-      if (values.syntax) bytes = transcodePart10(bytes, values.syntax as TranscodableSyntax);
-      await orthanc.upload(bytes);
-    }
+    for (const instance of study.instances) await orthanc.upload(benchPart10(instance.part10, size, options.syntax));
   }
   console.log(
-    `Orthanc ${orthanc.dicomWebUrl}: stored ${total} studies (${size}², ${values.syntax ?? 'explicit VR little endian'}) in ${Math.round(performance.now() - uploadStart)} ms`,
+    `Orthanc ${orthanc.dicomWebUrl}: stored ${total} studies (${size}², ${options.syntax ?? 'explicit VR little endian'}) in ${Math.round(performance.now() - uploadStart)} ms`,
   );
   const retriever = createDicomwebRetriever(orthanc.dicomWebUrl, {
     concurrency: config.DICOMWEB_CONCURRENCY,
   });
 
-  const perStage = new Map<PipelineStage, number[]>(STAGES.map((s) => [s, []]));
+  const perStage = new Map<PipelineStage, number[]>(PIPELINE_STAGES.map((s) => [s, []]));
   const latencies: number[] = [];
   const rss: number[] = [];
   let slices = 0;
   let correct = 0;
   let measuredMs = 0;
   const decode = pipelineOptionsFromConfig(config).decode;
-  const decodeThreads = values['decode-threads'] !== undefined ? Number(values['decode-threads']) : decode?.threads;
+  const decodeThreads = options.decodeThreads ?? decode?.threads;
   const decoder = decoderFor({ ...decode, ...(decodeThreads !== undefined ? { threads: decodeThreads } : {}) });
   const analyzeOne = async (i: number): Promise<void> => {
     const study = studies[i];
@@ -141,7 +155,7 @@ async function main(): Promise<void> {
     if (i < warmup) return;
     latencies.push(elapsed);
     slices += analysis.slices;
-    for (const stage of STAGES) perStage.get(stage)?.push(stageMs.get(stage) ?? 0);
+    for (const stage of PIPELINE_STAGES) perStage.get(stage)?.push(stageMs.get(stage) ?? 0);
     const lines = analysis.findings.levels.map(levelFindingToReportLine).join('|');
     if (lines === study.groundTruth.levels.map(levelFindingToReportLine).join('|')) correct++;
   };
@@ -170,7 +184,7 @@ async function main(): Promise<void> {
     `\nldh-cds bench: ${count} studies (+${warmup} warm-up), ${slices / count} slices of ${size}×${size} each, model ${detector.manifest.id} ${detector.manifest.version} (input ${detector.manifest.input.shape.slice(2).join('×')}), execution provider ${detector.executionProvider}, batch ${detector.batchSize ?? '?'}, decode ${decodeThreads ? `${decodeThreads} worker thread(s)` : 'in-thread'}, ${os.cpus().length} CPU(s)`,
   );
   console.log(`${'stage (ms per study)'.padEnd(22)} ${'median'.padStart(9)} ${'p95'.padStart(9)}`);
-  for (const stage of STAGES) console.log(row(stage, perStage.get(stage) ?? []));
+  for (const stage of PIPELINE_STAGES) console.log(row(stage, perStage.get(stage) ?? []));
   console.log(row('end to end', latencies));
   console.log(row('all but inference', notInference));
   const inference = perStage.get('inference') ?? [];
@@ -195,8 +209,3 @@ async function main(): Promise<void> {
   );
   await detector.release?.();
 }
-
-main().catch((error: unknown) => {
-  console.error(`error: ${((error as Error).message.split('\n')[0] ?? '').slice(0, 500)}`);
-  process.exitCode = 1;
-});

@@ -28,6 +28,8 @@ export interface RunningOrthanc {
   dicomWebUrl: string;
   /** Orthanc's REST API root, e.g. http://127.0.0.1:8042 */
   restUrl: string;
+  /** Orthanc's process id (the bench reads its memory and CPU time from /proc). */
+  pid: number;
   /** Stores one Part 10 file (REST POST /instances). */
   upload(part10: Uint8Array): Promise<void>;
   /** Stops Orthanc and waits until the process has exited (its SQLite index is then unlocked). */
@@ -126,6 +128,7 @@ export async function startOrthanc(options: OrthancOptions): Promise<RunningOrth
   return {
     dicomWebUrl: `${restUrl}/dicom-web`,
     restUrl,
+    pid: child.pid ?? 0,
     async upload(part10) {
       const response = await fetch(`${restUrl}/instances`, {
         method: 'POST',

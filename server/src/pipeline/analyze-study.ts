@@ -44,7 +44,7 @@ import {
 } from '../inference/detector-session';
 import type { ModelRef } from '../findings/findings';
 import type { AnalysisStage, ProgressListener } from './analysis-progress';
-import { analyzeImages } from './analyze-images';
+import { analyzeImages, type PipelineStage } from './analyze-images';
 import { dicomwebBaseOf, studyInstanceUidOf } from './imaging-study';
 import { assertOwnPatient, patientIdOfSubject, withImagesOfPatient, type PatientRestriction } from './patient-match';
 import { PipelineError, toPipelineError } from './pipeline-error';
@@ -264,16 +264,23 @@ export async function analyzeStudy(request: AnalyzeRequest, deps: AnalyzeDepende
       patient,
     });
     const started = deps.now();
+    // Each stage's milliseconds, summed over its runs (the sagittal series too), for the log line: a worker's own
+    // timing, which `npm run bench -- --workers N` reads (its job events reach Redis late when its thread is busy).
+    const stageMs: Partial<Record<PipelineStage, number>> = {};
     const { findings, instances } = await analyzeImages(retriever, studyUid, detector, {
       decoder: deps.decoder,
       ...(deps.limits ? { limits: deps.limits } : {}),
       signal,
       onProgress,
+      onStage: (stage, ms) => {
+        stageMs[stage] = (stageMs[stage] ?? 0) + ms;
+      },
     });
     deps.log('analysis finished', {
       levels: findings.levels.length,
       ms: deps.now().getTime() - started.getTime(),
       executionProvider: detector.executionProvider,
+      stages: Object.fromEntries(Object.entries(stageMs).map(([stage, ms]) => [stage, Math.round(ms * 10) / 10])),
     });
     const issued = deps.now();
     const structuredReport = structuredReportOrWarning(findings, instances, issued);
