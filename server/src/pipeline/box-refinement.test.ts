@@ -12,7 +12,7 @@ import { generateSyntheticStudy } from '../../../models/synthetic';
 import { openModelSessions, type ModelSessions } from '../../../test/support/model-sessions';
 import { modelVariant } from '../../../test/support/model-variant';
 import { generatedStudySource } from '../../../test/support/study-source';
-import { createDetectorSession, ModelLoadError, type DetectorSession } from '../inference/detector-session';
+import { createDetectorSession, ModelLoadError } from '../inference/detector-session';
 import type { Findings, LevelFinding } from '../findings/findings';
 import type { ModelManifestInput } from '../inference/manifest';
 import { iou } from '../inference/yolo';
@@ -54,7 +54,23 @@ const MIN_IOU_GAIN = 0.035;
 const OFF_CENTRE = { shift: [0.25, 0.25] as [number, number] };
 const MAGNIFIED = { zoom: 1.25 };
 
-let models: ModelSessions<'averaged' | 'boxOnly' | 'wholeSlice' | 'offCentre' | 'magnified'>;
+type Variant = 'averaged' | 'boxOnly' | 'wholeSlice' | 'offCentre' | 'magnified';
+let models: ModelSessions<Variant>;
+
+/** Each variant's findings on a study, computed once: the tests below read the centred refiner's on the same studies. */
+const analyzed = new Map<string, Promise<Findings>>();
+function findingsOf(variant: Variant, plan: StudyPlan): Promise<Findings> {
+  const key = `${variant} ${plan.seed}`;
+  let findings = analyzed.get(key);
+  if (!findings) {
+    const study = studyOf(plan);
+    findings = analyzeImages(generatedStudySource(study), study.studyInstanceUid, models.sessions[variant]).then(
+      (result) => result.findings,
+    );
+    analyzed.set(key, findings);
+  }
+  return findings;
+}
 
 /**
  * The default model with the refiner as the only pass that measures boxes and classes: the key-slice rule (which
@@ -136,15 +152,11 @@ describe('refinement pass', () => {
     const ious = { before: [] as number[], after: [] as number[] };
     const correct = { wholeSlice: 0, averaged: 0 };
     for (const plan of STUDIES) {
-      const study = studyOf(plan);
-      const source = generatedStudySource(study);
-      const truth = study.groundTruth.levels as unknown as TruthLevel[];
-      const analyze = async (session: DetectorSession) =>
-        (await analyzeImages(source, study.studyInstanceUid, session)).findings;
+      const truth = studyOf(plan).groundTruth.levels as unknown as TruthLevel[];
       const [wholeSlice, boxOnly, averaged] = [
-        await analyze(models.sessions.wholeSlice),
-        await analyze(models.sessions.boxOnly),
-        await analyze(models.sessions.averaged),
+        await findingsOf('wholeSlice', plan),
+        await findingsOf('boxOnly', plan),
+        await findingsOf('averaged', plan),
       ];
       // `keep` moves only the boxes; `average` moves only the boxes and the classes: the same levels are called
       // herniated, on the same key slices, with the same confidences.
@@ -173,16 +185,12 @@ describe('refinement pass', () => {
   it('when the refiner sees a crop cut off-centre or closer (views), then its box is mapped back to the slice where the centred crop puts it', async () => {
     const agreement = { offCentre: [] as number[], magnified: [] as number[], unmapped: [] as number[] };
     for (const plan of STUDIES.slice(0, 8)) {
-      const study = studyOf(plan);
-      const source = generatedStudySource(study);
-      const boxes = async (session: DetectorSession) =>
-        (await analyzeImages(source, study.studyInstanceUid, session)).findings.levels.flatMap((level) =>
-          level.herniation ? [level.box] : [],
-        );
+      const boxes = async (variant: Variant) =>
+        (await findingsOf(variant, plan)).levels.flatMap((level) => (level.herniation ? [level.box] : []));
       const [centred, offCentre, magnified] = [
-        await boxes(models.sessions.boxOnly),
-        await boxes(models.sessions.offCentre),
-        await boxes(models.sessions.magnified),
+        await boxes('boxOnly'),
+        await boxes('offCentre'),
+        await boxes('magnified'),
       ];
       expect([offCentre.length, magnified.length]).toEqual([centred.length, centred.length]);
       centred.forEach((box, i) => {

@@ -77,6 +77,9 @@ interface TruthLevel {
 const herniated = (findings: Findings) =>
   new Map(findings.levels.flatMap((level) => (level.herniation ? [[level.level, level] as const] : [])));
 
+/** Generating a study costs more than analyzing it: the second test reads the first four again. */
+const generated = new Map<number, ReturnType<typeof generateSyntheticStudy>>();
+
 /**
  * One study analyzed with and without the rule: presence and confidence must agree, and each herniated level of the
  * rule's run is returned beside the same level of the run without it.
@@ -86,7 +89,9 @@ async function analyzeWithAndWithout(
   withRule: DetectorSession,
   withoutRule: DetectorSession,
 ) {
-  const study = generateSyntheticStudy({ seed, patientId: `key-slice-${seed}`, field, snr, matrix });
+  const study =
+    generated.get(seed) ?? generateSyntheticStudy({ seed, patientId: `key-slice-${seed}`, field, snr, matrix });
+  generated.set(seed, study);
   const source = generatedStudySource(study);
   const [largest, strongest] = [
     (await analyzeImages(source, study.studyInstanceUid, withRule)).findings,
