@@ -10,9 +10,9 @@
  *        ↑
  *   jobs/                                      analyses as jobs: the engine interface and its implementations
  *        ↑
- *   http/                                      routes, errors, security; maps pipeline errors to statuses
+ *   http/      arrival/                        routes, errors, security; analyze on arrival (neither imports the other)
  *        ↑
- *   app.ts  main.ts  worker.ts  worker-main.ts  cli/   wiring and entry points
+ *   app.ts  main.ts  worker.ts  worker-main.ts  watch-arrivals.ts  cli/   wiring and entry points
  *
  * config.ts is read by the top layers (app, cli, pipeline's `pipelineOptionsFromConfig`); it imports two constants
  * from the stages it configures — `defaultDecodeThreads` (dicom/decode-pool) and `EXECUTION_PROVIDERS`
@@ -65,7 +65,9 @@ module.exports = {
       comment:
         'A stage knows nothing of who composes or serves it: no http/, pipeline/, cds-hooks/, jobs/, cli/, app, main or config (settings come in as options).',
       from: { path: `^server/src/${STAGES}/`, pathNot: TEST_FILE },
-      to: { path: '^server/src/((http|pipeline|cds-hooks|jobs|cli)/|(app|main|worker|worker-main|config)\\.ts$)' },
+      to: {
+        path: '^server/src/((http|pipeline|cds-hooks|jobs|arrival|cli)/|(app|main|worker|worker-main|watch-arrivals|config)\\.ts$)',
+      },
     },
     {
       name: 'inference-knows-no-dicom-or-fhir',
@@ -85,7 +87,9 @@ module.exports = {
       comment:
         'pipeline/ is used by the API, the jobs and the command line alike: it throws PipelineError, http/ maps it to a status.',
       from: { path: '^server/src/pipeline/', pathNot: TEST_FILE },
-      to: { path: '^server/src/((http|cds-hooks|jobs|cli)/|(app|main|worker|worker-main)\\.ts$)' },
+      to: {
+        path: '^server/src/((http|cds-hooks|jobs|arrival|cli)/|(app|main|worker|worker-main|watch-arrivals)\\.ts$)',
+      },
     },
     {
       name: 'jobs-know-no-http',
@@ -93,14 +97,22 @@ module.exports = {
       comment:
         'jobs/ runs the pipeline for the API and for queue workers: it knows no HTTP (the wiring hands it how to describe a failure, seal a job and get a token).',
       from: { path: '^server/src/jobs/', pathNot: TEST_FILE },
-      to: { path: '^server/src/((http|cds-hooks|cli)/|(app|main|worker|worker-main)\\.ts$)' },
+      to: { path: '^server/src/((http|cds-hooks|arrival|cli)/|(app|main|worker|worker-main|watch-arrivals)\\.ts$)' },
+    },
+    {
+      name: 'arrival-knows-no-http-or-wiring',
+      severity: 'error',
+      comment:
+        'arrival/ (analyze on arrival) composes the pipeline and the jobs like cds-hooks/, but takes its token, rules and store as options: no http/, cds-hooks/, cli/ or wiring (watch-arrivals.ts wires it).',
+      from: { path: '^server/src/arrival/', pathNot: TEST_FILE },
+      to: { path: '^server/src/((http|cds-hooks|cli)/|(app|main|worker|worker-main|watch-arrivals|config)\\.ts$)' },
     },
     {
       name: 'http-does-not-import-cds-hooks-or-cli',
       severity: 'error',
       comment: 'http/ serves the pipeline; app.ts wires http/ and cds-hooks/ side by side.',
       from: { path: '^server/src/http/', pathNot: TEST_FILE },
-      to: { path: '^server/src/((cds-hooks|cli)/|(app|main|worker|worker-main)\\.ts$)' },
+      to: { path: '^server/src/((cds-hooks|arrival|cli)/|(app|main|worker|worker-main|watch-arrivals)\\.ts$)' },
     },
     {
       name: 'server-never-imports-mock-ehr',

@@ -21,7 +21,7 @@ import { buildOrdersRouter } from './chart/orders-router';
 import { CHART_SMART_STYLE } from './chart/smart-style';
 import type { DicomStore } from './dicomweb/dicom-store';
 import { buildDicomWebRouter } from './dicomweb/dicomweb-router';
-import { buildUpstreamDicomWebRouter } from './dicomweb/upstream-router';
+import { buildUpstreamDicomWebRouter, stowToUpstream } from './dicomweb/upstream-router';
 import { createEhrServices, type EhrServices } from './ehr-services';
 import { buildCapabilityStatement } from './fhir/capability-statement';
 import type { FhirEngine } from './fhir/fhir-engine';
@@ -37,7 +37,7 @@ import { requestLogger, securityHeaders } from './http/security';
 import { Persistence } from './persistence';
 import { buildPublicUrls, type PublicUrls } from './public-urls';
 import { seedAtStart } from './seed/seed-at-start';
-import type { SeedResult, StudyGenerator } from './seed/seed';
+import { seedPatient, type SeededPatient, type SeedResult, type StudyGenerator } from './seed/seed';
 
 export interface MockEhrOptions {
   /** 0 = any free port. */
@@ -96,6 +96,14 @@ export interface MockEhr {
   cdsJwksUrl: string;
   /** Registers an EHR launch (as opening a chart does) and returns its launch id. */
   createLaunch(patientId: string): string;
+  /**
+   * A new synthetic patient whose lumbar MRI arrives now, as a modality and the RIS would add it: the images in the
+   * DICOMweb store (and the real PACS, with DICOMWEB_URL), then the Patient and the ImagingStudy (tests of analyze on
+   * arrival). Patients are numbered on from the seeded ones.
+   */
+  admitPatient(): Promise<SeededPatient>;
+  /** Every access token issued so far is refused from now on as expired (401), before its `exp`. */
+  expireAccessTokens(): void;
   close(): Promise<void>;
 }
 
@@ -133,6 +141,7 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       : undefined;
     await persistence?.restore();
     const { dicomWebUpstreamUrl } = options;
+    let admittedCount = 0;
     const devTools = options.devTools === true;
     server.on('request', buildMockEhrApp({ urls, services, seed, persistence, dicomWebUpstreamUrl, logger, devTools }));
     if (devTools)
@@ -161,6 +170,28 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       faults: services.faults,
       cdsJwksUrl: urls.cdsJwksUrl,
       createLaunch: (patientId) => services.grants.createLaunch({ patientId, practitionerId: seed.practitionerId }),
+      admitPatient: async () => {
+        const before = new Set(services.dicomStore.listStudies().map((study) => study.studyInstanceUid));
+        const admitted = await seedPatient(
+          {
+            engine: services.engine,
+            store: services.dicomStore,
+            generate: options.generateStudy ?? generateSyntheticStudy,
+          },
+          seed.patients.length + admittedCount++,
+        );
+        if (options.dicomWebUpstreamUrl !== undefined) {
+          const study = services.dicomStore.listStudies().find((s) => !before.has(s.studyInstanceUid));
+          const parts = [...(study?.series.values() ?? [])].flatMap((series) =>
+            [...series.instances.values()].map((instance) => instance.part10),
+          );
+          await stowToUpstream(options.dicomWebUpstreamUrl, parts);
+        }
+        return admitted;
+      },
+      expireAccessTokens: () => {
+        services.tokens.expireIssuedTokens();
+      },
       close: async () => {
         await closeServer(server);
         await persistence?.flush();

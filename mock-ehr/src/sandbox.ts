@@ -133,6 +133,13 @@ async function main(): Promise<void> {
     SR_STOW: process.env.SR_STOW ?? 'true',
     // A development sandbox: the mock EHR's /faults and demo sign-in work, and its chart says so in a banner.
     MOCK_EHR_DEV_TOOLS: process.env.MOCK_EHR_DEV_TOOLS ?? 'true',
+    // Analyze on arrival, as a radiology department would run it: the app server queues every lumbar MRI the EHR gets,
+    // the seeded ones included (they arrived at this start: 24 h of backfill), so the referral card has findings
+    // without anyone opening the app. Its jobs run in the app server with its own SMART Backend Services token, which
+    // the mock EHR grants ldh-cds-server (smart-config/clients.json). docs/deploy.md §Analyze on arrival.
+    ANALYZE_ON_ARRIVAL: process.env.ANALYZE_ON_ARRIVAL ?? 'auto',
+    ARRIVAL_BACKFILL_HOURS: process.env.ARRIVAL_BACKFILL_HOURS ?? '24',
+    ARRIVAL_POLL_INTERVAL_S: process.env.ARRIVAL_POLL_INTERVAL_S ?? '10',
   };
 
   process.on('SIGINT', () => {

@@ -19,6 +19,7 @@ import { loadTrustedClients, type TrustedClients } from './cds-hooks/trusted-cli
 import { createCdsJwtVerifier } from './cds-hooks/verify-jwt';
 import type { AppConfig } from './config';
 import { analysesRouter } from './http/analyses-router';
+import { backendTokensFor } from './http/backend-services';
 import { clientKeyRouter, loadOrCreateClientKey, sealJson, type ClientKey } from './http/client-key';
 import { handleError, handleNotFound } from './http/error-handler';
 import { configurationReport, healthRouter } from './http/health-router';
@@ -43,6 +44,7 @@ import {
   type AnalyzeDependencies,
 } from './pipeline/analyze-study';
 import { startAnalysisWorker } from './worker';
+import { startArrivalWatcher, withOwnTokenForSystemJobs, type RunningArrivals } from './watch-arrivals';
 import { readModelInfo } from './pipeline/model-info';
 
 export interface AppOptions {
@@ -79,6 +81,8 @@ export interface AppParts {
   worker?: AnalysisWorker;
   /** With REDIS_URL: the CDS Hooks JWT replay store every process shares (http/redis-replay-cache.ts). */
   replayCache?: RedisReplayCache;
+  /** With ANALYZE_ON_ARRIVAL, in the process that runs analyses: the arrival watcher (watch-arrivals.ts). */
+  arrivals?: RunningArrivals;
   /**
    * With REDIS_URL: the CDS feedback counts and the issued cards every process shares (cds-hooks/redis-feedback-store.ts,
    * issued-cards.ts).
@@ -145,7 +149,11 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
     }
   } else {
     jobs = createInProcessJobs({
-      run: analysisRunner(config.MODEL_DIR, deps, metrics.jobs),
+      // A system job (the arrival watcher's, no user token) runs with the server's own Backend Services token.
+      run: withOwnTokenForSystemJobs(
+        analysisRunner(config.MODEL_DIR, deps, metrics.jobs),
+        backendTokensFor(config, readClientKey),
+      ),
       describeFailure: jobFailureDescriber(logger),
       maxRunning: config.MAX_CONCURRENT_ANALYSES,
       maxQueued: config.MAX_QUEUED_ANALYSES,
@@ -153,6 +161,12 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       metrics: metrics.jobs,
     });
   }
+  // Analyze on arrival (ANALYZE_ON_ARRIVAL) runs where analyses run: here without REDIS_URL, or with it when this process
+  // runs a worker (RUN_WORKER_IN_API); Redis then lets one process read each EHR (docs/deploy.md §Analyze on arrival).
+  const arrivals =
+    !config.REDIS_URL || config.RUN_WORKER_IN_API
+      ? startArrivalWatcher(config, { logger, deps, clientKey: readClientKey, jobs })
+      : undefined;
   // With REDIS_URL, a CDS Hooks JWT used at one process is refused at every other (http/redis-replay-cache.ts);
   // else the in-memory store of verify-jwt.ts.
   const replayCache = config.REDIS_URL ? createRedisReplayCache(config.REDIS_URL) : undefined;
@@ -251,6 +265,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
     app,
     jobs,
     metrics,
+    ...(arrivals ? { arrivals } : {}),
     ...(worker ? { worker } : {}),
     ...(replayCache ? { replayCache } : {}),
     ...(feedbackCounts ? { feedbackCounts } : {}),
@@ -295,7 +310,7 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
           host: config.METRICS_HOST,
           token: config.METRICS_TOKEN,
         });
-  const { app, jobs, worker, replayCache, feedbackCounts, issuedCards } = createApp(config, trusted, {
+  const { app, jobs, arrivals, worker, replayCache, feedbackCounts, issuedCards } = createApp(config, trusted, {
     ...options,
     logger,
     clientKey,
@@ -323,6 +338,7 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
               else
                 Promise.all([
                   jobs.close(),
+                  arrivals?.close(),
                   worker?.close(),
                   replayCache?.close(),
                   feedbackCounts?.close(),

@@ -120,6 +120,24 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ JOB_LOCK_MS: '10' })).toThrow(/JOB_LOCK_MS/);
   });
 
+  it('when analyze on arrival is configured, then its keys are read; by default it is off', () => {
+    expect(loadConfig({})).toMatchObject({
+      ANALYZE_ON_ARRIVAL: 'off',
+      ARRIVAL_POLL_INTERVAL_S: 60,
+      ARRIVAL_RECHECK_INTERVAL_S: 900,
+      ARRIVAL_CURSOR_FILE: 'server/.data/arrival-cursor.json',
+      ARRIVAL_BACKFILL_HOURS: 0,
+    });
+    expect(
+      loadConfig({ ANALYZE_ON_ARRIVAL: 'auto', ARRIVAL_POLL_INTERVAL_S: '5', ARRIVAL_BACKFILL_HOURS: '24' }),
+    ).toMatchObject({ ANALYZE_ON_ARRIVAL: 'auto', ARRIVAL_POLL_INTERVAL_S: 5, ARRIVAL_BACKFILL_HOURS: 24 });
+    expect(() => loadConfig({ ANALYZE_ON_ARRIVAL: 'on' })).toThrow(
+      /ANALYZE_ON_ARRIVAL: must be one of off, poll, subscription, auto/,
+    );
+    expect(() => loadConfig({ ARRIVAL_POLL_INTERVAL_S: '0' })).toThrow(/ARRIVAL_POLL_INTERVAL_S/);
+    expect(() => loadConfig({ ARRIVAL_BACKFILL_HOURS: '-1' })).toThrow(/ARRIVAL_BACKFILL_HOURS/);
+  });
+
   it('when a value is invalid, then the error names the key', () => {
     expect(() => loadConfig({ APP_PORT: 'abc' })).toThrow(/APP_PORT/);
     expect(() => loadConfig({ FHIR_BASE_URLS: 'ftp://x' })).toThrow(/FHIR_BASE_URLS/);

@@ -3,6 +3,7 @@
  * there, so a bad value stops the server with a message naming the key instead of failing mid-request.
  */
 import { z } from 'zod';
+import { ARRIVAL_MODES, type ArrivalMode } from './arrival/arrival-mode';
 import { defaultDecodeThreads } from './dicom/decode-pool';
 import { FRAMES_PER_INSTANCE_CEILING, STUDY_LIMITS, type StudyLimitName } from './dicom/study-limits';
 import { EXECUTION_PROVIDERS } from './inference/execution-provider';
@@ -297,6 +298,36 @@ export const CONFIG_KEYS = [
     description:
       'With `REDIS_URL`: the `system/` scopes the workers ask for (space-separated); unset, exactly what an analysis reads and writes ([docs/deploy.md](docs/deploy.md#worker-authorization)). The EHR must allow `BACKEND_CLIENT_ID` these.',
   },
+  {
+    key: 'ANALYZE_ON_ARRIVAL',
+    default: 'off',
+    description:
+      'Queue every new lumbar MRI for analysis as it arrives at the EHR, nobody opening the app: `off`, `poll` (read ImagingStudy by `_lastUpdated`), `subscription` (a FHIR rest-hook Subscription; polls where the EHR has none) or `auto` (a Subscription when the EHR offers one, else poll). [docs/deploy.md](docs/deploy.md#analyze-on-arrival)',
+  },
+  {
+    key: 'ARRIVAL_POLL_INTERVAL_S',
+    default: '60',
+    description:
+      'With `ANALYZE_ON_ARRIVAL`: seconds between two reads of the new ImagingStudies when polling; also the longest wait before trying again after the EHR failed.',
+  },
+  {
+    key: 'ARRIVAL_RECHECK_INTERVAL_S',
+    default: '900',
+    description:
+      'With a Subscription: seconds between two reads the watcher makes of its own, in case a notification was lost (each notification triggers a read at once).',
+  },
+  {
+    key: 'ARRIVAL_CURSOR_FILE',
+    default: 'server/.data/arrival-cursor.json',
+    description:
+      'Without `REDIS_URL`: where the watcher keeps how far it has read each EHR, so that a restart neither misses a study nor queues one again (with `REDIS_URL`, in Redis).',
+  },
+  {
+    key: 'ARRIVAL_BACKFILL_HOURS',
+    default: '0',
+    description:
+      "The watcher's first read of an EHR (no cursor yet) also queues the studies of this many hours before; 0: only those that arrive from then on.",
+  },
 ] as const;
 
 type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
@@ -443,6 +474,18 @@ export const configSchema = z.object({
     )
     .optional()
     .transform((value) => (value?.trim() ? value.trim() : DEFAULT_BACKEND_SCOPES)),
+  ANALYZE_ON_ARRIVAL: z
+    .enum(ARRIVAL_MODES, { error: `must be one of ${ARRIVAL_MODES.join(', ')}` })
+    .default(defaultOf('ANALYZE_ON_ARRIVAL') as ArrivalMode),
+  ARRIVAL_POLL_INTERVAL_S: positiveInt(86_400).default(Number(defaultOf('ARRIVAL_POLL_INTERVAL_S'))),
+  ARRIVAL_RECHECK_INTERVAL_S: positiveInt(86_400).default(Number(defaultOf('ARRIVAL_RECHECK_INTERVAL_S'))),
+  ARRIVAL_CURSOR_FILE: z.string().min(1).default(defaultOf('ARRIVAL_CURSOR_FILE')),
+  ARRIVAL_BACKFILL_HOURS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(8760)
+    .default(Number(defaultOf('ARRIVAL_BACKFILL_HOURS'))),
 });
 
 /**

@@ -7,10 +7,12 @@
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { loadConfig } from './config';
-import { loadOrCreateClientKey } from './http/client-key';
+import { loadOrCreateClientKey, sealJson } from './http/client-key';
+import { createBullmqJobs } from './jobs/bullmq-jobs';
 import { withLogRedaction } from './http/log-serializers';
 import { createProcessMetrics, detectorWithMetrics, startMetricsServer } from './http/metrics';
 import { decoderFor, defaultDependencies, pipelineOptionsFromConfig } from './pipeline/analyze-study';
+import { startArrivalWatcher } from './watch-arrivals';
 import { startAnalysisWorker } from './worker';
 
 function fail(message: string): never {
@@ -63,6 +65,22 @@ try {
     { model: `${manifest.id} ${manifest.version}`, executionProvider, concurrency: config.WORKER_CONCURRENCY },
     'worker ready',
   );
+  // Analyze on arrival (ANALYZE_ON_ARRIVAL): every worker runs a watcher, and a lease in Redis lets one of them read
+  // each EHR; it queues its analyses as the API does, sealed with the server's key (docs/deploy.md §Analyze on arrival).
+  const submitted =
+    config.ANALYZE_ON_ARRIVAL === 'off'
+      ? undefined
+      : createBullmqJobs({
+          redisUrl: config.REDIS_URL,
+          seal: (payload) => sealJson(clientKey, payload),
+          maxQueued: config.MAX_QUEUED_ANALYSES,
+          maxPerUser: config.MAX_CONCURRENT_ANALYSES_PER_USER,
+          attempts: config.JOB_ATTEMPTS,
+          backoffMs: config.JOB_BACKOFF_MS,
+        });
+  const arrivals = submitted
+    ? startArrivalWatcher(config, { logger, deps, clientKey: () => Promise.resolve(clientKey), jobs: submitted })
+    : undefined;
   if (config.WORKER_METRICS_PORT !== undefined) {
     const port = config.WORKER_METRICS_PORT;
     const served = await startMetricsServer({
@@ -86,8 +104,8 @@ try {
     if (stopping) process.exit(1);
     stopping = true;
     setTimeout(() => process.exit(1), STOP_TIMEOUT_MS).unref();
-    void worker
-      .close()
+    void Promise.resolve(arrivals?.close())
+      .then(() => Promise.all([submitted?.close(), worker.close()]))
       .then(() => decoder.close())
       .then(() => process.exit(0));
   };

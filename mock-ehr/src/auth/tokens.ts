@@ -40,6 +40,8 @@ export class TokenIssuer {
   readonly accessTokenTtlS: number;
   /** jti → exp (seconds) of revoked access tokens (RFC 7009); pruned once they would have expired anyway. */
   private readonly revoked = new Map<string, number>();
+  /** Access tokens issued at or before this second are expired, whatever their `exp` (expireIssuedTokens). */
+  private expiredUntilS: number | undefined;
 
   constructor(private readonly options: TokenIssuerOptions) {
     this.now = options.now ?? Date.now;
@@ -105,6 +107,15 @@ export class TokenIssuer {
     }
   }
 
+  /**
+   * Every access token issued so far expires now, before its `exp` (a server that shortened its lifetimes, or lost its
+   * sessions): a client must get a new one when it is refused with 401, not only when `expires_in` says so. A token
+   * issued in the same second expires too (`iat` has a resolution of seconds).
+   */
+  expireIssuedTokens(): void {
+    this.expiredUntilS = Math.floor(this.now() / 1000);
+  }
+
   /** Verifies signature, `iss`, `aud` = FHIR base, `exp` and revocation; throws `InvalidAccessTokenError`. */
   async verifyAccessToken(token: string): Promise<AccessTokenClaims> {
     try {
@@ -118,6 +129,8 @@ export class TokenIssuer {
       const nowS = this.now() / 1000;
       for (const [jti, exp] of this.revoked) if (exp < nowS) this.revoked.delete(jti);
       if (this.revoked.has(payload.jti)) throw new InvalidAccessTokenError('access token revoked');
+      if (this.expiredUntilS !== undefined && payload.iat <= this.expiredUntilS)
+        throw new InvalidAccessTokenError('access token expired');
       return payload;
     } catch (error) {
       if (error instanceof InvalidAccessTokenError) throw error;

@@ -8,7 +8,8 @@ const RESOURCE_SEARCH_PARAMS: Record<string, string[]> = {
   Patient: ['_id', 'identifier', 'name', 'birthdate'],
   Practitioner: ['_id', 'identifier', 'name'],
   Endpoint: ['_id', 'identifier', 'connection-type', 'status'],
-  ImagingStudy: ['_id', 'identifier', 'patient', 'subject', 'started', 'endpoint'],
+  // _lastUpdated with _sort=_lastUpdated: how a client finds the studies that arrived since it last looked.
+  ImagingStudy: ['_id', '_lastUpdated', 'identifier', 'patient', 'subject', 'started', 'endpoint'],
   Observation: ['_id', 'identifier', 'patient', 'subject', 'code', 'derived-from', 'status'],
   DiagnosticReport: ['_id', 'identifier', 'patient', 'subject', 'code', 'status'],
   Provenance: ['_id', 'target', 'patient', 'agent'],
@@ -32,7 +33,10 @@ export function buildCapabilityStatement(urls: {
     readHistory: true,
     updateCreate: false,
     conditionalCreate: true,
-    searchParam: params.map((name) => ({ name, type: name === 'started' || name === 'birthdate' ? 'date' : 'token' })),
+    searchParam: params.map((name) => ({
+      name,
+      type: name === 'started' || name === 'birthdate' || name === '_lastUpdated' ? 'date' : 'token',
+    })),
   }));
   return {
     resourceType: 'CapabilityStatement',

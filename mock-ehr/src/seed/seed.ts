@@ -95,44 +95,75 @@ export async function seedChart(options: {
   await engine.create(buildDicomWebEndpoint(ENDPOINT_ID, options.dicomWebUrl));
   const patients: SeededPatient[] = [];
   for (let index = 0; index < options.patientCount; index++) {
-    const person = syntheticPerson(index);
-    const study = options.generate({
-      seed: 1000 + index,
-      patientId: person.mrn,
-      patientName: `${person.family}^${person.given}`,
-      birthDate: person.birthDate.replaceAll('-', ''),
-      sex: person.sex,
-    });
     const syntax = options.transferSyntaxes?.[index % options.transferSyntaxes.length];
-    let files = study.instances.map((instance) => instance.part10);
-    if (syntax !== undefined && !skipped.has(syntax)) {
-      try {
-        files = await transcodeAll(files, syntax);
-      } catch (error) {
-        options.onTranscodeFailure?.(syntax, error as Error);
-      }
-    }
-    const stored = files.map((part10) => store.add(part10));
-    await engine.create(buildPatient(person));
-    const imagingStudyId = `${person.id}-mr-lspine`;
-    await engine.create(buildImagingStudy(studyFacts(imagingStudyId, person.id, study, stored)));
-    // Every other patient has a prior report, two years before the MRI (issue 6: "some prior reports").
-    if (index % 2 === 0) {
-      const mriYear = Number(study.studyDate.slice(0, 4));
-      const issued = `${mriYear - 2}-${study.studyDate.slice(4, 6)}-${study.studyDate.slice(6, 8)}T10:00:00Z`;
-      await engine.create(
-        buildPriorReport(person.id, PRACTITIONER_ID, issued, PRIOR_CONCLUSIONS[index % PRIOR_CONCLUSIONS.length] ?? ''),
-      );
-    }
-    patients.push({
-      patientId: person.id,
-      mrn: person.mrn,
-      imagingStudyId,
-      studyInstanceUid: study.studyInstanceUid,
-      seriesInstanceUid: study.seriesInstanceUid,
-    });
+    patients.push(
+      await seedPatient(
+        {
+          engine,
+          store,
+          generate: options.generate,
+          ...(syntax !== undefined && !skipped.has(syntax) ? { transferSyntax: syntax } : {}),
+          ...(options.onTranscodeFailure ? { onTranscodeFailure: options.onTranscodeFailure } : {}),
+        },
+        index,
+      ),
+    );
   }
   return { practitionerId: PRACTITIONER_ID, endpointId: ENDPOINT_ID, patients };
+}
+
+/**
+ * Synthetic patient `index` (syntheticPerson) with one lumbar MRI: the study's Part 10 files go to the DICOM store
+ * (transcoded when a syntax is given), then its Patient and ImagingStudy — pointing at the seeded DICOMweb Endpoint —
+ * are created; every other patient also gets a prior report. The seed calls it for each patient; `admitPatient`
+ * (app.ts) for a study that arrives later, as a modality and the RIS would add it.
+ */
+export async function seedPatient(
+  context: {
+    engine: FhirEngine;
+    store: DicomStore;
+    generate: StudyGenerator;
+    transferSyntax?: TransferSyntaxName;
+    onTranscodeFailure?: (syntax: TransferSyntaxName, error: Error) => void;
+  },
+  index: number,
+): Promise<SeededPatient> {
+  const { engine, store, transferSyntax: syntax } = context;
+  const person = syntheticPerson(index);
+  const study = context.generate({
+    seed: 1000 + index,
+    patientId: person.mrn,
+    patientName: `${person.family}^${person.given}`,
+    birthDate: person.birthDate.replaceAll('-', ''),
+    sex: person.sex,
+  });
+  let files = study.instances.map((instance) => instance.part10);
+  if (syntax !== undefined) {
+    try {
+      files = await transcodeAll(files, syntax);
+    } catch (error) {
+      context.onTranscodeFailure?.(syntax, error as Error);
+    }
+  }
+  const stored = files.map((part10) => store.add(part10));
+  await engine.create(buildPatient(person));
+  const imagingStudyId = `${person.id}-mr-lspine`;
+  await engine.create(buildImagingStudy(studyFacts(imagingStudyId, person.id, study, stored)));
+  // Every other patient has a prior report, two years before the MRI (issue 6: "some prior reports").
+  if (index % 2 === 0) {
+    const mriYear = Number(study.studyDate.slice(0, 4));
+    const issued = `${mriYear - 2}-${study.studyDate.slice(4, 6)}-${study.studyDate.slice(6, 8)}T10:00:00Z`;
+    await engine.create(
+      buildPriorReport(person.id, PRACTITIONER_ID, issued, PRIOR_CONCLUSIONS[index % PRIOR_CONCLUSIONS.length] ?? ''),
+    );
+  }
+  return {
+    patientId: person.id,
+    mrn: person.mrn,
+    imagingStudyId,
+    studyInstanceUid: study.studyInstanceUid,
+    seriesInstanceUid: study.seriesInstanceUid,
+  };
 }
 
 function studyFacts(id: string, patientId: string, study: GeneratedStudy, stored: StoredInstance[]) {

@@ -356,6 +356,45 @@ describe('FHIR client: paging', () => {
     expect(other.seen).toHaveLength(0);
   });
 
+  it('when a caller reads page by page, then searchPage gives each page with its next link, and reads that link when handed it', async () => {
+    const stub = await startStub((_n, req, res, self) => {
+      const offset = Number(new URL(req.url ?? '/', self.origin).searchParams.get('_offset') ?? '0');
+      send(
+        res,
+        200,
+        page([`o${offset}`], offset < 1 ? `${self.base}/Observation?code=x&_offset=${offset + 1}` : undefined),
+      );
+    });
+    const fhir = client(stub);
+    const first = await fhir.searchPage<Observation>('Observation', { code: 'x' });
+    expect(first).toEqual({
+      resources: [expect.objectContaining({ id: 'o0' })],
+      next: `${stub.base}/Observation?code=x&_offset=1`,
+    });
+    const second = await fhir.searchPage<Observation>('Observation', { code: 'x' }, { pageUrl: first.next ?? '' });
+    expect(second.resources.map((o) => o.id)).toEqual(['o1']);
+    expect(second.next).toBeUndefined();
+    expect(stub.seen.map((request) => request.url)).toEqual([
+      '/fhir/Observation?code=x',
+      '/fhir/Observation?code=x&_offset=1',
+    ]);
+  });
+
+  it('when searchPage is handed a page link on another origin, then it is refused and that server sees nothing', async () => {
+    const other = await startStub((_n, _req, res) => {
+      send(res, 200, page([]));
+    });
+    const stub = await startStub((_n, _req, res) => {
+      send(res, 200, page([]));
+    });
+    const error = await client(stub)
+      .searchPage('Observation', {}, { pageUrl: `${other.base}/Observation?page=2` })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'FhirRequestRefusedError', reason: 'other-server' });
+    expect(other.seen).toHaveLength(0);
+    expect(stub.seen).toHaveLength(0);
+  });
+
   it('when a search has more pages than maxPages, then searchAll stops with an error rather than part of the answer', async () => {
     const stub = await startStub((n, _req, res, self) => {
       send(res, 200, page([`o${n}`], `${self.base}/Observation?page=${n + 1}`));

@@ -28,6 +28,15 @@ export interface FhirClient {
   read<T extends FhirResource>(reference: string): Promise<T>;
   /** The matches on the first page of a search (includes left out). */
   search<T extends FhirResource>(resourceType: T['resourceType'], params: Record<string, string>): Promise<T[]>;
+  /**
+   * One page of a search and its Bundle.link `next` (on baseUrl's origin), for a caller that handles a long answer page
+   * by page; `pageUrl`, a `next` this method gave, reads that page instead of starting the search.
+   */
+  searchPage<T extends FhirResource>(
+    resourceType: T['resourceType'],
+    params: Record<string, string>,
+    options?: { pageUrl?: string },
+  ): Promise<{ resources: T[]; next?: string }>;
   /** The matches on every page, following Bundle.link `next` on baseUrl's origin, at most `maxPages` (default 20). */
   searchAll<T extends FhirResource>(
     resourceType: T['resourceType'],
@@ -273,6 +282,27 @@ export function createFhirClient(baseUrl: string, accessToken: string, options: 
 
     async search<T extends FhirResource>(resourceType: T['resourceType'], params: Record<string, string>) {
       return matches<T>(await searchPage(searchUrl(resourceType, params), resourceType), resourceType);
+    },
+
+    async searchPage<T extends FhirResource>(
+      resourceType: T['resourceType'],
+      params: Record<string, string>,
+      pageOptions: { pageUrl?: string } = {},
+    ) {
+      let url = searchUrl(resourceType, params);
+      if (pageOptions.pageUrl !== undefined) {
+        // The token goes to this base's origin only, whatever link the caller hands back.
+        url =
+          nextPageUrl(
+            { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'next', url: pageOptions.pageUrl }] },
+            base,
+            baseOrigin,
+            resourceType,
+          ) ?? url;
+      }
+      const bundle = await searchPage(url, resourceType);
+      const next = nextPageUrl(bundle, base, baseOrigin, resourceType);
+      return { resources: matches<T>(bundle, resourceType), ...(next === undefined ? {} : { next }) };
     },
 
     async searchAll<T extends FhirResource>(

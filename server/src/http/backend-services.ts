@@ -44,6 +44,11 @@ export interface BackendTokensOptions {
 export interface BackendTokens {
   /** A `system/` access token for the EHR of this FHIR base; 502 when the EHR cannot be asked or refuses. */
   tokenFor(fhirBaseUrl: string): Promise<string>;
+  /**
+   * Drops this EHR's token when it is `refused` (the EHR answered 401 to it: revoked, or expired before its
+   * `expires_in`), so that the next `tokenFor` asks for a new one; a newer token is kept.
+   */
+  forget(fhirBaseUrl: string, refused: string): void;
 }
 
 const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -156,6 +161,10 @@ export function createBackendTokens(options: BackendTokensOptions): BackendToken
         pending.set(base, asked);
       }
       return asked;
+    },
+    forget(fhirBaseUrl, refused) {
+      const base = fhirBaseUrl.replace(/\/+$/, '');
+      if (tokens.get(base)?.token === refused) tokens.delete(base);
     },
   };
 }
