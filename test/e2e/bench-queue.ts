@@ -160,6 +160,8 @@ async function startDeployment(options: QueueBenchOptions, studies: number): Pro
       ...process.env,
       REDIS_URL: redis.url,
       RUN_WORKER_IN_API: 'false',
+      // Only the bench's studies: no watcher queues the seeded ones as new arrivals.
+      ANALYZE_ON_ARRIVAL: 'off',
       EHRS_FILE: ehrsFile,
       CLIENT_KEY_FILE: clientKeyFile,
       CDS_CLIENTS_FILE: path.join(dataDir, 'no-cds-clients.json'),
@@ -319,7 +321,7 @@ interface Measured {
 interface ProcessFigures {
   name: string;
   pid: number;
-  /** VmHWM: over its whole life. */
+  /** Over its whole life: VmHWM, or the sampled peak where that is higher. */
   peakRss: number;
   /** The highest VmRSS sampled while the studies ran. */
   sampledPeakRss: number;
@@ -348,7 +350,8 @@ function watchProcesses(processes: { name: string; pid: number }[]): { stop(): P
         return {
           name,
           pid,
-          peakRss: usage?.peakRssBytes ?? NaN,
+          // Linux updates VmHWM lazily: it may lag the RSS just read.
+          peakRss: Math.max(usage?.peakRssBytes ?? NaN, sampledPeakRss),
           sampledPeakRss,
           cpuMs: (usage?.cpuMs ?? NaN) - cpuMsBefore,
         };
@@ -365,12 +368,6 @@ export async function benchThroughQueue(options: QueueBenchOptions): Promise<voi
   const deployment = await startDeployment(options, total);
   try {
     const { ehr, workers } = deployment;
-    for (const [i, { child, log }] of workers.entries()) {
-      console.log(
-        `worker ${i + 1} (pid ${child.pid}): ${log.model ?? 'model ?'}, execution provider ${log.executionProvider ?? '?'}` +
-          (log.requested ? ` (INFERENCE_EP=${log.requested}${log.why ? `: ${log.why}` : ''})` : ''),
-      );
-    }
     const tokens = await clinicianTokens(ehr, deployment.apiBaseUrl);
     const queue = await watchQueue(deployment.redisUrl);
     try {
@@ -403,6 +400,13 @@ export async function benchThroughQueue(options: QueueBenchOptions): Promise<voi
       };
 
       await analyzeRange(0, warmup, warmup);
+      // After the warm-up: a worker's pino lines may come after its plain ready line.
+      for (const [i, { child, log }] of workers.entries()) {
+        console.log(
+          `worker ${i + 1} (pid ${child.pid}): ${log.model ?? 'model ?'}, execution provider ${log.executionProvider ?? '?'}` +
+            (log.requested ? ` (INFERENCE_EP=${log.requested}${log.why ? `: ${log.why}` : ''})` : ''),
+        );
+      }
       const warmedUp = workers.map((worker) => worker.log.analyses.length);
       const usage = watchProcesses(deployment.processes);
       const measuredStart = Date.now();
