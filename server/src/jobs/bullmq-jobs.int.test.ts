@@ -51,6 +51,8 @@ interface Script {
   failFirst?: { runs: number; status: number };
   signals: AbortSignal[];
   wrote: boolean;
+  /** Reports this many slices inferred at once, as a worker whose thread is busy does. */
+  burst?: number;
 }
 const scripts = new Map<string, Script>();
 
@@ -97,6 +99,8 @@ const runner: AnalysisRunner = async (data, accessToken, controls: RunControls) 
     controls.onProgress({ stage: 'retrieving', done, total: 3 });
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+  for (let done = 1; done <= (entry.burst ?? 0); done++)
+    controls.onProgress({ stage: 'inferring', done, total: entry.burst });
   if (entry.failFirst && entry.runs <= entry.failFirst.runs) throw new StatusError(entry.failFirst.status);
   if (!entry.gateBeforeWriting) await Promise.race([entry.gate, aborted(controls.signal)]);
   controls.signal.throwIfAborted();
@@ -210,6 +214,23 @@ describe('the BullMQ engine over a real Redis', () => {
     // A stream opened now gets the final snapshot with the same sequence at once.
     const late = await apiA.watch(snapshot.id, alice.reader, () => undefined);
     expect(late?.sequence).toBe(last?.sequence);
+  });
+
+  it('when a worker reports many counts at once, then they reach Redis coalesced, the last count of each stage kept and no stage skipped', async () => {
+    const run = script('ImagingStudy/burst', { burst: 500 });
+    const { snapshot } = await apiA.submit(data('ImagingStudy/burst'), alice);
+    const followed = await follow(apiB, snapshot.id);
+    await until(() => run.runs === 1);
+    run.open?.();
+    await followed.done;
+    const progress = followed.events.map((event) => event.snapshot.progress);
+    const stages = progress.map((p) => p.stage).filter((stage, i, all) => stage !== all[i - 1]);
+    expect(stages).toEqual(expect.arrayContaining(['retrieving', 'inferring', 'writing-fhir']));
+    expect(stages.indexOf('inferring')).toBeGreaterThan(stages.indexOf('retrieving'));
+    expect(stages.indexOf('writing-fhir')).toBeGreaterThan(stages.indexOf('inferring'));
+    expect(progress.filter((p) => p.stage === 'inferring').at(-1)).toMatchObject({ done: 500, total: 500 });
+    // One write per count would be 500 records; the sequence counts the records the worker sent.
+    expect(followed.events.at(-1)?.sequence).toBeLessThan(50);
   });
 
   it('when the same study is submitted on two processes at once, then it is one job, run once; after it finished, a new request starts a new job', async () => {

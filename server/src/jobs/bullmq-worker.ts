@@ -73,17 +73,32 @@ export interface AnalysisWorker {
   close(): Promise<void>;
 }
 
-/** Sends a job's progress records in order, each with the next sequence number; errors are logged, never thrown. */
+/**
+ * Sends a job's progress records in order, each with the next sequence number; errors are logged, never thrown.
+ * While one record is on its way to Redis, a newer count of the same stage replaces the one waiting behind it (as the
+ * event stream does, http/event-stream.ts): a worker reporting every frame and slice sends a few writes per stage
+ * instead of one per image, and a busy worker's bar is not fed stale counts; no stage is ever skipped.
+ */
 function progressSender(job: Job, startSequence: number, onError: (error: unknown) => void) {
   let sequence = startSequence;
-  let chain: Promise<void> = Promise.resolve();
+  const waiting: Omit<ProgressRecord, 'sequence'>[] = [];
+  let sending: Promise<void> | undefined;
+  const pump = async (): Promise<void> => {
+    for (let record = waiting.shift(); record; record = waiting.shift()) {
+      sequence++;
+      await job.updateProgress({ ...record, sequence }).catch(onError);
+    }
+    sending = undefined;
+  };
   return {
     send(record: Omit<ProgressRecord, 'sequence'>): void {
-      sequence++;
-      const next: ProgressRecord = { ...record, sequence };
-      chain = chain.then(() => job.updateProgress(next)).catch(onError);
+      const last = waiting.at(-1);
+      if (last && last.state === record.state && last.progress.stage === record.progress.stage)
+        waiting[waiting.length - 1] = record;
+      else waiting.push(record);
+      sending ??= pump();
     },
-    flush: (): Promise<void> => chain,
+    flush: (): Promise<void> => sending ?? Promise.resolve(),
   };
 }
 
