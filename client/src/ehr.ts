@@ -6,6 +6,7 @@ import type Client from 'fhirclient/lib/Client';
 import type { Bundle, ImagingStudy, Patient } from 'fhir/r4';
 import type { ApiSession } from './api';
 import { bundleToImagingStudies } from './chart';
+import { tokenResponseToLaunchStudy, type LaunchStudy } from './launch-study';
 
 export interface Ehr {
   readPatient(signal?: AbortSignal): Promise<Patient>;
@@ -24,6 +25,8 @@ export interface LaunchContext {
   needPatientBanner: boolean;
   /** The signed-in user (`fhirUser` of the id_token, e.g. `Practitioner/123`), to say "you" on what they signed. */
   fhirUser?: string;
+  /** The study the EHR launched the app at (a CDS card's `appContext`, or SMART `fhirContext`): opened first. */
+  study?: LaunchStudy;
 }
 
 /** The launch context fields of a token response; anything missing or malformed takes the safe default. */
@@ -31,11 +34,13 @@ export function tokenResponseToLaunchContext(tokenResponse: unknown, fhirUser?: 
   const body =
     typeof tokenResponse === 'object' && tokenResponse !== null ? (tokenResponse as Record<string, unknown>) : {};
   const style = typeof body.smart_style_url === 'string' ? body.smart_style_url.trim() : '';
+  const study = tokenResponseToLaunchStudy(body);
   return {
     ...(style ? { smartStyleUrl: style } : {}),
     // Only an explicit false hides the banner: showing the patient twice is better than not at all.
     needPatientBanner: body.need_patient_banner !== false,
     ...(fhirUser ? { fhirUser } : {}),
+    ...(study ? { study } : {}),
   };
 }
 

@@ -9,6 +9,8 @@ import {
   rememberedAnalysisJob,
   rememberLaunchUrl,
   rememberedLaunchUrl,
+  rememberedSelectedStudy,
+  rememberSelectedStudy,
   savePendingReview,
   type KeyValueStorage,
 } from './session-storage';
@@ -71,6 +73,27 @@ describe('launch URL for re-authorizing', () => {
     expect(rememberedLaunchUrl(storage, 'http://localhost:3000')).toBeUndefined();
     rememberLaunchUrl(storage, 'http://localhost:3000/launch.html?iss=x');
     expect(rememberedLaunchUrl(storage, 'http://localhost:3000')).toBeUndefined();
+  });
+});
+
+describe('the study the tab has open', () => {
+  const LAUNCH = 'http://localhost:3000/launch.html?iss=http%3A%2F%2Fehr%2Ffhir&launch=L1';
+
+  it('when the same launch runs again (Re-authorize), then the study the tab had open is kept', () => {
+    const storage = memoryStorage();
+    rememberLaunchUrl(storage, LAUNCH);
+    rememberSelectedStudy(storage, 'st2');
+    rememberLaunchUrl(storage, LAUNCH);
+    expect(rememberedSelectedStudy(storage)).toBe('st2');
+  });
+
+  it('when another launch comes to the tab (a CDS card’s link, another chart), then the study it had open is forgotten', () => {
+    const storage = memoryStorage();
+    rememberLaunchUrl(storage, LAUNCH);
+    rememberSelectedStudy(storage, 'st2');
+    rememberLaunchUrl(storage, LAUNCH.replace('L1', 'L2'));
+    expect(rememberedSelectedStudy(storage)).toBeUndefined();
+    expect(rememberedLaunchUrl(storage, 'http://localhost:3000')).toBe(LAUNCH.replace('L1', 'L2'));
   });
 });
 

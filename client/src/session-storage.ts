@@ -8,6 +8,7 @@ export type KeyValueStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'
 
 const PENDING_REVIEW_PREFIX = 'ldh-cds:pending-review:';
 const LAUNCH_URL_KEY = 'ldh-cds:launch-url';
+const SELECTED_STUDY_KEY = 'ldh-cds:selected-study';
 
 /** One draft per report version: a draft made against version 3 is never offered for version 4. */
 export function pendingReviewKey(diagnosticReport: string, versionId: string): string {
@@ -46,9 +47,14 @@ export function clearPendingReview(storage: KeyValueStorage, key: string): void 
   });
 }
 
-/** Kept by launch.html: the EHR's launch URL (`launch.html?iss=…&launch=…`) of this tab's session. */
+/**
+ * Kept by launch.html: the EHR's launch URL (`launch.html?iss=…&launch=…`) of this tab's session. A launch other than
+ * the one the tab remembers is a new context — another patient, or the study a CDS card opens the app at — so the
+ * study the tab had open is forgotten; the same launch again (Re-authorize) keeps it.
+ */
 export function rememberLaunchUrl(storage: KeyValueStorage, href: string): void {
   attempt(() => {
+    if (storage.getItem(LAUNCH_URL_KEY) !== href) storage.removeItem(SELECTED_STUDY_KEY);
     storage.setItem(LAUNCH_URL_KEY, href);
   });
 }
@@ -77,8 +83,6 @@ export function tabStorage(): KeyValueStorage {
     return NO_STORAGE;
   }
 }
-
-const SELECTED_STUDY_KEY = 'ldh-cds:selected-study';
 
 /** The study the panel has open, so that it is open again after a re-authorization brings the tab back. */
 export function rememberSelectedStudy(storage: KeyValueStorage, studyId: string): void {

@@ -2,7 +2,8 @@
  * Issues 6 and 24 end to end through a real browser: the clinician enters a spine referral in the mock EHR, the EHR
  * calls the app server's CDS Hooks service (order-select, ES384 JWT trusted through the EHR's published JWKS,
  * prefetch), and the card says the lumbar MRI has not been analyzed; its SMART link opens ldh-cds in that patient's
- * context; after the clinician analyzes the study there, the next referral's card carries the stored findings with
+ * context at that study and analyzes it (cds-app-link.e2e.test.ts: the study a card opens when the patient has two);
+ * after that, the next referral's card carries the stored findings with
  * their table. Accepting its suggestion attaches the report to the draft order (shown with the order); dismissing
  * the next one asks for a reason; both are sent as feedback, which the service stores and counts. A physiotherapy
  * referral gets no card; a lumbar MRI order is told the recent MRI was already analyzed. Writes
@@ -78,8 +79,8 @@ describe('when a clinician enters a spine referral in the EHR', () => {
     await expect.poll(() => banner.textContent(), { timeout: 15_000 }).toContain(patient.name?.[0]?.given?.[0] ?? '?');
     expect(await banner.textContent()).not.toContain(sandbox.ehr.seed.patients[0]?.mrn ?? '?');
 
-    // The clinician analyzes the study in the app and enters the referral again: the card now carries the findings.
-    await appPage.getByTestId('analyze-button').click();
+    // The card's link asked to analyze the study (its appContext): the app analyzes it without another click, and
+    // the referral entered again carries the findings.
     const rows = appPage.getByTestId('findings-table').locator('tbody tr');
     await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(5);
     await appPage.close();

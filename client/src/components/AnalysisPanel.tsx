@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { DiscLevel } from '../../../server/src/findings/findings';
 import {
   ApiError,
@@ -54,6 +54,11 @@ interface AnalysisPanelProps {
   baseUrl: string;
   /** The model the app server runs, once `GET /api/model` answered. */
   model: ModelInfo | undefined;
+  /**
+   * Start (or join) the analysis at once when the study has none stored and none running: the app was launched at
+   * this study by a CDS card's "Open ldh-cds to analyze this study" (launch-study.ts). Once per panel.
+   */
+  analyzeOnOpen?: boolean;
   onBusyChange: (busy: boolean) => void;
 }
 
@@ -96,7 +101,14 @@ function following(jobId: string, storageKey: string, job: AnalysisJob | undefin
  * (ReportReview). The viewer's stacks are read once per study, when the first level is opened.
  * Mount with `key={studyId}` so that a new selection starts from a clean state.
  */
-export function AnalysisPanel({ ehr, studyId, baseUrl, model, onBusyChange }: AnalysisPanelProps) {
+export function AnalysisPanel({
+  ehr,
+  studyId,
+  baseUrl,
+  model,
+  analyzeOnOpen = false,
+  onBusyChange,
+}: AnalysisPanelProps) {
   const [state, setState] = useState<AnalysisState>({ kind: 'checking' });
   const [openLevel, setOpenLevel] = useState<DiscLevel | undefined>(undefined);
   const [viewerSession, setViewerSession] = useState<ApiSession | undefined>(undefined);
@@ -225,6 +237,15 @@ export function AnalysisPanel({ ehr, studyId, baseUrl, model, onBusyChange }: An
       setState(failed(error, 'analyze the study', previous));
     }
   };
+
+  // Asked for by the launch: once the panel knows there is nothing stored or running (a job the server already runs
+  // for the study, queued by the CDS service, is joined: POST /api/analyses joins it).
+  const startOnOpen = useRef(analyzeOnOpen);
+  useEffect(() => {
+    if (state.kind !== 'none' || !startOnOpen.current) return;
+    startOnOpen.current = false;
+    void analyze();
+  });
 
   const cancel = async (jobId: string, storageKey: string): Promise<void> => {
     updateJob(jobId, () => ({ cancel: 'cancelling', cancelNote: undefined }));

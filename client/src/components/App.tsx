@@ -69,8 +69,11 @@ export function App({ ehr, baseUrl }: { ehr: Ehr; baseUrl: string }) {
   const studies = useLoad(ehr, loadStudies, "load the patient's MR studies");
   const session = useApiSession(ehr);
   const model = useModelInfo(session, baseUrl);
-  // The study this tab had open before a re-authorization comes back selected.
-  const [selectedId, setSelectedId] = useState<string | null>(() => rememberedSelectedStudy(tabStorage()) ?? null);
+  // The study this tab had open before a re-authorization comes back selected; else the study the EHR launched the
+  // app at (a CDS card's appContext, SMART fhirContext: launch-study.ts), else none until the clinician picks one.
+  const [selectedId, setSelectedId] = useState<string | null>(
+    () => rememberedSelectedStudy(tabStorage()) ?? launch.study?.studyId ?? null,
+  );
   const [busy, setBusy] = useState(false);
   const onBusyChange = useCallback((value: boolean) => {
     setBusy(value);
@@ -103,6 +106,11 @@ export function App({ ehr, baseUrl }: { ehr: Ehr; baseUrl: string }) {
   }, [studies, selectedId]);
 
   const modelInfo = model.state === 'loaded' ? model.value : undefined;
+  const launchStudy = launch.study;
+  const launchStudyMissing =
+    launchStudy !== undefined &&
+    studies.kind === 'ready' &&
+    !studies.value.some((study) => study.id === launchStudy.studyId);
   return (
     <div className="app app-panel">
       <SafetyBanner demoModel={modelInfo?.bundled !== false} />
@@ -117,6 +125,11 @@ export function App({ ehr, baseUrl }: { ehr: Ehr; baseUrl: string }) {
       <main className="panel">
         {studies.kind === 'loading' ? <p className="loading">Loading MR studies…</p> : null}
         {studies.kind === 'error' ? <ErrorBox title="Studies" message={studies.message} /> : null}
+        {launchStudyMissing ? (
+          <p className="hint" role="status" data-testid="launch-study-missing">
+            The EHR opened ldh-cds at a study that is not among this patient&apos;s MR studies; pick one below.
+          </p>
+        ) : null}
         {studies.kind === 'ready' ? (
           <StudyList studies={studies.value} selectedId={selectedId} disabled={busy} onSelect={onSelect} />
         ) : null}
@@ -127,6 +140,7 @@ export function App({ ehr, baseUrl }: { ehr: Ehr; baseUrl: string }) {
             studyId={selectedId}
             baseUrl={baseUrl}
             model={modelInfo}
+            analyzeOnOpen={launchStudy?.analyze === true && launchStudy.studyId === selectedId}
             onBusyChange={onBusyChange}
           />
         ) : studies.kind === 'ready' && studies.value.length > 0 ? (

@@ -165,7 +165,10 @@ describe('other cards', () => {
     expect(card.summary).toBe('The lumbar MRI of 2026-05-01 has not been analyzed by ldh-cds');
     expect(card.indicator).toBe('info');
     expect(card.detail).toContain('No worker credentials.');
-    expect(card.links[0]).toMatchObject({ type: 'smart', appContext: '{"imagingStudy":"ImagingStudy/st1"}' });
+    expect(card.links[0]).toMatchObject({
+      type: 'smart',
+      appContext: '{"imagingStudy":"ImagingStudy/st1","analyze":true}',
+    });
     expect(meta).toEqual({ kind: 'notAnalyzed' });
     const queued = notAnalyzedCard(mri, settings, { queued: true }).card;
     expect(queued.summary).toBe('The lumbar MRI of 2026-05-01 has not been analyzed by ldh-cds: analysis queued');

@@ -175,13 +175,25 @@ const bold = (row: LevelRow): string =>
     ? `**${readingText(row.reading)}**`
     : readingText(row.reading);
 
-/** The SMART link that opens the app at the study (CDS Hooks Link `appContext`, handed over in the token response). */
-export function appLink(settings: CardSettings, label: string, imagingStudy: string, report?: OurReport): CdsLink {
+/**
+ * The SMART link that opens the app at the study. CDS Hooks 2.0 Link `appContext` is a string the EHR hands to the
+ * launched app unchanged, in the token response; ours is JSON the client reads (client/src/launch-study.ts):
+ * `imagingStudy` (opened, instead of the patient's study list alone), the `diagnosticReport` the card showed, and
+ * `analyze: true` on a study never analyzed — its link says "to analyze this study", so the app starts (or joins) the
+ * analysis on opening (docs/fhir-mapping.md §Opening the app at a study).
+ */
+export function appLink(
+  settings: CardSettings,
+  label: string,
+  imagingStudy: string,
+  shows: { report: OurReport } | { analyze: true },
+): CdsLink {
+  const context = 'report' in shows ? { diagnosticReport: shows.report.reference } : { analyze: true };
   return {
     label,
     url: `${settings.appBaseUrl}/launch.html`,
     type: 'smart',
-    appContext: JSON.stringify({ imagingStudy, ...(report ? { diagnosticReport: report.reference } : {}) }),
+    appContext: JSON.stringify({ imagingStudy, ...context }),
   };
 }
 
@@ -267,7 +279,7 @@ export function findingsCard(
     source: cardSource(kind, report.model, settings),
     ...(suggestions.length > 0 ? { suggestions, selectionBehavior: 'at-most-one' as const } : {}),
     overrideReasons: OVERRIDE_REASONS,
-    links: [appLink(settings, 'Open ldh-cds at this study', mri.imagingStudy, report)],
+    links: [appLink(settings, 'Open ldh-cds at this study', mri.imagingStudy, { report })],
   };
   return { card, meta: { kind, model: report.model } };
 }
@@ -293,7 +305,7 @@ export function notAnalyzedCard(mri: LumbarMri, settings: CardSettings, outcome:
     indicator: 'info',
     source: cardSource('notAnalyzed', undefined, settings),
     overrideReasons: [CDS_OVERRIDE_REASON_CODES.notRelevant],
-    links: [appLink(settings, 'Open ldh-cds to analyze this study', mri.imagingStudy)],
+    links: [appLink(settings, 'Open ldh-cds to analyze this study', mri.imagingStudy, { analyze: true })],
   };
   return { card, meta: { kind: 'notAnalyzed' } };
 }

@@ -351,7 +351,10 @@ describe('no study, not analyzed', () => {
     expect(card?.summary).toBe('The lumbar MRI of 2026-03-04 has not been analyzed by ldh-cds');
     expect(card?.indicator).toBe('info');
     expect(card?.detail).toContain('Open ldh-cds at this study');
-    expect(card?.links[0]).toMatchObject({ type: 'smart', appContext: '{"imagingStudy":"ImagingStudy/n2-st"}' });
+    expect(card?.links[0]).toMatchObject({
+      type: 'smart',
+      appContext: '{"imagingStudy":"ImagingStudy/n2-st","analyze":true}',
+    });
   });
 
   it('when a newer lumbar MRI was not analyzed but an older one was, then both cards: findings of the old, the new one not analyzed', async () => {
