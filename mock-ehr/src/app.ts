@@ -26,6 +26,7 @@ import { createEhrServices, type EhrServices } from './ehr-services';
 import { buildCapabilityStatement } from './fhir/capability-statement';
 import type { FhirEngine } from './fhir/fhir-engine';
 import { buildFhirRouter } from './fhir/fhir-router';
+import { startSubscriptionDelivery } from './fhir/subscriptions';
 import { buildCors } from './http/cors';
 import { buildErrorHandler } from './http/error-handler';
 import { requireDevTools } from './http/dev-tools';
@@ -140,6 +141,8 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
       ? new Persistence(options.dataDir, services.engine, services.dicomStore, logger)
       : undefined;
     await persistence?.restore();
+    // FHIR R4 rest-hook Subscriptions: a write that matches an active one is announced to its endpoint (the app).
+    const delivery = startSubscriptionDelivery(services.engine.repo, { logger });
     const { dicomWebUpstreamUrl } = options;
     let admittedCount = 0;
     const devTools = options.devTools === true;
@@ -193,6 +196,7 @@ export async function startMockEhr(options: MockEhrOptions): Promise<MockEhr> {
         services.tokens.expireIssuedTokens();
       },
       close: async () => {
+        delivery.close();
         await closeServer(server);
         await persistence?.flush();
       },

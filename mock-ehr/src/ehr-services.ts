@@ -68,7 +68,8 @@ export async function createEhrServices(
     tokens,
     faults: createFaults(),
     cdsClient: new CdsHooksClient({ issuer: urls.url, key: cdsKey, jwksUrl: urls.cdsJwksUrl, now }),
-    engine: new FhirEngine(),
+    // The only place a rest-hook Subscription may notify: the app this EHR serves.
+    engine: new FhirEngine({ subscriptionOrigins: [new URL(urls.appBaseUrl).origin] }),
     dicomStore: new DicomStore(),
   };
 }

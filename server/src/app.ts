@@ -44,7 +44,12 @@ import {
   type AnalyzeDependencies,
 } from './pipeline/analyze-study';
 import { startAnalysisWorker } from './worker';
-import { startArrivalWatcher, withOwnTokenForSystemJobs, type RunningArrivals } from './watch-arrivals';
+import {
+  startArrivalNotifications,
+  startArrivalWatcher,
+  withOwnTokenForSystemJobs,
+  type RunningArrivals,
+} from './watch-arrivals';
 import { readModelInfo } from './pipeline/model-info';
 
 export interface AppOptions {
@@ -83,6 +88,8 @@ export interface AppParts {
   replayCache?: RedisReplayCache;
   /** With ANALYZE_ON_ARRIVAL, in the process that runs analyses: the arrival watcher (watch-arrivals.ts). */
   arrivals?: RunningArrivals;
+  /** With ANALYZE_ON_ARRIVAL subscription or auto: where the EHR's rest-hook Subscription notifies (watch-arrivals.ts). */
+  arrivalNotifications?: { close(): Promise<void> };
   /**
    * With REDIS_URL: the CDS feedback counts and the issued cards every process shares (cds-hooks/redis-feedback-store.ts,
    * issued-cards.ts).
@@ -167,6 +174,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
     !config.REDIS_URL || config.RUN_WORKER_IN_API
       ? startArrivalWatcher(config, { logger, deps, clientKey: readClientKey, jobs })
       : undefined;
+  const arrivalNotifications = startArrivalNotifications(config, logger, arrivals);
   // With REDIS_URL, a CDS Hooks JWT used at one process is refused at every other (http/redis-replay-cache.ts);
   // else the in-memory store of verify-jwt.ts.
   const replayCache = config.REDIS_URL ? createRedisReplayCache(config.REDIS_URL) : undefined;
@@ -203,6 +211,8 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   };
   app.use('/api', apiRateLimits(rateLimits));
   app.use('/cds-services', cdsRateLimits(rateLimits));
+  // Before the body parser: a notification's body is never read (arrival/notification-router.ts).
+  if (arrivalNotifications) app.use(arrivalNotifications.router);
   app.use(express.json({ limit: '5mb', type: ['application/json', 'application/fhir+json'] }));
   app.use(
     analysesRouter({
@@ -266,6 +276,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
     jobs,
     metrics,
     ...(arrivals ? { arrivals } : {}),
+    ...(arrivalNotifications ? { arrivalNotifications } : {}),
     ...(worker ? { worker } : {}),
     ...(replayCache ? { replayCache } : {}),
     ...(feedbackCounts ? { feedbackCounts } : {}),
@@ -310,13 +321,17 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
           host: config.METRICS_HOST,
           token: config.METRICS_TOKEN,
         });
-  const { app, jobs, arrivals, worker, replayCache, feedbackCounts, issuedCards } = createApp(config, trusted, {
-    ...options,
-    logger,
-    clientKey,
-    metrics,
-    deps: { decoder, ...options.deps },
-  });
+  const { app, jobs, arrivals, arrivalNotifications, worker, replayCache, feedbackCounts, issuedCards } = createApp(
+    config,
+    trusted,
+    {
+      ...options,
+      logger,
+      clientKey,
+      metrics,
+      deps: { decoder, ...options.deps },
+    },
+  );
   return new Promise((resolve, reject) => {
     const server = app.listen(config.APP_PORT, config.APP_HOST, (error?: Error) => {
       if (error) {
@@ -339,6 +354,7 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
                 Promise.all([
                   jobs.close(),
                   arrivals?.close(),
+                  arrivalNotifications?.close(),
                   worker?.close(),
                   replayCache?.close(),
                   feedbackCounts?.close(),

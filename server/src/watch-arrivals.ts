@@ -5,12 +5,15 @@
  * (RUN_WORKER_IN_API) — Redis keeps the cursor and lets one of them read each EHR. Nothing else lives here.
  */
 import type { Logger } from 'pino';
+import type { Router } from 'express';
 import { createArrivalWatcher, type ArrivalWatcher } from './arrival/arrival-watcher';
 import { createFileArrivalStore, type ArrivalStore } from './arrival/arrival-store';
+import { arrivalNotificationRouter } from './arrival/notification-router';
 import { createRedisArrivalStore } from './arrival/redis-arrival-store';
+import { createSubscriptionRegistrar, NOTIFICATION_PATH, SUBSCRIPTION_SCOPE } from './arrival/subscription';
 import { loadCdsCodes, triggerCodes } from './cds-hooks/trigger-codes';
 import type { AppConfig } from './config';
-import { backendTokensFor, type BackendTokens } from './http/backend-services';
+import { backendTokensFor, createBackendTokens, type BackendTokens } from './http/backend-services';
 import type { ClientKey } from './http/client-key';
 import type { AnalysisJobs, AnalysisRunner } from './jobs/analysis-jobs';
 import { findOwnAnalysis, type AnalyzeDependencies } from './pipeline/analyze-study';
@@ -45,6 +48,21 @@ export function startArrivalWatcher(config: AppConfig, wiring: ArrivalWiring): R
   const tokens = backendTokensFor(config, wiring.clientKey);
   // Read once at start: a file that cannot be read stops the start with its name, as for the CDS services.
   const codes = triggerCodes(loadCdsCodes(config.CDS_CODES_FILE));
+  // Managing the Subscription takes a token of its own (SUBSCRIPTION_SCOPE): the analyses' scopes stay as they are.
+  const subscriptionTokens = createBackendTokens({
+    clientKey: wiring.clientKey,
+    clientId: config.BACKEND_CLIENT_ID,
+    scope: SUBSCRIPTION_SCOPE,
+  });
+  const subscriptions =
+    config.ANALYZE_ON_ARRIVAL === 'poll'
+      ? undefined
+      : createSubscriptionRegistrar({
+          endpoint: `${config.APP_BASE_URL}${NOTIFICATION_PATH}`,
+          store,
+          subscriptionToken: (fhirBaseUrl) => subscriptionTokens.tokenFor(fhirBaseUrl),
+          fhirClient: deps.fhirClient,
+        });
   const watcher = createArrivalWatcher({
     ehrs: config.EHRS,
     mode: config.ANALYZE_ON_ARRIVAL,
@@ -61,6 +79,7 @@ export function startArrivalWatcher(config: AppConfig, wiring: ArrivalWiring): R
     findOwnAnalysis: (request) => findOwnAnalysis({ ...request, modelDir: config.MODEL_DIR }, deps),
     isLumbarMri: (study) => codes.isLumbarMri(study),
     storeStructuredReport: config.SR_STOW,
+    ...(subscriptions ? { subscriptions } : {}),
     log: (level, fields, message) => {
       logger[level](fields, message);
     },
@@ -71,6 +90,33 @@ export function startArrivalWatcher(config: AppConfig, wiring: ArrivalWiring): R
     async close() {
       await watcher.close();
       await store.close();
+    },
+  };
+}
+
+/**
+ * POST /arrivals/notify, where the EHR's rest-hook Subscription notifies (arrival/notification-router.ts), for every
+ * API process when ANALYZE_ON_ARRIVAL may use a Subscription: it checks the secret against the arrival store — this
+ * process's watcher's, or with REDIS_URL a Redis store of its own — and wakes the watcher that reads that EHR.
+ */
+export function startArrivalNotifications(
+  config: AppConfig,
+  logger: Logger,
+  arrivals: RunningArrivals | undefined,
+): { router: Router; close(): Promise<void> } | undefined {
+  if (config.ANALYZE_ON_ARRIVAL === 'off' || config.ANALYZE_ON_ARRIVAL === 'poll') return undefined;
+  const store = arrivals?.store ?? arrivalStoreFor(config);
+  const owned = store !== arrivals?.store;
+  return {
+    router: arrivalNotificationRouter({
+      store,
+      fhirBaseUrls: config.FHIR_BASE_URLS,
+      log: (level, fields, message) => {
+        logger[level](fields, message);
+      },
+    }),
+    close: async () => {
+      if (owned) await store.close();
     },
   };
 }

