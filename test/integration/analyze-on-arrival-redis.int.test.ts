@@ -1,10 +1,11 @@
 /**
- * Analyze on arrival in the scaled shape (issue 23): Debian's redis-server on a free loopback port and two app servers
- * that each run a worker (REDIS_URL, RUN_WORKER_IN_API=true) and so each a watcher, with ANALYZE_ON_ARRIVAL=poll; the
- * mock EHR with real phantom studies arriving through `admitPatient`. The lease in Redis lets exactly one of them read
- * the EHR; the cursor is in Redis, so when that process stops the other takes the EHR over from where it was.
- * The workers act with their own SMART Backend Services token (the mock EHR knows the server's key inline here, so a
- * token can be had whichever process is up).
+ * Analyze on arrival in the scaled shape (issue 23): Debian's redis-server on a free loopback port, a worker process
+ * (`server/src/worker-main.ts`, `npm run worker`, a child process) and an app server that runs a worker too
+ * (RUN_WORKER_IN_API=true): each runs a watcher, with ANALYZE_ON_ARRIVAL=poll; the mock EHR with real phantom studies
+ * arriving through `admitPatient`. The worker process starts first and takes the EHR's lease; the lease in Redis lets
+ * exactly one of them read the EHR; the cursor is in Redis, so when the worker process stops (SIGTERM) the app server
+ * takes the EHR over from where it was. Both act with their own SMART Backend Services token (the mock EHR knows the
+ * server's key inline here, so a token can be had whichever process is up).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -21,6 +22,7 @@ import { startAppServer, type RunningServer } from '../../server/src/app';
 import { findFreePort } from '../../server/src/cli/free-port';
 import { loadConfig } from '../../server/src/config';
 import { loadOrCreateClientKey } from '../../server/src/http/client-key';
+import { startNodeChild } from '../support/node-child';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 
 interface LogLine {
@@ -28,17 +30,19 @@ interface LogLine {
   [field: string]: unknown;
 }
 
-interface App {
+interface Watching {
   name: string;
-  server: RunningServer | undefined;
   lines: LogLine[];
-  logger: Logger;
+  /** Stops the process (the worker: SIGTERM); undefined once stopped. */
+  stop: (() => Promise<void>) | undefined;
 }
 
 let redis: RedisServer;
 let dataDir: string;
 let ehr: MockEhr;
-const apps: App[] = [];
+/** The worker process, then the app server. */
+const apps: Watching[] = [];
+let server: RunningServer | undefined;
 
 function lineLogger(lines: LogLine[]): Logger {
   return pino(
@@ -52,11 +56,15 @@ function lineLogger(lines: LogLine[]): Logger {
   );
 }
 
-const count = (app: App, message: string): number => app.lines.filter((line) => line.msg === message).length;
+const count = (app: Watching, message: string): number => app.lines.filter((line) => line.msg === message).length;
 const everywhere = (message: string): number => apps.reduce((sum, app) => sum + count(app, message), 0);
-/** The app whose watcher reads the EHR now. */
-const reader = (): App | undefined =>
-  apps.find((app) => app.server && count(app, 'arrival watcher: reading this EHR') > 0);
+const readers = (): Watching[] => apps.filter((app) => count(app, 'arrival watcher: reading this EHR') > 0);
+const waitUntil = async (what: string, check: () => boolean): Promise<void> => {
+  for (const started = Date.now(); !check();) {
+    if (Date.now() - started > 120_000) throw new Error(`${what} did not happen within 120 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+};
 
 async function reportsOf(imagingStudyId: string): Promise<DiagnosticReport[]> {
   const reports = await ehr.repo.searchResources<DiagnosticReport>({ resourceType: 'DiagnosticReport', count: 1000 });
@@ -103,60 +111,70 @@ beforeAll(async () => {
     path.join(dataDir, 'ehrs.json'),
     JSON.stringify({ ehrs: [{ fhirBaseUrl: ehr.fhirBaseUrl, imagingOrigins: [new URL(ehr.dicomWebUrl).origin] }] }),
   );
-  for (const [index, port] of appPorts.entries()) {
-    const lines: LogLine[] = [];
-    const app: App = { name: `app ${index + 1}`, server: undefined, lines, logger: lineLogger(lines) };
-    app.server = await startAppServer(
-      loadConfig({
-        APP_PORT: String(port),
-        APP_BASE_URL: `http://localhost:${port}`,
-        EHRS_FILE: path.join(dataDir, 'ehrs.json'),
-        CDS_FEEDBACK_FILE: path.join(dataDir, `cds-feedback-${index}.jsonl`),
-        CLIENT_KEY_FILE: clientKeyFile,
-        MODEL_DIR: TINY_MODEL_DIR,
-        DECODE_THREADS: '1',
-        REDIS_URL: redis.url,
-        RUN_WORKER_IN_API: 'true',
-        JOB_ATTEMPTS: '1',
-        ANALYZE_ON_ARRIVAL: 'poll',
-        ARRIVAL_POLL_INTERVAL_S: '1',
-      }),
-      { logger: app.logger },
-    );
-    apps.push(app);
-  }
-  for (const started = Date.now(); everywhere('arrival watcher: first read of this EHR') < 1;) {
-    if (Date.now() - started > 60_000) throw new Error('no watcher made a first read of the EHR within 60 s');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const env = {
+    EHRS_FILE: path.join(dataDir, 'ehrs.json'),
+    CLIENT_KEY_FILE: clientKeyFile,
+    MODEL_DIR: TINY_MODEL_DIR,
+    DECODE_THREADS: '1',
+    REDIS_URL: redis.url,
+    JOB_ATTEMPTS: '1',
+    ANALYZE_ON_ARRIVAL: 'poll',
+    ARRIVAL_POLL_INTERVAL_S: '1',
+  };
+  // The worker process first: it takes the lease.
+  const workerLines: LogLine[] = [];
+  const worker = await startNodeChild('server/src/worker-main.ts', {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', ...env },
+    readyPrefix: 'worker ready ',
+    onLine: (line) => {
+      if (line.startsWith('{')) workerLines.push(JSON.parse(line) as LogLine);
+    },
+  });
+  apps.push({ name: 'worker process', lines: workerLines, stop: () => worker.stop() });
+  await waitUntil(
+    "the worker process's first read",
+    () => count(apps[0] as Watching, 'arrival watcher: first read of this EHR') === 1,
+  );
+  const appLines: LogLine[] = [];
+  const port = appPorts[0] ?? 0;
+  server = await startAppServer(
+    loadConfig({
+      ...env,
+      APP_PORT: String(port),
+      APP_BASE_URL: `http://localhost:${port}`,
+      CDS_FEEDBACK_FILE: path.join(dataDir, 'cds-feedback.jsonl'),
+      RUN_WORKER_IN_API: 'true',
+    }),
+    { logger: lineLogger(appLines) },
+  );
+  apps.push({ name: 'app server', lines: appLines, stop: () => server?.close() ?? Promise.resolve() });
 }, 180_000);
 
 afterAll(async () => {
-  for (const app of apps) await app.server?.close();
+  for (const app of apps) await app.stop?.();
   await ehr.close();
   await redis.stop();
   await rm(dataDir, { recursive: true, force: true });
 });
 
-describe('analyze on arrival with Redis, two processes that could watch', () => {
+describe('analyze on arrival with Redis, a worker process and an app server that could both watch', () => {
   it('when a lumbar MRI arrives, then exactly one process reads the EHR and queues it: one job, one report', async () => {
-    expect(apps.filter((app) => count(app, 'arrival watcher: reading this EHR') > 0)).toHaveLength(1);
+    expect(readers().map((app) => app.name)).toEqual(['worker process']);
     const patient = await ehr.admitPatient();
     await expect.poll(async () => (await reportsOf(patient.imagingStudyId)).length, { timeout: 120_000 }).toBe(1);
     expect(everywhere('arrival queued for analysis')).toBe(1);
     // Several more reads by the holder, none by the other: still one.
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    expect(apps.filter((app) => count(app, 'arrival watcher: reading this EHR') > 0)).toHaveLength(1);
+    expect(readers().map((app) => app.name)).toEqual(['worker process']);
     expect(everywhere('arrival queued for analysis')).toBe(1);
     expect(await reportsOf(patient.imagingStudyId)).toHaveLength(1);
   }, 180_000);
 
-  it('when the process that reads the EHR stops, then the other takes it over from the cursor in Redis: the next arrival is queued once, none before it again', async () => {
-    const holder = reader();
-    const other = apps.find((app) => app !== holder);
-    if (!holder || !other) throw new Error('no process reads the EHR');
-    await holder.server?.close();
-    holder.server = undefined;
+  it('when the worker process that reads the EHR stops, then the app server takes it over from the cursor in Redis: the next arrival is queued once, none before it again', async () => {
+    const [holder, other] = apps;
+    if (!holder?.stop || !other) throw new Error('the processes are not running');
+    await holder.stop();
+    holder.stop = undefined;
     const patient = await ehr.admitPatient();
     await expect.poll(async () => (await reportsOf(patient.imagingStudyId)).length, { timeout: 120_000 }).toBe(1);
     expect(count(other, 'arrival watcher: reading this EHR')).toBe(1);
