@@ -47,17 +47,21 @@ export interface SubscriptionRegistrarOptions {
 
 /** Whether a CapabilityStatement offers Subscriptions a client may create. */
 export function offersSubscriptions(capability: unknown): boolean {
-  const rest = (capability as { rest?: unknown } | null)?.rest;
-  if (!Array.isArray(rest)) return false;
-  return rest.some((entry: { mode?: unknown; resource?: unknown }) => {
-    if (entry.mode !== 'server' || !Array.isArray(entry.resource)) return false;
-    return entry.resource.some(
-      (resource: { type?: unknown; interaction?: unknown }) =>
-        resource.type === 'Subscription' &&
-        Array.isArray(resource.interaction) &&
-        resource.interaction.some((interaction: { code?: unknown }) => interaction.code === 'create'),
-    );
-  });
+  const listOf = (value: unknown, key: string): Record<string, unknown>[] => {
+    const list = (value as Record<string, unknown> | null | undefined)?.[key];
+    return Array.isArray(list)
+      ? list.filter((item): item is Record<string, unknown> => typeof item === 'object' && item !== null)
+      : [];
+  };
+  return listOf(capability, 'rest').some(
+    (rest) =>
+      rest.mode === 'server' &&
+      listOf(rest, 'resource').some(
+        (resource) =>
+          resource.type === 'Subscription' &&
+          listOf(resource, 'interaction').some((interaction) => interaction.code === 'create'),
+      ),
+  );
 }
 
 /** The bearer secret in a Subscription's `Authorization` channel header, hashed; undefined without one. */
