@@ -17,6 +17,8 @@ import { backendTokensFor, createBackendTokens, type BackendTokens } from './htt
 import type { ClientKey } from './http/client-key';
 import type { AnalysisJobs, AnalysisRunner } from './jobs/analysis-jobs';
 import { findOwnAnalysis, type AnalyzeDependencies } from './pipeline/analyze-study';
+import { PipelineError } from './pipeline/pipeline-error';
+import { UpstreamRequestError } from './upstream/upstream-request-error';
 
 export interface ArrivalWiring {
   logger: Logger;
@@ -125,9 +127,26 @@ export function startArrivalNotifications(
  * The in-process engine's runner, for system jobs too: a job submitted without a user's token — the arrival watcher's
  * — runs with the server's own SMART Backend Services token for the job's EHR (docs/deploy.md §Worker authorization),
  * as a queue worker's would; a user's job runs with that user's token, as before. Only server code submits without a
- * token: the API always hands the verified user's.
+ * token: the API always hands the verified user's. When the EHR refuses the server's token (401: revoked, or expired
+ * before its `expires_in`), the analysis is run once more with a fresh one — it wrote nothing before the refusal, or
+ * its conditional creates find what it wrote.
  */
 export function withOwnTokenForSystemJobs(run: AnalysisRunner, tokens: BackendTokens): AnalysisRunner {
-  return async (data, accessToken, controls) =>
-    run(data, accessToken === '' ? await tokens.tokenFor(data.fhirBaseUrl) : accessToken, controls);
+  return async (data, accessToken, controls) => {
+    if (accessToken !== '') return run(data, accessToken, controls);
+    const token = await tokens.tokenFor(data.fhirBaseUrl);
+    try {
+      return await run(data, token, controls);
+    } catch (error) {
+      if (upstreamStatusOf(error) !== 401 || controls.signal.aborted) throw error;
+      tokens.forget(data.fhirBaseUrl, token);
+      return run(data, await tokens.tokenFor(data.fhirBaseUrl), controls);
+    }
+  };
+}
+
+function upstreamStatusOf(error: unknown): number | undefined {
+  if (error instanceof UpstreamRequestError) return error.status;
+  if (error instanceof PipelineError && error.kind === 'upstream') return error.upstream?.status;
+  return undefined;
 }

@@ -11,7 +11,8 @@
  *   arriving while it is down: both are analyzed once, nothing before them again;
  * - the EHR answers 503: the read fails, the cursor stays, the read is tried again and the study is queued once the
  *   EHR is back;
- * - the EHR refuses the watcher's token as expired before its `exp`: the watcher gets a fresh one and reads on.
+ * - the EHR refuses the server's tokens as expired before their `exp`: the watcher and the job each get a fresh one,
+ *   and the study that arrives then is analyzed once.
  */
 import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -257,15 +258,21 @@ describe('analyze on arrival, polling the EHR', () => {
     await expect.poll(async () => (await cursor())?.pending, { timeout: 30_000 }).toEqual([]);
   }, 240_000);
 
-  it("when the EHR refuses the watcher's token as expired before its time, then the watcher gets a fresh one and reads on", async () => {
+  it("when the EHR refuses the server's tokens as expired before their time, then the watcher and the job each get a fresh one: the arrival is analyzed once", async () => {
     const refusedBefore = count('arrival watcher: the EHR refused its token (HTTP 401); asking for a new one');
     ehr.expireAccessTokens();
-    const ct = await admitOther('ct');
-    await cursorPassed(ct);
+    // Tokens issued in the second of the expiry are refused too (iat has a resolution of seconds): arrive after it.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const patient = await admit();
+    await expect.poll(async () => (await reportsOf(patient.imagingStudyId)).length, { timeout: 120_000 }).toBe(1);
     expect(count('arrival watcher: the EHR refused its token (HTTP 401); asking for a new one')).toBeGreaterThan(
       refusedBefore,
     );
-  }, 120_000);
+    // The job, too, ran with a token the EHR refused (the one its engine had kept), then with a fresh one: completed.
+    await expect.poll(async () => (await cursor())?.pending, { timeout: 30_000 }).toEqual([]);
+    const finished = arrivalLines(runStart).findLast((line) => line.msg === 'arrival analysis finished');
+    expect(finished?.state).toBe('completed');
+  }, 180_000);
 
   it('when the watcher logged, then no line names a patient, a study or a DICOM UID', () => {
     const text = JSON.stringify(arrivalLines());
