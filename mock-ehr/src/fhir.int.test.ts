@@ -280,6 +280,52 @@ describe('FHIR access', () => {
     expect(new Set(seen).size).toBe(5);
   });
 
+  it('when a search asks for _include=DiagnosticReport:result, then the report’s Observations come as include entries, held to the token’s scopes and patient', async () => {
+    const other = ehr.seed.patients[1]?.patientId ?? '';
+    const observation = (subject: string) =>
+      ehr.repo.createResource<Observation>({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'include probe' },
+        subject: { reference: `Patient/${subject}` },
+      });
+    const [own, foreign] = [await observation(patientId), await observation(other)];
+    const report = await ehr.repo.createResource<DiagnosticReport>({
+      resourceType: 'DiagnosticReport',
+      status: 'final',
+      code: { text: 'include probe' },
+      subject: { reference: `Patient/${patientId}` },
+      identifier: [{ system: 'urn:ldh-cds:test:include', value: '1' }],
+      result: [{ reference: `Observation/${own.id}` }, { reference: `Observation/${foreign.id}` }],
+    });
+    const search = async (scope: string, include: string): Promise<Response> => {
+      const scoped = (await launchAndGetToken(ehr, patientId, scope)).access_token;
+      return fetch(
+        `${ehr.fhirBaseUrl}/DiagnosticReport?identifier=urn:ldh-cds:test:include|1&_include=${encodeURIComponent(include)}`,
+        { headers: { Authorization: `Bearer ${scoped}` } },
+      );
+    };
+    const entries = async (response: Response) =>
+      ((await response.json()) as Bundle).entry?.map((entry) => [
+        `${entry.resource?.resourceType ?? ''}/${entry.resource?.id ?? ''}`,
+        entry.search?.mode ?? 'match',
+      ]);
+
+    const both = await search('launch patient/DiagnosticReport.rs patient/Observation.rs', 'DiagnosticReport:result');
+    expect(await entries(both)).toEqual([
+      [`DiagnosticReport/${report.id}`, 'match'],
+      [`Observation/${own.id}`, 'include'], // the other patient's Observation is left out
+    ]);
+    const reportsOnly = await search('launch patient/DiagnosticReport.rs', 'DiagnosticReport:result');
+    expect(await entries(reportsOnly)).toEqual([[`DiagnosticReport/${report.id}`, 'match']]);
+
+    const scope = 'launch patient/DiagnosticReport.rs patient/Observation.rs';
+    expect((await search(scope, '*')).status).toBe(400);
+    const notReference = await search(scope, 'DiagnosticReport:status');
+    expect(notReference.status).toBe(400);
+    expect(JSON.stringify(await notReference.json())).toContain('not a reference search parameter of DiagnosticReport');
+  });
+
   it('when one update of a transaction carries a stale If-Match, then nothing of the transaction is applied', async () => {
     const writer = (await launchAndGetToken(ehr, patientId, 'launch patient/Observation.cruds')).access_token;
     const asWriter = (path: string, init: RequestInit = {}) =>

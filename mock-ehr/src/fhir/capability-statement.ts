@@ -19,6 +19,15 @@ const RESOURCE_SEARCH_PARAMS: Record<string, string[]> = {
   Subscription: ['_id', 'status', 'url', 'criteria', 'type'],
 };
 
+/**
+ * `_include` values a search of the type takes (include.ts adds them; any reference search parameter works, these are
+ * the ones clients use): the ldh-cds CDS service reads a report with its level Observations in one search.
+ */
+const SEARCH_INCLUDES: Record<string, string[]> = {
+  DiagnosticReport: ['DiagnosticReport:result'],
+  ImagingStudy: ['ImagingStudy:endpoint'],
+};
+
 const PARAM_TYPES: Record<string, 'date' | 'uri' | 'string'> = {
   started: 'date',
   birthdate: 'date',
@@ -48,6 +57,7 @@ export function buildCapabilityStatement(urls: {
     updateCreate: false,
     conditionalCreate: true,
     ...(type === 'Subscription' ? { documentation: SUBSCRIPTION_DOCUMENTATION } : {}),
+    ...(SEARCH_INCLUDES[type] ? { searchInclude: SEARCH_INCLUDES[type] } : {}),
     searchParam: params.map((name) => ({
       name,
       type: PARAM_TYPES[name] ?? 'token',

@@ -5,6 +5,7 @@
 import type { HttpMethod } from '@medplum/fhir-router';
 import type { Resource } from '@medplum/fhirtypes';
 import express, { type Request, type Response } from 'express';
+import { isPermitted, splitScopes } from '../auth/scopes';
 import type { AccessTokenClaims, TokenIssuer } from '../auth/tokens';
 import { getAccessClaims, requireBearer } from '../http/bearer';
 import { badRequest, forbidden } from '../http/errors';
@@ -26,6 +27,7 @@ import {
   normalizeReferenceParams,
 } from './access-control';
 import type { FhirEngine } from './fhir-engine';
+import { withIncludes } from './include';
 import { pageRequestOf, withPagingLinks } from './paging';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -131,12 +133,21 @@ async function handleFhirRequest(options: FhirRouterOptions, req: Request, res: 
           return `${options.fhirBaseUrl}${req.path}?${query.toString()}`;
         })
       : resource;
+  // medplum's in-memory repository ignores _include: added here, each page's own (include.ts).
+  const withIncluded =
+    paging && paged.resourceType === 'Bundle'
+      ? await withIncludes(paged, req.path.split('/').filter(Boolean)[0] ?? '', requested.getAll('_include'), {
+          read: (type, id) => options.engine.repo.readResource(type, id).catch(() => undefined),
+          mayRead: (type) => isPermitted(splitScopes(claims.scope), type, 'r'),
+          fhirBaseUrl: options.fhirBaseUrl,
+        })
+      : paged;
   if (isTransaction && takeFault(options.faults, 'loseTransactionAnswers')) {
     throw fhirUnavailable(
       'Gateway timeout after the transaction was applied (fault injection: loseTransactionAnswers)',
     );
   }
-  const visible = restrictToPatient(claims, paged);
+  const visible = restrictToPatient(claims, withIncluded);
   setResourceHeaders(res, options.fhirBaseUrl, visible, status === 201);
   res.status(status).type(FHIR_JSON).send(JSON.stringify(visible));
 }

@@ -81,7 +81,18 @@ beforeAll(async () => {
       read: (reference: string) =>
         Promise.resolve(fhirResources.find((r) => `${r.resourceType}/${r.id ?? ''}` === reference)),
     }) as unknown as FhirClient;
-  app = await startAppServer(config, { deps: { fhirClient: stub } });
+  // A server that ignores _include (the reports' Observations are then read by id): searchAllIncluding is searchAll.
+  const withoutIncludes = (client: FhirClient): FhirClient =>
+    ({
+      ...client,
+      searchAllIncluding: async (type: string, params: Record<string, string>) => ({
+        matches: await client.searchAll(type as 'DiagnosticReport', params),
+        included: [],
+      }),
+    }) as FhirClient;
+  app = await startAppServer(config, {
+    deps: { fhirClient: (baseUrl, token) => withoutIncludes(stub(baseUrl, token)) },
+  });
 });
 
 afterAll(async () => {

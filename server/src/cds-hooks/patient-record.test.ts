@@ -1,4 +1,4 @@
-import type { FhirResource } from 'fhir/r4';
+import type { DiagnosticReport, FhirResource } from 'fhir/r4';
 import { describe, expect, it } from 'vitest';
 import type { FhirClient } from '../fhir/fhir-client';
 import { HttpError } from '../http/http-error';
@@ -10,19 +10,35 @@ const study = lumbarMriStudy('st1', 'p1', '2026-05-01T08:00:00Z');
 const stored = analysis({ study, reportId: 'r1', issued: '2026-05-02T10:00:00Z' });
 const FHIR = 'http://ehr/fhir';
 
-/** A FHIR client that records its searches and answers them from `resources`. */
-function stubClient(resources: FhirResource[], fail?: Error) {
+/**
+ * A FHIR client that records its searches and answers them from `resources`; with `honorsInclude`, a search with
+ * `_include=DiagnosticReport:result` also brings the reports' Observations (else the include is ignored, as some
+ * servers do).
+ */
+function stubClient(resources: FhirResource[], fail?: Error, honorsInclude = false) {
   const searches: { type: string; params: Record<string, string> }[] = [];
   const reads: string[] = [];
+  const searchAll = (type: string, params: Record<string, string>) => {
+    searches.push({ type, params });
+    if (fail) return Promise.reject(fail);
+    const ids = params._id?.split(',');
+    return Promise.resolve(
+      resources.filter((resource) => resource.resourceType === type && (!ids || ids.includes(resource.id ?? ''))),
+    );
+  };
   const client = {
     baseUrl: FHIR,
-    searchAll: (type: string, params: Record<string, string>) => {
-      searches.push({ type, params });
-      if (fail) return Promise.reject(fail);
-      const ids = params._id?.split(',');
-      return Promise.resolve(
-        resources.filter((resource) => resource.resourceType === type && (!ids || ids.includes(resource.id ?? ''))),
+    searchAll,
+    searchAllIncluding: async (type: string, params: Record<string, string>) => {
+      const matches = await searchAll(type, params);
+      const results = new Set(
+        (matches as DiagnosticReport[]).flatMap((report) => (report.result ?? []).map((result) => result.reference)),
       );
+      const included =
+        honorsInclude && params._include === 'DiagnosticReport:result'
+          ? resources.filter((resource) => results.has(`${resource.resourceType}/${resource.id ?? ''}`))
+          : [];
+      return { matches, included };
     },
     read: (reference: string) => {
       reads.push(reference);
@@ -78,8 +94,51 @@ describe('readPatientRecord', () => {
         identifier: 'https://ldh-cds.org/fhir/identifier/analysis-report|',
         _sort: '-issued',
         _count: '100',
+        _include: 'DiagnosticReport:result',
       },
     });
+  });
+
+  it('when the EHR answers _include, then the reports come with their Observations: nothing is searched by id', async () => {
+    const { client, searches } = stubClient(all, undefined, true);
+    const record = await readPatientRecord(
+      { patientId: 'p1', fhirServer: FHIR, fhirAuthorization: { access_token: 't', scope: 'patient/*.rs' } },
+      { trustedFhirBaseUrls: [FHIR], fhirClient: () => client },
+      ALL,
+    );
+    expect(record.observations.size).toBe(5);
+    await record.readObservations(stored.observations.map((o) => `Observation/${o.id}`));
+    expect(searches.map((search) => search.type)).toEqual(['ImagingStudy', 'DiagnosticReport']);
+  });
+
+  it('when the EHR ignores _include, then the shown report’s Observations are read in one search by id', async () => {
+    const { client, searches } = stubClient(all);
+    const record = await readPatientRecord(
+      { patientId: 'p1', fhirServer: FHIR, fhirAuthorization: { access_token: 't', scope: 'patient/*.rs' } },
+      { trustedFhirBaseUrls: [FHIR], fhirClient: () => client },
+      ALL,
+    );
+    expect(record.observations.size).toBe(0);
+    await record.readObservations(stored.observations.map((o) => `Observation/${o.id}`));
+    expect(searches.at(-1)).toEqual({
+      type: 'Observation',
+      params: { _id: stored.observations.map((o) => o.id).join(','), _count: '100' },
+    });
+    expect(record.observations.size).toBe(5);
+  });
+
+  it('when the token may not read Observations, then the reports are searched without _include', async () => {
+    const { client, searches } = stubClient(all, undefined, true);
+    await readPatientRecord(
+      {
+        patientId: 'p1',
+        fhirServer: FHIR,
+        fhirAuthorization: { access_token: 't', scope: 'patient/ImagingStudy.rs patient/DiagnosticReport.rs' },
+      },
+      { trustedFhirBaseUrls: [FHIR], fhirClient: () => client },
+      ALL,
+    );
+    expect(searches.find((search) => search.type === 'DiagnosticReport')?.params._include).toBeUndefined();
   });
 
   it('when a prefetched searchset has a next link, then it is searched again when fhirAuthorization allows', async () => {

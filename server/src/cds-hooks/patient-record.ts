@@ -3,8 +3,10 @@
  * from the call's prefetch (CDS Hooks 2.0 §Prefetch), else fetched from `fhirServer` with `fhirAuthorization`
  * (§FHIR Resource Access), else a 412 naming what is missing (§Prefetch: "the service SHALL respond with an HTTP 412
  * Precondition Failed"). The studies and reports are searched at once, as the prefetch templates say (services.ts);
- * the Observations are not searched by patient: only those of the report a card shows are fetched, by id, in one
- * search (`Observation?_id=…`) — far cheaper for a FHIR server than the patient's every level finding.
+ * the Observations are not searched by patient: they come with our reports (`_include=DiagnosticReport:result`, R4
+ * search.html#include), or — from a server that ignores `_include` — only those of the report a card shows are read,
+ * by id, in one search (`Observation?_id=…`); either is far cheaper for a FHIR server than the patient's every level
+ * finding, and the first saves a round trip.
  *
  * - A prefetch key that is absent was not satisfied; `null` means the EHR has no data for it (an empty result).
  * - A prefetched searchset with a `next` link is a partial answer (prefetch may not page): it is searched again
@@ -34,6 +36,9 @@ export const RECORD_SEARCHES = {
   },
 } as const;
 export type RecordKey = keyof typeof RECORD_SEARCHES;
+
+/** The reports' level Observations, asked for with the reports when the record is searched (not prefetched). */
+export const REPORT_RESULTS_INCLUDE = 'DiagnosticReport:result';
 
 /** A search as a prefetch template (§Prefetch Template): `{patient}` becomes `Patient/{{context.patientId}}`. */
 export function prefetchTemplate(key: RecordKey): string {
@@ -194,15 +199,28 @@ export async function readPatientRecord(
         `Prefetch "${key}" (${prefetchTemplate(key)}) is missing and cannot be fetched: ${why}.`,
       );
     }
-    const query = Object.fromEntries(
+    const query: Record<string, string> = Object.fromEntries(
       Object.entries(params).map(([name, value]) => [name, value.replace('{patient}', patient)]),
     );
     try {
+      // Our reports with their level Observations in one search, when the token may read those (R4
+      // search.html#include; not in the prefetch template, which keeps to §Prefetch query restrictions). A server that
+      // ignores _include sends none: readObservations then reads the shown report's by id.
+      if (key === 'reports' && !given.observations && scopeAllowsSearch(access.scope, 'Observation')) {
+        const { matches, included } = await access.client.searchAllIncluding(
+          resourceType,
+          { ...query, _include: REPORT_RESULTS_INCLUDE },
+          { maxPages: 5 },
+        );
+        includedObservations.push(...included.filter((resource) => resource.resourceType === 'Observation'));
+        return matches;
+      }
       return await access.client.searchAll(resourceType, query, { maxPages: 5 });
     } catch (error) {
       throw unreachable(error);
     }
   }
+  const includedObservations: FhirResource[] = [];
 
   const [foundStudies, foundReports, foundObservations] = await Promise.all([
     search('studies'),
@@ -210,7 +228,7 @@ export async function readPatientRecord(
     search('observations'),
   ]);
   const byReference = new Map<string, Observation>();
-  for (const observation of foundObservations as Observation[]) {
+  for (const observation of [...foundObservations, ...includedObservations] as Observation[]) {
     if (observation.id) byReference.set(`Observation/${observation.id}`, observation);
   }
   return {

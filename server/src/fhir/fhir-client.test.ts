@@ -324,6 +324,22 @@ describe('FHIR client: paging', () => {
     entry: ids.map((id) => ({ resource: observation(id), search: { mode: 'match' } })),
   });
 
+  it('when pages carry _include entries, then searchAllIncluding returns them apart from the matches, from every page', async () => {
+    const stub = await startStub((_n, req, res, self) => {
+      const offset = Number(new URL(req.url ?? '/', self.origin).searchParams.get('_offset') ?? '0');
+      const bundle = page([`r${offset}`], offset === 0 ? `${self.base}/Observation?_offset=1` : undefined);
+      bundle.entry?.push({ resource: observation(`inc${offset}`), search: { mode: 'include' } });
+      send(res, 200, bundle);
+    });
+    const fhir = client(stub);
+    const { matches, included } = await fhir.searchAllIncluding<Observation>('Observation', { _include: 'x:y' });
+    expect(matches.map((o) => o.id)).toEqual(['r0', 'r1']);
+    expect(included.map((o) => o.id)).toEqual(['inc0', 'inc1']);
+    expect(stub.seen[0]?.url).toBe('/fhir/Observation?_include=x%3Ay');
+    // searchAll leaves the includes out.
+    expect((await fhir.searchAll<Observation>('Observation', {})).map((o) => o.id)).toEqual(['r0', 'r1']);
+  });
+
   it('when a search has 3 pages, then searchAll follows next links and returns every match; search only the first', async () => {
     const stub = await startStub((_n, req, res, self) => {
       const url = new URL(req.url ?? '/', self.origin);

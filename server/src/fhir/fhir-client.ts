@@ -44,6 +44,15 @@ export interface FhirClient {
     options?: { maxPages?: number },
   ): Promise<T[]>;
   /**
+   * searchAll, and the resources the server added to those pages for the search's `_include` (R4 search.html#include:
+   * entries with `search.mode` `include`); a server that ignores `_include` adds none.
+   */
+  searchAllIncluding<T extends FhirResource>(
+    resourceType: T['resourceType'],
+    params: Record<string, string>,
+    options?: { maxPages?: number },
+  ): Promise<{ matches: T[]; included: FhirResource[] }>;
+  /**
    * Every version of one resource (R4 http.html#history, `GET <type>/<id>/_history`), following `next` links like
    * searchAll; deleted versions (entries without a resource) are left out. Servers list the newest first, but not all
    * keep to it: sort by `meta.lastUpdated` where order matters.
@@ -252,8 +261,16 @@ export function createFhirClient(baseUrl: string, accessToken: string, options: 
   const searchUrl = (resourceType: string, params: Record<string, string>): string =>
     `${base}/${resourceType}?${new URLSearchParams(params).toString()}`;
 
-  /** The matches of a search or history Bundle and of every `next` page after it (R4 http.html#paging). */
-  async function allPages<T extends FhirResource>(first: string, resourceType: string, maxPages: number): Promise<T[]> {
+  /**
+   * The matches of a search or history Bundle and of every `next` page after it (R4 http.html#paging); `included`, when
+   * given, receives each page's `_include` entries.
+   */
+  async function allPages<T extends FhirResource>(
+    first: string,
+    resourceType: string,
+    maxPages: number,
+    included?: FhirResource[],
+  ): Promise<T[]> {
     const found: T[] = [];
     let url: string | undefined = first;
     for (let page = 1; url !== undefined; page++) {
@@ -266,6 +283,8 @@ export function createFhirClient(baseUrl: string, accessToken: string, options: 
       }
       const bundle = await searchPage(url, resourceType);
       found.push(...matches<T>(bundle, resourceType));
+      for (const entry of bundle.entry ?? [])
+        if (entry.search?.mode === 'include' && entry.resource) included?.push(entry.resource);
       url = nextPageUrl(bundle, base, baseOrigin, resourceType);
     }
     return found;
@@ -311,6 +330,21 @@ export function createFhirClient(baseUrl: string, accessToken: string, options: 
       searchOptions: { maxPages?: number } = {},
     ) {
       return allPages<T>(searchUrl(resourceType, params), resourceType, searchOptions.maxPages ?? 20);
+    },
+
+    async searchAllIncluding<T extends FhirResource>(
+      resourceType: T['resourceType'],
+      params: Record<string, string>,
+      searchOptions: { maxPages?: number } = {},
+    ) {
+      const included: FhirResource[] = [];
+      const found = await allPages<T>(
+        searchUrl(resourceType, params),
+        resourceType,
+        searchOptions.maxPages ?? 20,
+        included,
+      );
+      return { matches: found, included };
     },
 
     async history<T extends FhirResource>(reference: string, historyOptions: { maxPages?: number } = {}) {
