@@ -17,8 +17,7 @@ import { backendTokensFor, createBackendTokens, type BackendTokens } from './htt
 import type { ClientKey } from './http/client-key';
 import type { AnalysisJobs, AnalysisRunner } from './jobs/analysis-jobs';
 import { findOwnAnalysis, type AnalyzeDependencies } from './pipeline/analyze-study';
-import { PipelineError } from './pipeline/pipeline-error';
-import { UpstreamRequestError } from './upstream/upstream-request-error';
+import { retriedWithFreshToken } from './worker';
 
 export interface ArrivalWiring {
   logger: Logger;
@@ -132,21 +131,9 @@ export function startArrivalNotifications(
  * its conditional creates find what it wrote.
  */
 export function withOwnTokenForSystemJobs(run: AnalysisRunner, tokens: BackendTokens): AnalysisRunner {
-  return async (data, accessToken, controls) => {
-    if (accessToken !== '') return run(data, accessToken, controls);
-    const token = await tokens.tokenFor(data.fhirBaseUrl);
-    try {
-      return await run(data, token, controls);
-    } catch (error) {
-      if (upstreamStatusOf(error) !== 401 || controls.signal.aborted) throw error;
-      tokens.forget(data.fhirBaseUrl, token);
-      return run(data, await tokens.tokenFor(data.fhirBaseUrl), controls);
-    }
-  };
-}
-
-function upstreamStatusOf(error: unknown): number | undefined {
-  if (error instanceof UpstreamRequestError) return error.status;
-  if (error instanceof PipelineError && error.kind === 'upstream') return error.upstream?.status;
-  return undefined;
+  const withOwnToken = retriedWithFreshToken(run, tokens);
+  return async (data, accessToken, controls) =>
+    accessToken !== ''
+      ? run(data, accessToken, controls)
+      : withOwnToken(data, await tokens.tokenFor(data.fhirBaseUrl), controls);
 }

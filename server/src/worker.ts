@@ -6,15 +6,18 @@
  */
 import type { Logger } from 'pino';
 import type { AppConfig } from './config';
-import { backendTokensFor } from './http/backend-services';
+import { backendTokensFor, type BackendTokens } from './http/backend-services';
 import { openSealedJson, type ClientKey } from './http/client-key';
 import { jobFailureDescriber } from './http/job-answers';
+import type { AnalysisRunner } from './jobs/analysis-jobs';
 import { analysisRunner } from './jobs/analysis-runner';
 import { createAnalysisWorker, type AnalysisWorker } from './jobs/bullmq-worker';
 import type { JobMetrics } from './jobs/job-metrics';
 import { queuedAnalysisOf } from './jobs/redis-job-store';
 import type { AnalyzeDependencies } from './pipeline/analyze-study';
+import { PipelineError } from './pipeline/pipeline-error';
 import { imagingOriginsOf } from './trusted-ehrs';
+import { UpstreamRequestError } from './upstream/upstream-request-error';
 
 export interface WorkerWiring {
   logger: Logger;
@@ -33,7 +36,7 @@ export function startAnalysisWorker(config: AppConfig, wiring: WorkerWiring): An
   const tokens = backendTokensFor(config, clientKey);
   return createAnalysisWorker({
     redisUrl: config.REDIS_URL,
-    run: analysisRunner(config.MODEL_DIR, deps, wiring.metrics),
+    run: retriedWithFreshToken(analysisRunner(config.MODEL_DIR, deps, wiring.metrics), tokens),
     accessTokenFor: (fhirBaseUrl) => tokens.tokenFor(fhirBaseUrl),
     open: async (sealed) => {
       const queued = queuedAnalysisOf(await openSealedJson(await clientKey(), sealed));
@@ -54,4 +57,28 @@ export function startAnalysisWorker(config: AppConfig, wiring: WorkerWiring): An
       logger[level](fields, message);
     },
   });
+}
+
+/**
+ * Runs an analysis with the server's own Backend Services token, and once more with a fresh one when the EHR refuses
+ * it (401: revoked, or expired before its `expires_in` said): without this a worker whose cached token the EHR stopped
+ * honouring would fail every job until the token's time ran out. The first run wrote nothing before the refusal, or
+ * the second finds what it wrote (the writes are conditional: one report). Any other failure is the job's.
+ */
+export function retriedWithFreshToken(run: AnalysisRunner, tokens: BackendTokens): AnalysisRunner {
+  return async (data, token, controls) => {
+    try {
+      return await run(data, token, controls);
+    } catch (error) {
+      if (upstreamStatusOf(error) !== 401 || controls.signal.aborted) throw error;
+      tokens.forget(data.fhirBaseUrl, token);
+      return run(data, await tokens.tokenFor(data.fhirBaseUrl), controls);
+    }
+  };
+}
+
+function upstreamStatusOf(error: unknown): number | undefined {
+  if (error instanceof UpstreamRequestError) return error.status;
+  if (error instanceof PipelineError && error.kind === 'upstream') return error.upstream?.status;
+  return undefined;
 }

@@ -200,4 +200,13 @@ describe('analyze on arrival with Redis, a worker process and an app server that
       client.disconnect();
     }
   }, 180_000);
+
+  it("when the EHR refuses the queue worker's token before its time, then the job runs again with a fresh one: one report", async () => {
+    // The app server's queue worker holds its own Backend Services token (worker.ts), apart from the watcher's: both
+    // are refused now, and a job runs only once (JOB_ATTEMPTS 1) — it completes only if the worker asks for a new one.
+    ehr.expireAccessTokens();
+    const patient = await ehr.admitPatient();
+    await expect.poll(async () => (await reportsOf(patient.imagingStudyId)).length, { timeout: 120_000 }).toBe(1);
+    expect(everywhere('arrival queued for analysis')).toBe(3);
+  }, 180_000);
 });
