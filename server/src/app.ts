@@ -67,7 +67,8 @@ export interface AppOptions {
   cdsFeedback?: CdsFeedbackStore;
   /**
    * Queues the analysis of a study a CDS card says was never analyzed (default: with REDIS_URL, through the queue,
-   * whose workers act with their own Backend Services token; without it none, and the card says so).
+   * whose workers act with their own Backend Services token; without it, in this process with that token when
+   * ANALYZE_ON_ARRIVAL is on — the site registered it —, else none, and the card says so).
    */
   requestAnalysis?: AnalysisRequester;
   /** This app's metrics registry (default: a new one per app: tests start several apps in one process). */
@@ -237,9 +238,11 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   );
   // A hook call brings no token that may write results: only a queue whose workers hold their own credentials can run
   // an analysis for it (cds-hooks/background-analysis.ts); in this process the job would need the user's token.
+  // Without the queue, the in-process engine runs such a job with the server's own Backend Services token
+  // (withOwnTokenForSystemJobs), which a site registers to turn analyze on arrival on: wired then.
   const requestAnalysis =
     options.requestAnalysis ??
-    (config.REDIS_URL
+    (config.REDIS_URL || config.ANALYZE_ON_ARRIVAL !== 'off'
       ? backgroundAnalysisRequester({
           jobs,
           ehrs: config.EHRS,

@@ -5,8 +5,10 @@
  * A hook call carries no user token that may write results (its `fhirAuthorization` is the EHR's read-only grant to
  * the service), so the job must be run by an engine that acts at the EHR with credentials of its own — a queue worker
  * with a SMART Backend Services token (docs/deploy.md §Worker authorization). This requester hands `submit` no token;
- * app.ts wires it with the queue (REDIS_URL) only. The in-process engine runs a job with the submitter's token and
- * would fail: with it the card says the study is not analyzed and offers the app (NO_BACKGROUND_ANALYSIS).
+ * app.ts wires it with the queue (REDIS_URL), and in one process when analyze on arrival is on: the in-process engine
+ * then runs a job without a user's token with the server's own (watch-arrivals.ts `withOwnTokenForSystemJobs`), whose
+ * registration at the EHR that setting implies. Otherwise the card says the study is not analyzed and offers the app
+ * (NO_BACKGROUND_ANALYSIS).
  *
  * The job is held to the patient of the hook (`patientRestriction`: the pipeline refuses a study of another patient
  * before it fetches any image), goes only to a trusted EHR and its imaging origins (EHRS_FILE), and joins the study's
