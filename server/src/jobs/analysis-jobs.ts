@@ -51,6 +51,23 @@ export interface JobFailure {
   retryAfterSeconds?: number;
 }
 
+/**
+ * A failure the engines describe themselves (not the pipeline's: those come from `describeFailure`), as a FHIR
+ * OperationOutcome with one error issue (R4 `IssueType`: `transient` for "try again", `security` for a refused job).
+ */
+export function engineFailure(
+  status: number,
+  code: 'transient' | 'security',
+  diagnostics: string,
+  retryAfterSeconds?: number,
+): JobFailure {
+  return {
+    status,
+    outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] },
+    ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+  };
+}
+
 /** The API's body for a job (GET /api/analyses/jobs/{id}, each event of its stream). */
 export interface AnalysisJobSnapshot {
   /** A random UUID. */

@@ -24,6 +24,7 @@ import { Job, Queue, QueueEvents, QueueEventsProducer } from 'bullmq';
 import { progressText } from '../pipeline/analysis-progress';
 import type { AnalyzeResult } from '../pipeline/analyze-study';
 import {
+  engineFailure,
   ALREADY_HELD_TEXT,
   eventTypeOf,
   FINAL_TEXT,
@@ -98,21 +99,12 @@ function failureOf(reason: string | undefined): JobFailure | 'cancelled' {
   } catch {
     // Not ours: BullMQ's own reason, such as a job that stalled more often than allowed.
   }
-  return {
-    status: 503,
-    outcome: {
-      resourceType: 'OperationOutcome',
-      issue: [
-        {
-          severity: 'error',
-          code: 'transient',
-          diagnostics:
-            'The analysis stopped because the workers running it stopped responding more than once; nothing of it was kept. Analyze the study again in a few minutes; call support if this keeps happening.',
-        },
-      ],
-    },
-    retryAfterSeconds: 60,
-  };
+  return engineFailure(
+    503,
+    'transient',
+    'The analysis stopped because the workers running it stopped responding more than once; nothing of it was kept. Analyze the study again in a few minutes; call support if this keeps happening.',
+    60,
+  );
 }
 
 const QUEUED: ProgressOf = { stage: 'queued', text: progressText({ stage: 'queued' }) };

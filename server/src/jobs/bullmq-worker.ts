@@ -24,7 +24,13 @@
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import { isWritingStage, progressText, type AnalysisProgress } from '../pipeline/analysis-progress';
 import type { AnalyzeResult } from '../pipeline/analyze-study';
-import { STOPPING_TEXT, type AnalysisJobProgress, type AnalysisRunner, type JobFailure } from './analysis-jobs';
+import {
+  engineFailure,
+  STOPPING_TEXT,
+  type AnalysisJobProgress,
+  type AnalysisRunner,
+  type JobFailure,
+} from './analysis-jobs';
 import { analysisErrorKind, type JobMetrics } from './job-metrics';
 import {
   bullConnection,
@@ -297,21 +303,12 @@ class QueueUnavailableError extends Error {
 
   constructor(cause: unknown) {
     super(`the job queue's Redis did not answer: ${(cause as Error).message}`, { cause });
-    this.failure = {
-      status: 503,
-      outcome: {
-        resourceType: 'OperationOutcome',
-        issue: [
-          {
-            severity: 'error',
-            code: 'transient',
-            diagnostics:
-              'ldh-cds could not reach its job queue before writing the results; nothing was written. Try again in a minute.',
-          },
-        ],
-      },
-      retryAfterSeconds: 60,
-    };
+    this.failure = engineFailure(
+      503,
+      'transient',
+      'ldh-cds could not reach its job queue before writing the results; nothing was written. Try again in a minute.',
+      60,
+    );
   }
 }
 
@@ -324,17 +321,9 @@ class WorkerTokenError extends Error {
 
 /** A job whose seal does not hold: refused, never run (someone with write access to Redis queued it). */
 function refusedSeal(reason: string): JobFailure {
-  return {
-    status: 500,
-    outcome: {
-      resourceType: 'OperationOutcome',
-      issue: [
-        {
-          severity: 'error',
-          code: 'security',
-          diagnostics: `The analysis job was refused by the worker: ${reason}. Check that every API process and worker shares CLIENT_KEY_FILE.`,
-        },
-      ],
-    },
-  };
+  return engineFailure(
+    500,
+    'security',
+    `The analysis job was refused by the worker: ${reason}. Check that every API process and worker shares CLIENT_KEY_FILE.`,
+  );
 }
