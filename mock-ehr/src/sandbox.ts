@@ -6,9 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { recommendedThreadpoolSize } from '../../server/src/http/threadpool';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const STARTUP_TIMEOUT_MS = 60_000;
@@ -140,6 +142,9 @@ async function main(): Promise<void> {
     ANALYZE_ON_ARRIVAL: process.env.ANALYZE_ON_ARRIVAL ?? 'auto',
     ARRIVAL_BACKFILL_HOURS: process.env.ARRIVAL_BACKFILL_HOURS ?? '24',
     ARRIVAL_POLL_INTERVAL_S: process.env.ARRIVAL_POLL_INTERVAL_S ?? '10',
+    // One core for each server's event loop, the others for libuv's pool, which checks every CDS Hooks JWT: libuv's
+    // default of 4 threads slows the hooks on a small host (docs/deploy.md §The libuv threadpool).
+    UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(recommendedThreadpoolSize(availableParallelism())),
   };
 
   process.on('SIGINT', () => {

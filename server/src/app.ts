@@ -3,7 +3,7 @@
  * URL and a close function, for main.ts and for tests.
  */
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type Express } from 'express';
@@ -30,6 +30,7 @@ import { jobFailureDescriber } from './http/job-answers';
 import { jobsRouter } from './http/jobs-router';
 import { createProcessMetrics, detectorWithMetrics, startMetricsServer, type ProcessMetrics } from './http/metrics';
 import { apiRateLimits, cdsRateLimits, type RateLimitSettings } from './http/rate-limits';
+import { threadpoolAdvice } from './http/threadpool';
 import { requestLogger, securityHeaders } from './http/security';
 import { createTokenVerifier, type TokenVerifier } from './http/token-verifier';
 import type { AnalysisJobs } from './jobs/analysis-jobs';
@@ -215,6 +216,46 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   // Before the body parser: a notification's body is never read (arrival/notification-router.ts).
   if (arrivalNotifications) app.use(arrivalNotifications.router);
   app.use(express.json({ limit: '5mb', type: ['application/json', 'application/fhir+json'] }));
+  // A hook call brings no token that may write results: only a queue whose workers hold their own credentials can run
+  // an analysis for it (cds-hooks/background-analysis.ts); in this process the job would need the user's token.
+  // Without the queue, the in-process engine runs such a job with the server's own Backend Services token
+  // (withOwnTokenForSystemJobs), which a site registers to turn analyze on arrival on: wired then.
+  const requestAnalysis =
+    options.requestAnalysis ??
+    (config.REDIS_URL || config.ANALYZE_ON_ARRIVAL !== 'off'
+      ? backgroundAnalysisRequester({
+          jobs,
+          ehrs: config.EHRS,
+          model: () =>
+            readModelInfo(config.MODEL_DIR).then(
+              ({ id, version }) => ({ id, version }),
+              () => undefined,
+            ),
+          storeStructuredReport: config.SR_STOW,
+        })
+      : undefined);
+  // The CDS Hooks service is an express application of its own, mounted before the panel's routers so that a hook call
+  // passes none of them: its answers are POST responses about one patient, never revalidated, so no ETag is hashed
+  // for each (issue 24's speed target, docs/fhir-mapping.md §Speed).
+  const cdsService = express();
+  cdsService.disable('x-powered-by');
+  cdsService.set('etag', false);
+  cdsService.use(
+    cdsHooksRouter({
+      appBaseUrl: config.APP_BASE_URL,
+      trustedFhirBaseUrls: config.FHIR_BASE_URLS,
+      verifier: createCdsJwtVerifier(trustedCdsClients, replayCache ? { replayCache } : {}),
+      codes: triggerCodes(options.cdsCodes ?? loadCdsCodes(config.CDS_CODES_FILE)),
+      feedback: options.cdsFeedback ?? feedbackCounts ?? createFileFeedbackStore(config.CDS_FEEDBACK_FILE),
+      ...(issuedCards ? { issuedCards } : {}),
+      model: () => readModelInfo(config.MODEL_DIR).catch(() => undefined),
+      modelCardPath: MODEL_CARD_PATH,
+      recordCache: createRecordCache({ ttlMs: config.CDS_RECORD_CACHE_SECONDS * 1000 }),
+      ...(options.deps?.fhirClient ? { fhirClient: options.deps.fhirClient } : {}),
+      ...(requestAnalysis ? { requestAnalysis } : {}),
+    }),
+  );
+  app.use(cdsService);
   app.use(
     analysesRouter({
       trustedFhirBaseUrls: config.FHIR_BASE_URLS,
@@ -234,39 +275,6 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       modelDir: config.MODEL_DIR,
       tokens,
       deps,
-    }),
-  );
-  // A hook call brings no token that may write results: only a queue whose workers hold their own credentials can run
-  // an analysis for it (cds-hooks/background-analysis.ts); in this process the job would need the user's token.
-  // Without the queue, the in-process engine runs such a job with the server's own Backend Services token
-  // (withOwnTokenForSystemJobs), which a site registers to turn analyze on arrival on: wired then.
-  const requestAnalysis =
-    options.requestAnalysis ??
-    (config.REDIS_URL || config.ANALYZE_ON_ARRIVAL !== 'off'
-      ? backgroundAnalysisRequester({
-          jobs,
-          ehrs: config.EHRS,
-          model: () =>
-            readModelInfo(config.MODEL_DIR).then(
-              ({ id, version }) => ({ id, version }),
-              () => undefined,
-            ),
-          storeStructuredReport: config.SR_STOW,
-        })
-      : undefined);
-  app.use(
-    cdsHooksRouter({
-      appBaseUrl: config.APP_BASE_URL,
-      trustedFhirBaseUrls: config.FHIR_BASE_URLS,
-      verifier: createCdsJwtVerifier(trustedCdsClients, replayCache ? { replayCache } : {}),
-      codes: triggerCodes(options.cdsCodes ?? loadCdsCodes(config.CDS_CODES_FILE)),
-      feedback: options.cdsFeedback ?? feedbackCounts ?? createFileFeedbackStore(config.CDS_FEEDBACK_FILE),
-      ...(issuedCards ? { issuedCards } : {}),
-      model: () => readModelInfo(config.MODEL_DIR).catch(() => undefined),
-      modelCardPath: MODEL_CARD_PATH,
-      recordCache: createRecordCache({ ttlMs: config.CDS_RECORD_CACHE_SECONDS * 1000 }),
-      ...(options.deps?.fhirClient ? { fhirClient: options.deps.fhirClient } : {}),
-      ...(requestAnalysis ? { requestAnalysis } : {}),
     }),
   );
   app.use(clientKeyRouter(readClientKey));
@@ -309,6 +317,8 @@ export async function startAppServer(config: AppConfig, options: AppOptions = {}
   }
   if (!existsSync(config.CLIENT_DIST_DIR))
     logger.warn({ dir: config.CLIENT_DIST_DIR }, 'CLIENT_DIST_DIR not found: run `npm run build`');
+  const threadpool = threadpoolAdvice(process.env, availableParallelism());
+  if (threadpool) logger.warn(threadpool);
   // The app owns its decode pool: worker threads live as long as the server.
   const decoder = options.deps?.decoder ?? decoderFor(pipelineOptionsFromConfig(config).decode);
   // Read (or created) before listening: a key file that cannot be read stops the start with its name.

@@ -226,6 +226,16 @@ describe('each hook', () => {
     ]);
   });
 
+  it('when a hook is answered, then no cache may keep it, and nothing is hashed into an ETag or names the framework', async () => {
+    const url = serviceUrl('ldh-cds-order-select');
+    const response = await post(url, hookBody('order-select', 'h1', [neurosurgery('h1')], prefetch), await sign(url));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.headers.get('etag')).toBeNull();
+    expect(response.headers.get('x-powered-by')).toBeNull();
+    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
   it('when order-select has the referral drafted but another order selected, then no card', async () => {
     const url = serviceUrl('ldh-cds-order-select');
     const body = hookBody('order-select', 'h1', [neurosurgery('h1')], prefetch);

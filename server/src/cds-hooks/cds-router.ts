@@ -281,6 +281,8 @@ export function cdsHooksRouter(options: CdsRouterOptions): Router {
   };
 
   const handleHook: RequestHandler = async (req, res) => {
+    // A hook's answer is about one patient: kept by no cache on the way (RFC 9111 §5.2.2.5), errors included.
+    res.set('Cache-Control', 'no-store');
     const service = serviceOf(req.params.id);
     const client = await verify(req.get('authorization'), `${options.appBaseUrl}/cds-services/${service.id}`);
     const base = baseRequest.safeParse(req.body);
