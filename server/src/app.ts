@@ -26,6 +26,7 @@ import { configurationReport, healthRouter } from './http/health-router';
 import { imagingRouter, MODEL_CARD_PATH } from './http/imaging-router';
 import { withLogRedaction } from './http/log-serializers';
 import { createRedisReplayCache, type RedisReplayCache } from './http/redis-replay-cache';
+import { createMemoryReplayCache } from './http/replay-cache';
 import { jobFailureDescriber } from './http/job-answers';
 import { jobsRouter } from './http/jobs-router';
 import { createProcessMetrics, detectorWithMetrics, startMetricsServer, type ProcessMetrics } from './http/metrics';
@@ -244,7 +245,9 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
     cdsHooksRouter({
       appBaseUrl: config.APP_BASE_URL,
       trustedFhirBaseUrls: config.FHIR_BASE_URLS,
-      verifier: createCdsJwtVerifier(trustedCdsClients, replayCache ? { replayCache } : {}),
+      verifier: createCdsJwtVerifier(trustedCdsClients, {
+        replayCache: replayCache ?? createMemoryReplayCache({ max: config.CDS_REPLAY_CACHE_MAX }),
+      }),
       codes: triggerCodes(options.cdsCodes ?? loadCdsCodes(config.CDS_CODES_FILE)),
       feedback: options.cdsFeedback ?? feedbackCounts ?? createFileFeedbackStore(config.CDS_FEEDBACK_FILE),
       ...(issuedCards ? { issuedCards } : {}),

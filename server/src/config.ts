@@ -61,6 +61,12 @@ export const CONFIG_KEYS = [
     description:
       'How long a patient record a CDS Hooks call read from the EHR with `fhirAuthorization` (studies, reports, Observations) answers later calls of the same EHR for that patient; dropped at once when this process writes to that EHR. A change made elsewhere shows this much later at most. 0 = every call reads the EHR.',
   },
+  {
+    key: 'CDS_REPLAY_CACHE_MAX',
+    default: '100000',
+    description:
+      'Without `REDIS_URL`: most CDS Hooks JWT ids (`jti`) remembered at once, each until its token could no longer be accepted (5½ minutes at most), so that a replayed call is refused. None is forgotten early: when all are still unexpired, a new call is answered 503 with `Retry-After` ([docs/security.md](docs/security.md#cds-hooks-jwts-age-and-replay)).',
+  },
   { key: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
   {
     key: 'METRICS_PORT',
@@ -381,6 +387,11 @@ export const configSchema = z.object({
     .min(0)
     .max(60)
     .default(Number(defaultOf('CDS_RECORD_CACHE_SECONDS'))),
+  CDS_REPLAY_CACHE_MAX: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(Number(defaultOf('CDS_REPLAY_CACHE_MAX'))),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: optionalPort,
   WORKER_METRICS_PORT: optionalPort,

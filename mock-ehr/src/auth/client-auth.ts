@@ -74,7 +74,7 @@ export function createClientAuthenticator(options: {
     if (
       await seenJtis.seen(
         `${client.clientId} ${String(payload.jti)}`,
-        replayTtlMs(payload.exp ?? nowS, 0, options.now()),
+        replayTtlMs({ expiresAtS: payload.exp ?? nowS }, { clockToleranceS: 0 }, options.now()),
       )
     ) {
       throw oauthError('invalid_client', 'client_assertion jti was already used');

@@ -42,6 +42,9 @@ const base = `http://127.0.0.1:${port}`;
 let app: RunningServer;
 let privateKey: CryptoKey;
 let feedbackFile: string;
+/** The trusted CDS clients (this test's EHR key) and the folder the app's files are in. */
+let clientsFile: string;
+let setupDir: string;
 /** What the stub FHIR server (fhirAuthorization path) holds, and the tokens it was called with. */
 const fhirResources: FhirResource[] = [];
 const fhirTokens: string[] = [];
@@ -50,7 +53,8 @@ beforeAll(async () => {
   const pair = await generateKeyPair('ES384');
   privateKey = pair.privateKey;
   const dir = await mkdtemp(path.join(tmpdir(), 'ldh-cds-'));
-  const clientsFile = path.join(dir, 'cds-clients.json');
+  setupDir = dir;
+  clientsFile = path.join(dir, 'cds-clients.json');
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'test-key', alg: 'ES384' };
   await writeFile(clientsFile, JSON.stringify({ clients: [{ iss: ISS, jwks: { keys: [jwk] } }] }));
   feedbackFile = path.join(dir, 'feedback.jsonl');
@@ -559,6 +563,42 @@ describe('JWT refusals (§Trusting CDS Clients)', () => {
     const replay = await post(url, body, await sign(url, { jti }));
     expect(replay.status).toBe(401);
     expect(((await replay.json()) as OperationOutcome).issue[0]?.diagnostics).toMatch(/replay/);
+  });
+});
+
+describe('a full replay cache (CDS_REPLAY_CACHE_MAX, without Redis)', () => {
+  it('when it holds only unexpired jtis, then a new call is 503 with Retry-After, and no remembered jti is forgotten', async () => {
+    const smallPort = await findFreePort();
+    const smallBase = `http://127.0.0.1:${smallPort}`;
+    const small = await startAppServer(
+      loadConfig({
+        APP_PORT: String(smallPort),
+        APP_BASE_URL: smallBase,
+        CDS_CLIENTS_FILE: clientsFile,
+        CDS_FEEDBACK_FILE: path.join(setupDir, 'feedback-small.jsonl'),
+        FHIR_BASE_URLS: FHIR,
+        CLIENT_DIST_DIR: setupDir,
+        LOG_LEVEL: 'silent',
+        CDS_REPLAY_CACHE_MAX: '2',
+      }),
+    );
+    try {
+      const url = `${smallBase}/cds-services/ldh-cds-order-select`;
+      const body = hookBody('order-select', 'j1', [neurosurgery('j1')], prefetchOf('j1', [], []));
+      const first = await sign(url);
+      expect((await post(url, body, first)).status).toBe(200);
+      expect((await post(url, body, await sign(url))).status).toBe(200);
+      const third = await post(url, body, await sign(url));
+      expect(third.status).toBe(503);
+      expect(third.headers.get('retry-after')).toBe('5');
+      expect(((await third.json()) as OperationOutcome).issue[0]?.diagnostics).toMatch(/replay cache holds 2/);
+      // Before: the third call was accepted and the first jti evicted to make room, so the first token could be replayed.
+      const replay = await post(url, body, first);
+      expect(replay.status).toBe(401);
+      expect(((await replay.json()) as OperationOutcome).issue[0]?.diagnostics).toMatch(/replay/);
+    } finally {
+      await small.close();
+    }
   });
 });
 

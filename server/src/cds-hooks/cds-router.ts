@@ -11,7 +11,8 @@ import { Router, type RequestHandler } from 'express';
 import type { Bundle, ServiceRequest } from 'fhir/r4';
 import { z } from 'zod';
 import { createFhirClient, type FhirClient } from '../fhir/fhir-client';
-import { badRequest, notFound, unauthorized } from '../http/http-error';
+import { badRequest, notFound, serviceBusy, unauthorized } from '../http/http-error';
+import { ReplayCacheFullError } from '../http/replay-cache';
 import {
   findingsCard,
   notAnalyzedCard,
@@ -28,6 +29,9 @@ import { createRecordCache, type RecordCache } from './record-cache';
 import { CDS_SERVICES, type CdsServiceDefinition } from './services';
 import type { OrderTrigger, TriggerCodes } from './trigger-codes';
 import { CdsAuthError, type CdsJwtVerifier } from './verify-jwt';
+
+/** When the replay cache is full, a retry in a few seconds finds some of its keys expired. */
+const REPLAY_CACHE_RETRY_AFTER_S = 5;
 
 /** Asks for a background analysis of a study the card says was never analyzed (step 4 of issue 24). */
 export type AnalysisRequester = (study: {
@@ -174,6 +178,12 @@ export function cdsHooksRouter(options: CdsRouterOptions): Router {
       return payload.iss ?? '';
     } catch (error) {
       if (error instanceof CdsAuthError) throw unauthorized(error.message);
+      // Every remembered jti is still unexpired: the call cannot be checked for replay now (http/replay-cache.ts).
+      if (error instanceof ReplayCacheFullError)
+        throw serviceBusy(
+          `${error.message}: too many CDS Hooks calls in the last few minutes`,
+          REPLAY_CACHE_RETRY_AFTER_S,
+        );
       throw error;
     }
   }

@@ -39,7 +39,7 @@ export interface CdsJwtVerifierOptions {
 
 export function createCdsJwtVerifier(clients: TrustedClients, options: CdsJwtVerifierOptions = {}): CdsJwtVerifier {
   const now = options.now ?? Date.now;
-  /** `${iss} ${jti}`, each until its token has expired anyway (exp + the 30 s clock tolerance). */
+  /** `${iss} ${jti}`, each until its token would be refused anyway (exp or iat + 5 min, + the 30 s clock tolerance). */
   const replays = options.replayCache ?? createMemoryReplayCache({ now });
 
   return {
@@ -83,7 +83,11 @@ export function createCdsJwtVerifier(clients: TrustedClients, options: CdsJwtVer
         if (error instanceof errors.JOSEError) throw new CdsAuthError(`JWT rejected: ${error.code}`);
         throw error;
       }
-      const ttlMs = replayTtlMs(payload.exp ?? now() / 1000, CLOCK_TOLERANCE_S, now());
+      const ttlMs = replayTtlMs(
+        { expiresAtS: payload.exp ?? now() / 1000, issuedAtS: payload.iat },
+        { maxAgeS: MAX_TOKEN_AGE_S, clockToleranceS: CLOCK_TOLERANCE_S },
+        now(),
+      );
       if (await replays.seen(`${issuer} ${String(payload.jti)}`, ttlMs))
         throw new CdsAuthError('JWT jti already used (replay)');
       return payload;
