@@ -17,7 +17,7 @@ import { splitScopes } from './auth/scopes';
 import { buildOpenIdConfiguration, buildSmartConfiguration } from './auth/smart-configuration';
 import { buildChartRouter, listPatientChoices } from './chart/chart-router';
 import { buildFaultsRouter } from './chart/faults-page';
-import { buildOrdersRouter } from './chart/orders-router';
+import { buildOrderEntry } from './chart/orders-router';
 import { CHART_SMART_STYLE } from './chart/smart-style';
 import type { DicomStore } from './dicomweb/dicom-store';
 import { buildDicomWebRouter } from './dicomweb/dicomweb-router';
@@ -277,21 +277,19 @@ export function buildMockEhrApp(parts: MockEhrParts): Express {
   app.get('/smart-style.json', cors, (_req, res) => {
     res.json(CHART_SMART_STYLE);
   });
-  app.use(
-    '/',
-    buildOrdersRouter({
-      engine,
-      tokens,
-      cds: services.cdsClient,
-      cdsServicesBaseUrl: urls.cdsServicesBaseUrl,
-      cdsClientId: 'ldh-cds',
-      fhirBaseUrl: urls.fhirBaseUrl,
-      practitionerId: seed.practitionerId,
-      createLaunch,
-      logger,
-      now,
-    }),
-  );
+  const orderEntry = buildOrderEntry({
+    engine,
+    tokens,
+    cds: services.cdsClient,
+    cdsServicesBaseUrl: urls.cdsServicesBaseUrl,
+    cdsClientId: 'ldh-cds',
+    fhirBaseUrl: urls.fhirBaseUrl,
+    practitionerId: seed.practitionerId,
+    createLaunch,
+    logger,
+    now,
+  });
+  app.use('/', orderEntry.router);
   app.use(
     '/',
     buildChartRouter({
@@ -301,6 +299,7 @@ export function buildMockEhrApp(parts: MockEhrParts): Express {
       practitionerId: seed.practitionerId,
       createLaunch,
       devTools,
+      patientViewCards: (patientId, visitId) => orderEntry.patientViewCards(patientId, visitId),
     }),
   );
   app.use(() => {

@@ -73,7 +73,12 @@ beforeAll(async () => {
           prefetch: { patient: 'Patient/{{context.patientId}}' },
         },
         { hook: 'order-sign', id: 'spine-sign', description: 'test' },
-        { hook: 'patient-view', id: 'ignored', description: 'test' },
+        {
+          hook: 'patient-view',
+          id: 'spine-view',
+          description: 'test',
+          prefetch: { patient: 'Patient/{{context.patientId}}' },
+        },
       ],
     });
   });
@@ -102,8 +107,16 @@ beforeAll(async () => {
       res.json({});
       return;
     }
-    const body = req.body as { context: { draftOrders: Bundle<ServiceRequest> } };
-    const draft = body.context.draftOrders.entry?.[0]?.resource;
+    const body = req.body as { hook: string; context: { draftOrders?: Bundle<ServiceRequest> } };
+    if (body.hook === 'patient-view') {
+      // A compact card: no suggestion (there is no order to change), a SMART link and override reasons.
+      const compact: Partial<ReturnType<typeof card>> = card();
+      delete compact.suggestions;
+      delete compact.selectionBehavior;
+      res.json({ cards: [{ ...compact, summary: 'AI (preliminary): L4-L5 MSU 2-AB left' }] });
+      return;
+    }
+    const draft = body.context.draftOrders?.entry?.[0]?.resource;
     const answer = card();
     const action = answer.suggestions[0]?.actions[0];
     if (action && draft) {
@@ -285,5 +298,70 @@ describe('order entry with CDS Hooks', () => {
     const orderId = orderUrl.split('/orders/')[1] ?? '';
     expect((await ehr.repo.readResource<ServiceRequest>('ServiceRequest', orderId)).status).toBe('active');
     expect(await (await fetch(`${ehr.url}/chart/${patientId()}`)).text()).toContain('status-active');
+  });
+});
+
+describe('opening a chart (patient-view)', () => {
+  it('when a chart opens, then patient-view gets a signed call with the patient and its prefetch, no draft orders, and its card shows in the chart', async () => {
+    const page = await (await fetch(`${ehr.url}/chart/${patientId()}`)).text();
+    expect(calls.map((call) => call.path)).toEqual(['/cds-services/spine-view']);
+    const body = calls[0]?.body as {
+      hook: string;
+      context: Record<string, unknown>;
+      prefetch: { patient: Patient };
+    };
+    expect(body.hook).toBe('patient-view');
+    expect(body.context).toEqual({ userId: `Practitioner/${ehr.seed.practitionerId}`, patientId: patientId() });
+    expect(body.prefetch.patient.id).toBe(patientId());
+    expect(page).toContain('AI (preliminary): L4-L5 MSU 2-AB left');
+    expect(page).toMatch(/<section aria-label="Decision support" class="cards">/);
+    expect(page).not.toContain('cds-suggestion');
+  });
+
+  it('when the chart card’s SMART link is followed, then the app is launched for the patient with the card’s appContext', async () => {
+    const page = await (await fetch(`${ehr.url}/chart/${patientId()}`)).text();
+    const href =
+      /class="button cds-link cds-link-smart" href="([^"]+)"/.exec(page)?.[1]?.replaceAll('&amp;', '&') ?? '';
+    expect(href).toMatch(/^\/visits\/[^/]+\/cards\/[^/]+\/links\/1$/);
+    const redirect = await fetch(new URL(href, ehr.url), { redirect: 'manual' });
+    expect(redirect.status).toBe(302);
+    const launchUrl = new URL(redirect.headers.get('location') ?? '');
+    const { verifier, challenge } = pkcePair();
+    const { location } = await authorize(ehr, { launch: launchUrl.searchParams.get('launch') ?? '', challenge });
+    const token = (await (await exchangeCode(ehr, location?.searchParams.get('code') ?? '', verifier)).json()) as {
+      patient: string;
+      appContext: string;
+    };
+    expect(token.patient).toBe(patientId());
+    expect(token.appContext).toBe('{"imagingStudy":"ImagingStudy/x"}');
+  });
+
+  it('when the chart card is dismissed with a reason, then overridden feedback is sent and the chart shows that visit’s card dismissed, without calling again', async () => {
+    const page = await (await fetch(`${ehr.url}/chart/${patientId()}`)).text();
+    const action = /action="(\/visits\/[^"]+\/override)"/.exec(page)?.[1] ?? '';
+    const cardUuid = /data-card-uuid="([^"]+)"/.exec(page)?.[1] ?? '';
+    const dismissed = await postForm(`${ehr.url}${action}`, { reason: 'patient-preference' });
+    expect(dismissed.status).toBe(303);
+    const back = dismissed.headers.get('location') ?? '';
+    expect(back).toMatch(new RegExp(`^/chart/${patientId()}\\?visit=`));
+    expect(calls.at(-1)?.path).toBe('/cds-services/spine-view/feedback');
+    expect(calls.at(-1)?.body).toMatchObject({
+      feedback: [{ card: cardUuid, outcome: 'overridden', overrideReason: { reason: { code: 'patient-preference' } } }],
+    });
+    const callsBefore = calls.length;
+    const again = await (await fetch(new URL(back, ehr.url))).text();
+    expect(calls).toHaveLength(callsBefore);
+    expect(again).toContain('Dismissed: Patient preference');
+    // Another patient's chart with this visit id gets its own call, not this patient's cards.
+    const other = ehr.seed.patients[1]?.patientId ?? '';
+    await fetch(`${ehr.url}/chart/${other}?${new URL(back, ehr.url).searchParams.toString()}`);
+    expect(calls).toHaveLength(callsBefore + 1);
+  });
+
+  it('when a visit is unknown (forgotten, or never was), then its card routes answer 404', async () => {
+    const response = await postForm(`${ehr.url}/visits/no-such-visit/cards/x/override`, {
+      reason: 'patient-preference',
+    });
+    expect(response.status).toBe(404);
   });
 });

@@ -6,7 +6,8 @@
  * after that, the next referral's card carries the stored findings with
  * their table. Accepting its suggestion attaches the report to the draft order (shown with the order); dismissing
  * the next one asks for a reason; both are sent as feedback, which the service stores and counts. A physiotherapy
- * referral gets no card; a lumbar MRI order is told the recent MRI was already analyzed. Writes
+ * referral gets no card; a lumbar MRI order is told the recent MRI was already analyzed; the chart, opened after the
+ * analysis, shows the patient-view card. Writes
  * docs/cds-card-screenshot.png.
  */
 import { mkdir } from 'node:fs/promises';
@@ -62,6 +63,9 @@ describe('when a clinician enters a spine referral in the EHR', () => {
     expect(third).toBeDefined();
     const patient = await sandbox.ehr.repo.readResource<Patient>('Patient', third?.patientId ?? '');
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${sandbox.ehr.url}/chart/${patient.id ?? ''}`);
+    // Nothing analyzed: the chart's patient-view call has nothing to say, and the chart shows no card.
+    expect(await page.locator('.cds-card, .card-error').count()).toBe(0);
     const card = await selectSpineReferral(page, patient.id ?? '');
     expect(await page.locator('.card-error').count()).toBe(0);
     expect(await card.getAttribute('data-service')).toBe('ldh-cds-order-select');
@@ -84,6 +88,11 @@ describe('when a clinician enters a spine referral in the EHR', () => {
     const rows = appPage.getByTestId('findings-table').locator('tbody tr');
     await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(5);
     await appPage.close();
+    // The chart opened again: its patient-view card has the findings too (none was shown before the analysis).
+    await page.goto(`${sandbox.ehr.url}/chart/${patient.id ?? ''}`);
+    const chartCard = page.locator('.cds-card[data-service="ldh-cds-patient-view"]');
+    expect(await chartCard.locator('.cds-summary').textContent()).toMatch(/^AI \(preliminary\): L5-S1 MSU \d-/);
+    expect(await chartCard.locator('.cds-suggestion').count()).toBe(0);
     const findingsCard = await selectSpineReferral(page, patient.id ?? '');
     expect(await findingsCard.locator('.cds-summary').textContent()).toMatch(/^AI \(preliminary\): L5-S1 MSU \d-/);
     // The per-level table of the detail, rendered as a table (GFM).

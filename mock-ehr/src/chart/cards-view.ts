@@ -15,17 +15,21 @@ export interface RenderedCard {
   outcomeText?: string;
 }
 
-export function renderCards(orderId: string, cards: RenderedCard[], errors: string[]): SafeHtml {
+/**
+ * The cards of one hook call, their forms and links under `sessionPath` (`/orders/{id}` for order entry,
+ * `/visits/{id}` for a chart opened), `/cards/{uuid}/…` below it.
+ */
+export function renderCards(sessionPath: string, cards: RenderedCard[], errors: string[]): SafeHtml {
   if (cards.length === 0 && errors.length === 0)
     return html`<p class="muted" id="no-cards">No decision support cards.</p>`;
   return html`<section aria-label="Decision support" class="cards">
     ${errors.map((error) => html`<p class="card-error" role="alert">${error}</p>`)}
-    ${cards.map((item) => renderCard(orderId, item))}
+    ${cards.map((item) => renderCard(sessionPath, item))}
   </section>`;
 }
 
-function renderCard(orderId: string, { serviceId, card, outcome, outcomeText }: RenderedCard): SafeHtml {
-  const base = `/orders/${encodeURIComponent(orderId)}/cards/${encodeURIComponent(card.uuid)}`;
+function renderCard(sessionPath: string, { serviceId, card, outcome, outcomeText }: RenderedCard): SafeHtml {
+  const base = `${sessionPath}/cards/${encodeURIComponent(card.uuid)}`;
   const links = (card.links ?? []).map((link, index) =>
     link.type === 'smart'
       ? html`<a class="button cds-link cds-link-smart" href="${base}/links/${index}" target="_blank" rel="opener"

@@ -21,6 +21,11 @@ export interface ChartRouterOptions {
   createLaunch: (context: LaunchContext) => string;
   /** The development tools are on (http/dev-tools.ts): every chart page says so. */
   devTools?: boolean;
+  /**
+   * The CDS services' patient-view cards for a chart being opened (orders-router.ts), or those of the visit the chart
+   * is shown again for (`?visit=`, after a card was dismissed); none: the chart calls no service.
+   */
+  patientViewCards?: (patientId: string, visitId: string | undefined) => Promise<SafeHtml>;
 }
 
 export function buildChartRouter(options: ChartRouterOptions) {
@@ -37,9 +42,10 @@ export function buildChartRouter(options: ChartRouterOptions) {
       method: 'get',
       path: '/chart/:patientId',
       handler: async (req, res) => {
-        res.type('html').send(await renderChart(options, String(req.params.patientId)));
+        const visit = typeof req.query.visit === 'string' ? req.query.visit : undefined;
+        res.type('html').send(await renderChart(options, String(req.params.patientId), visit));
       },
-      spec: 'Chart + SMART EHR launch link',
+      spec: 'Chart + SMART EHR launch link + patient-view cards (CDS Hooks 2.0)',
     },
     {
       method: 'get',
@@ -85,7 +91,7 @@ async function renderPatientList(options: ChartRouterOptions): Promise<string> {
   );
 }
 
-async function renderChart(options: ChartRouterOptions, patientId: string): Promise<string> {
+async function renderChart(options: ChartRouterOptions, patientId: string, visitId?: string): Promise<string> {
   const { engine } = options;
   let patient: Patient;
   try {
@@ -102,6 +108,8 @@ async function renderChart(options: ChartRouterOptions, patientId: string): Prom
   orders.sort((a, b) => (b.authoredOn ?? '').localeCompare(a.authoredOn ?? ''));
   reports.sort((a, b) => (b.meta?.lastUpdated ?? '').localeCompare(a.meta?.lastUpdated ?? ''));
   const launchUrl = buildLaunchUrl(options, patientId);
+  // CDS Hooks 2.0 patient-view: "the user opens a patient's record", after the patient exists.
+  const cards = options.patientViewCards ? await options.patientViewCards(patient.id ?? patientId, visitId) : html``;
 
   return renderPage(
     displayName(patient.name),
@@ -125,6 +133,7 @@ async function renderChart(options: ChartRouterOptions, patientId: string): Prom
           >
         </div>
       </section>
+      ${cards}
       <h2>Imaging studies</h2>
       ${studies.length === 0 ? html`<p class="muted">No imaging studies.</p>` : studyTable(studies)}
       <h2>Orders</h2>

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Patient, Resource, ServiceRequest } from '@medplum/fhirtypes';
-import express from 'express';
+import express, { type Router } from 'express';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { LaunchContext } from '../auth/grant-store';
@@ -73,29 +73,70 @@ export const ORDER_SESSION_IDLE_MS = 60 * 60 * 1000;
 /** …and at most this many are kept, the least recently visited forgotten first. */
 export const MAX_ORDER_SESSIONS = 1_000;
 
-interface OrderSession {
+/** The cards of one hook call and what the clinician did with them: an order entry, or a chart opened (a visit). */
+interface CardSession {
   patientId: string;
-  stage: 'order-select' | 'order-sign';
+  stage: 'order-select' | 'order-sign' | 'patient-view';
   cards: RenderedCard[];
   errors: string[];
 }
 
-export function buildOrdersRouter(options: OrdersRouterOptions) {
-  // Pruned and bounded (lru-cache): a visit keeps a session alive, idle ones leave, a flood of drafts cannot grow
-  // the EHR's memory. A forgotten session is the same 404 as an unknown order.
+/** Where a session's cards live: its URL prefix, how it is found, and the page a clinician returns to after a card. */
+interface SessionKind {
+  prefix: '/orders' | '/visits';
+  find: (id: string) => CardSession;
+  pageAfter: (id: string, session: CardSession) => Promise<string>;
+}
+
+/** Order entry, and the chart's patient-view cards (CDS Hooks 2.0 patient-view, called when a chart opens). */
+export interface OrderEntry {
+  router: Router;
+  /**
+   * The patient-view cards for a chart: those of `visitId` when it is this patient's visit (the chart shown again after
+   * a card was dismissed), else a fresh call; nothing when no service has anything to say.
+   */
+  patientViewCards(patientId: string, visitId: string | undefined): Promise<SafeHtml>;
+}
+
+export function buildOrderEntry(options: OrdersRouterOptions): OrderEntry {
+  // Pruned and bounded (lru-cache): a visit keeps a session alive, idle ones leave, a flood of drafts (or of charts
+  // opened) cannot grow the EHR's memory. A forgotten session is the same 404 as an unknown order.
   const now = options.now ?? Date.now;
-  const sessions = new LRUCache<string, OrderSession>({
-    max: MAX_ORDER_SESSIONS,
-    ttl: ORDER_SESSION_IDLE_MS,
-    updateAgeOnGet: true,
-    perf: { now },
-    ttlResolution: 0,
-  });
+  const boundedSessions = () =>
+    new LRUCache<string, CardSession>({
+      max: MAX_ORDER_SESSIONS,
+      ttl: ORDER_SESSION_IDLE_MS,
+      updateAgeOnGet: true,
+      perf: { now },
+      ttlResolution: 0,
+    });
+  /** By order id. */
+  const sessions = boundedSessions();
+  /** By visit id: a chart opened, with its patient-view cards. */
+  const visits = boundedSessions();
   const form = express.urlencoded({ extended: false, limit: '16kb' });
-  const session = (orderId: string): OrderSession => {
+  const session = (orderId: string): CardSession => {
     const found = sessions.get(orderId);
     if (!found) throw errorPage(404, 'Order not found', `There is no order entry session for "${orderId}".`);
     return found;
+  };
+  const orderKind: SessionKind = {
+    prefix: '/orders',
+    find: session,
+    pageAfter: async (orderId, current) =>
+      (await orderExists(options, orderId))
+        ? `/orders/${encodeURIComponent(orderId)}`
+        : `/chart/${encodeURIComponent(current.patientId)}`,
+  };
+  const visitKind: SessionKind = {
+    prefix: '/visits',
+    find: (visitId) => {
+      const found = visits.get(visitId);
+      if (!found) throw errorPage(404, 'Visit not found', 'These cards are no longer kept: open the chart again.');
+      return found;
+    },
+    pageAfter: (visitId, current) =>
+      Promise.resolve(`/chart/${encodeURIComponent(current.patientId)}?visit=${encodeURIComponent(visitId)}`),
   };
   const routes: Route[] = [
     {
@@ -166,97 +207,114 @@ export function buildOrdersRouter(options: OrdersRouterOptions) {
       },
       spec: 'Sign: order-sign hook, then activate the ServiceRequest',
     },
-    {
-      method: 'post',
-      path: '/orders/:orderId/cards/:cardId/accept',
-      before: [form],
-      handler: async (req, res) => {
-        const orderId = String(req.params.orderId);
-        const current = session(orderId);
-        const item = findCard(current, String(req.params.cardId));
-        const suggestionId = (req.body as Record<string, string | undefined>).suggestion;
-        const index = (item.card.suggestions ?? []).findIndex(
-          (suggestion, i) => (suggestion.uuid ?? String(i)) === suggestionId,
-        );
-        const suggestion = item.card.suggestions?.[index];
-        if (!suggestion) throw errorPage(400, 'Unknown suggestion', 'The card has no such suggestion.');
-        await applyActions(options, current.patientId, suggestion.actions ?? []);
-        item.outcome = 'accepted';
-        item.outcomeText = suggestion.label;
-        await sendFeedback(options, item, {
-          card: item.card.uuid,
-          outcome: 'accepted',
-          acceptedSuggestions: suggestion.uuid ? [{ id: suggestion.uuid }] : [],
-          outcomeTimestamp: new Date().toISOString(),
-        });
-        res.redirect(
-          303,
-          (await orderExists(options, orderId))
-            ? `/orders/${encodeURIComponent(orderId)}`
-            : `/chart/${encodeURIComponent(current.patientId)}`,
-        );
-      },
-      spec: 'Apply a suggestion to the draft; feedback "accepted"',
-    },
-    {
-      method: 'post',
-      path: '/orders/:orderId/cards/:cardId/override',
-      before: [form],
-      handler: async (req, res) => {
-        const orderId = String(req.params.orderId);
-        const item = findCard(session(orderId), String(req.params.cardId));
-        const body = req.body as Record<string, string | undefined>;
-        const offered = item.card.overrideReasons ?? [];
-        const reason = offered.find((r) => r.code === body.reason);
-        // A card that offers reasons is dismissed with one of them (the form requires it; this holds without it).
-        if (offered.length > 0 && !reason)
-          throw errorPage(400, 'Choose a reason', 'Say why you dismiss the card: choose one of its reasons.');
-        const userComment = body.comment?.trim().slice(0, 500);
-        item.outcome = 'overridden';
-        item.outcomeText = [reason?.display ?? reason?.code, userComment].filter(Boolean).join(' — ');
-        await sendFeedback(options, item, {
-          card: item.card.uuid,
-          outcome: 'overridden',
-          ...(reason || userComment
-            ? { overrideReason: { ...(reason ? { reason } : {}), ...(userComment ? { userComment } : {}) } }
-            : {}),
-          outcomeTimestamp: new Date().toISOString(),
-        });
-        res.redirect(303, `/orders/${encodeURIComponent(orderId)}`);
-      },
-      spec: 'Dismiss a card (with an override reason when offered); feedback "overridden"',
-    },
-    {
-      method: 'get',
-      path: '/orders/:orderId/cards/:cardId/links/:index',
-      handler: (req, res) => {
-        const current = session(String(req.params.orderId));
-        const item = findCard(current, String(req.params.cardId));
-        const link = item.card.links?.[Number(req.params.index)];
-        if (!link) throw errorPage(404, 'Unknown link', 'The card has no such link.');
-        if (link.type !== 'smart') {
-          res.redirect(302, link.url);
-          return;
-        }
-        // CDS Hooks 2.0 Link type "smart": the EHR launches the app (SMART EHR launch) in the patient's context,
-        // passing the card's appContext through the launch to the token response.
-        const launch = options.createLaunch({
-          patientId: current.patientId,
-          practitionerId: options.practitionerId,
-          ...(link.appContext !== undefined ? { appContext: link.appContext } : {}),
-        });
-        const target = new URL(link.url);
-        target.searchParams.set('iss', options.fhirBaseUrl);
-        target.searchParams.set('launch', launch);
-        res.redirect(302, target.toString());
-      },
-      spec: 'SMART link of a card → EHR launch of the app',
-    },
+    ...cardRoutes(orderKind),
+    ...cardRoutes(visitKind),
   ];
-  return buildRouter(routes);
+
+  /** Accept a suggestion, dismiss a card, follow a card's link: the same for order entry and a chart's visit. */
+  function cardRoutes(kind: SessionKind): Route[] {
+    return [
+      {
+        method: 'post',
+        path: `${kind.prefix}/:sessionId/cards/:cardId/accept`,
+        before: [form],
+        handler: async (req, res) => {
+          const sessionId = String(req.params.sessionId);
+          const current = kind.find(sessionId);
+          const item = findCard(current, String(req.params.cardId));
+          const suggestionId = (req.body as Record<string, string | undefined>).suggestion;
+          const index = (item.card.suggestions ?? []).findIndex(
+            (suggestion, i) => (suggestion.uuid ?? String(i)) === suggestionId,
+          );
+          const suggestion = item.card.suggestions?.[index];
+          if (!suggestion) throw errorPage(400, 'Unknown suggestion', 'The card has no such suggestion.');
+          await applyActions(options, current.patientId, suggestion.actions ?? []);
+          item.outcome = 'accepted';
+          item.outcomeText = suggestion.label;
+          await sendFeedback(options, item, {
+            card: item.card.uuid,
+            outcome: 'accepted',
+            acceptedSuggestions: suggestion.uuid ? [{ id: suggestion.uuid }] : [],
+            outcomeTimestamp: new Date().toISOString(),
+          });
+          res.redirect(303, await kind.pageAfter(sessionId, current));
+        },
+        spec: 'Apply a suggestion to the draft; feedback "accepted"',
+      },
+      {
+        method: 'post',
+        path: `${kind.prefix}/:sessionId/cards/:cardId/override`,
+        before: [form],
+        handler: async (req, res) => {
+          const sessionId = String(req.params.sessionId);
+          const current = kind.find(sessionId);
+          const item = findCard(current, String(req.params.cardId));
+          const body = req.body as Record<string, string | undefined>;
+          const offered = item.card.overrideReasons ?? [];
+          const reason = offered.find((r) => r.code === body.reason);
+          // A card that offers reasons is dismissed with one of them (the form requires it; this holds without it).
+          if (offered.length > 0 && !reason)
+            throw errorPage(400, 'Choose a reason', 'Say why you dismiss the card: choose one of its reasons.');
+          const userComment = body.comment?.trim().slice(0, 500);
+          item.outcome = 'overridden';
+          item.outcomeText = [reason?.display ?? reason?.code, userComment].filter(Boolean).join(' — ');
+          await sendFeedback(options, item, {
+            card: item.card.uuid,
+            outcome: 'overridden',
+            ...(reason || userComment
+              ? { overrideReason: { ...(reason ? { reason } : {}), ...(userComment ? { userComment } : {}) } }
+              : {}),
+            outcomeTimestamp: new Date().toISOString(),
+          });
+          res.redirect(303, await kind.pageAfter(sessionId, current));
+        },
+        spec: 'Dismiss a card (with an override reason when offered); feedback "overridden"',
+      },
+      {
+        method: 'get',
+        path: `${kind.prefix}/:sessionId/cards/:cardId/links/:index`,
+        handler: (req, res) => {
+          const current = kind.find(String(req.params.sessionId));
+          const item = findCard(current, String(req.params.cardId));
+          const link = item.card.links?.[Number(req.params.index)];
+          if (!link) throw errorPage(404, 'Unknown link', 'The card has no such link.');
+          if (link.type !== 'smart') {
+            res.redirect(302, link.url);
+            return;
+          }
+          // CDS Hooks 2.0 Link type "smart": the EHR launches the app (SMART EHR launch) in the patient's context,
+          // passing the card's appContext through the launch to the token response.
+          const launch = options.createLaunch({
+            patientId: current.patientId,
+            practitionerId: options.practitionerId,
+            ...(link.appContext !== undefined ? { appContext: link.appContext } : {}),
+          });
+          const target = new URL(link.url);
+          target.searchParams.set('iss', options.fhirBaseUrl);
+          target.searchParams.set('launch', launch);
+          res.redirect(302, target.toString());
+        },
+        spec: 'SMART link of a card → EHR launch of the app',
+      },
+    ];
+  }
+
+  return {
+    router: buildRouter(routes),
+    async patientViewCards(patientId, visitId) {
+      const kept = visitId === undefined ? undefined : visits.get(visitId);
+      if (visitId !== undefined && kept?.patientId === patientId)
+        return renderCards(`/visits/${encodeURIComponent(visitId)}`, kept.cards, kept.errors);
+      const result = await callHooks(options, 'patient-view', patientId, undefined, undefined);
+      if (result.cards.length === 0 && result.errors.length === 0) return html``;
+      const id = randomUUID();
+      visits.set(id, { patientId, stage: 'patient-view', ...result });
+      return renderCards(`/visits/${id}`, result.cards, result.errors);
+    },
+  };
 }
 
-function findCard(session: OrderSession, cardId: string): RenderedCard {
+function findCard(session: CardSession, cardId: string): RenderedCard {
   const item = session.cards.find((candidate) => candidate.card.uuid === cardId);
   if (!item) throw errorPage(404, 'Unknown card', 'This card is no longer shown.');
   return item;
@@ -319,9 +377,10 @@ export function buildDraftOrder(
 /** Calls every discovered service for `hook`; a failing service becomes a message, never a broken chart. */
 async function callHooks(
   options: OrdersRouterOptions,
-  hook: 'order-select' | 'order-sign',
+  hook: 'order-select' | 'order-sign' | 'patient-view',
   patientId: string,
-  drafts: ServiceRequest[],
+  /** The draft orders (order-select, order-sign); none for patient-view. */
+  drafts: ServiceRequest[] | undefined,
   selections: string[] | undefined,
 ): Promise<{ cards: RenderedCard[]; errors: string[] }> {
   const cards: RenderedCard[] = [];
@@ -333,7 +392,7 @@ async function callHooks(
     options.logger.warn(cdsFailureLogFields(error), 'CDS discovery failed');
     return { cards, errors: [`Decision support unavailable: ${(error as Error).message}`] };
   }
-  const draftOrders: Bundle = {
+  const draftOrders: Bundle | undefined = drafts && {
     resourceType: 'Bundle',
     type: 'collection',
     entry: drafts.map((resource) => ({ resource })),
@@ -342,7 +401,7 @@ async function callHooks(
   const context: Record<string, unknown> = {
     userId,
     patientId,
-    draftOrders,
+    ...(draftOrders ? { draftOrders } : {}),
     ...(selections ? { selections } : {}),
   };
   const scope = CDS_FHIR_SCOPES.join(' ');
@@ -457,7 +516,7 @@ function renderNewOrder(patient: Patient): string {
   );
 }
 
-function renderOrder(patient: Patient, order: ServiceRequest, session: OrderSession): string {
+function renderOrder(patient: Patient, order: ServiceRequest, session: CardSession): string {
   const signing = session.stage === 'order-sign';
   return renderPage(
     'Order',
@@ -468,7 +527,7 @@ function renderOrder(patient: Patient, order: ServiceRequest, session: OrderSess
       </p>
       ${supportingInfo(order)}
       <h2>Decision support (${session.stage})</h2>
-      ${renderCards(order.id ?? '', session.cards, session.errors)}
+      ${renderCards(`/orders/${encodeURIComponent(order.id ?? '')}`, session.cards, session.errors)}
       ${
         order.status === 'draft'
           ? html`<form method="post" action="/orders/${encodeURIComponent(order.id ?? '')}/sign">
