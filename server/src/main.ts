@@ -1,18 +1,8 @@
 /** Starts the app server from the environment (`npm run dev:server`). */
 import { startAppServer } from './app';
-import { loadConfig } from './config';
+import { configFromEnvironmentOrExit, exitWithReason as fail } from './cli/start-up';
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(1);
-}
-
-let config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  fail((error as Error).message);
-}
+const config = configFromEnvironmentOrExit();
 
 try {
   const server = await startAppServer(config);

@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { pino } from 'pino';
-import { loadConfig } from './config';
+import { configFromEnvironmentOrExit, exitWithReason as fail } from './cli/start-up';
 import { loadOrCreateClientKey, sealJson } from './http/client-key';
 import { createBullmqJobs } from './jobs/bullmq-jobs';
 import { withLogRedaction } from './http/log-serializers';
@@ -15,17 +15,7 @@ import { decoderFor, defaultDependencies, pipelineOptionsFromConfig } from './pi
 import { startArrivalWatcher } from './watch-arrivals';
 import { startAnalysisWorker } from './worker';
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(1);
-}
-
-let config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  fail((error as Error).message);
-}
+const config = configFromEnvironmentOrExit();
 if (!config.REDIS_URL) {
   fail('REDIS_URL is not set: a worker takes its analyses from Redis (redis://host:port). See docs/deploy.md.');
 }
