@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type Express } from 'express';
 import { pino, type Logger } from 'pino';
+import { createArrivalMetrics } from './arrival/arrival-metrics';
 import { backgroundAnalysisRequester } from './cds-hooks/background-analysis';
 import { cdsHooksRouter, type AnalysisRequester } from './cds-hooks/cds-router';
 import { createFileFeedbackStore, type CdsFeedbackStore } from './cds-hooks/feedback-store';
@@ -175,7 +176,13 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   // runs a worker (RUN_WORKER_IN_API); Redis then lets one process read each EHR (docs/deploy.md §Analyze on arrival).
   const arrivals =
     !config.REDIS_URL || config.RUN_WORKER_IN_API
-      ? startArrivalWatcher(config, { logger, deps, clientKey: readClientKey, jobs })
+      ? startArrivalWatcher(config, {
+          logger,
+          deps,
+          clientKey: readClientKey,
+          jobs,
+          observe: createArrivalMetrics(metrics.registry),
+        })
       : undefined;
   const arrivalNotifications = startArrivalNotifications(config, logger, arrivals);
   // With REDIS_URL, a CDS Hooks JWT used at one process is refused at every other (http/redis-replay-cache.ts);

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Router } from 'express';
+import type { ArrivalObserver } from './arrival/arrival-metrics';
 import { createArrivalWatcher, type ArrivalWatcher } from './arrival/arrival-watcher';
 import { createFileArrivalStore, type ArrivalStore } from './arrival/arrival-store';
 import { arrivalNotificationRouter } from './arrival/notification-router';
@@ -26,6 +27,8 @@ export interface ArrivalWiring {
   clientKey: () => Promise<ClientKey>;
   /** Where the watcher submits its analyses: this process's engine, or the Redis queue. */
   jobs: Pick<AnalysisJobs, 'submit' | 'get'>;
+  /** This process's arrival metrics (http/metrics.ts). */
+  observe?: ArrivalObserver;
 }
 
 export interface RunningArrivals {
@@ -84,6 +87,7 @@ export function startArrivalWatcher(config: AppConfig, wiring: ArrivalWiring): R
     log: (level, fields, message) => {
       logger[level](fields, message);
     },
+    ...(wiring.observe ? { observe: wiring.observe } : {}),
   });
   return {
     watcher,

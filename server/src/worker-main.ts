@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { pino } from 'pino';
+import { createArrivalMetrics } from './arrival/arrival-metrics';
 import { configFromEnvironmentOrExit, exitWithReason as fail } from './cli/start-up';
 import { loadOrCreateClientKey, sealJson } from './http/client-key';
 import { createBullmqJobs } from './jobs/bullmq-jobs';
@@ -69,7 +70,13 @@ try {
           backoffMs: config.JOB_BACKOFF_MS,
         });
   const arrivals = submitted
-    ? startArrivalWatcher(config, { logger, deps, clientKey: () => Promise.resolve(clientKey), jobs: submitted })
+    ? startArrivalWatcher(config, {
+        logger,
+        deps,
+        clientKey: () => Promise.resolve(clientKey),
+        jobs: submitted,
+        observe: createArrivalMetrics(metrics.registry),
+      })
     : undefined;
   if (config.WORKER_METRICS_PORT !== undefined) {
     const port = config.WORKER_METRICS_PORT;

@@ -66,6 +66,19 @@ async function startApp(): Promise<void> {
   app = await startAppServer(loadConfig(env), { logger });
 }
 
+/** A sample of the running app server's metrics (summed over the series that have `labels`); 0 when absent. */
+async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(app?.metricsUrl ?? '')).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (match?.[1] !== name) continue;
+    const has = Object.entries(labels).every(([key, value]) => (match[2] ?? '').includes(`${key}="${value}"`));
+    if (has) total += Number(match[3]);
+  }
+  return total;
+}
+
 async function stopApp(): Promise<void> {
   await app?.close();
   app = undefined;
@@ -165,6 +178,8 @@ beforeAll(async () => {
     ANALYZE_ON_ARRIVAL: 'poll',
     ARRIVAL_POLL_INTERVAL_S: '1',
     ARRIVAL_CURSOR_FILE: cursorFile,
+    // The watcher's metrics, scraped as Prometheus would (arrival/arrival-metrics.ts).
+    METRICS_PORT: '0',
   };
   await startApp();
   // The first read sets the cursor at the newest study the EHR holds: the seeded one is not an arrival.
@@ -191,6 +206,13 @@ describe('analyze on arrival, polling the EHR', () => {
     await expect.poll(async () => (await cursor())?.pending, { timeout: 30_000 }).toEqual([]);
     expect(count('arrival queued for analysis')).toBe(1);
     expect(await reportsOf(patient.imagingStudyId)).toHaveLength(1);
+    // The metrics say the same: one study queued from this EHR, reads that went to the end, the last one just now.
+    const ehrLabel = { ehr: ehr.fhirBaseUrl };
+    expect(await metric('ldh_cds_arrival_studies_queued_total', ehrLabel)).toBe(1);
+    expect(await metric('ldh_cds_arrival_reads_total', { ...ehrLabel, result: 'ok' })).toBeGreaterThanOrEqual(2);
+    expect(await metric('ldh_cds_arrival_reads_total', { ...ehrLabel, result: 'failed' })).toBe(0);
+    const lastRead = await metric('ldh_cds_arrival_last_read_timestamp_seconds', ehrLabel);
+    expect(Date.now() / 1000 - lastRead).toBeLessThan(10);
   }, 180_000);
 
   it('when a CT and a brain MRI arrive, then neither is queued, and each is skipped with a line naming the reason only', async () => {
@@ -248,6 +270,10 @@ describe('analyze on arrival, polling the EHR', () => {
       expect(failure?.status).toBe(503);
       expect((await cursor())?.since).toBe(sinceDuring);
       expect(count('arrival queued for analysis')).toBe(queuedBefore);
+      // Counted as failed reads, and the last good read stays where it was: what the stalled-watcher alert watches.
+      expect(
+        await metric('ldh_cds_arrival_reads_total', { ehr: ehr.fhirBaseUrl, result: 'failed' }),
+      ).toBeGreaterThanOrEqual(2);
     } finally {
       ehr.faults.fhirUnavailable = false;
     }

@@ -35,6 +35,7 @@ import {
   withPending,
   type ArrivalCursor,
 } from './arrival-cursor';
+import type { ArrivalObserver } from './arrival-metrics';
 import type { ArrivalMode } from './arrival-mode';
 import type { ArrivalStore } from './arrival-store';
 import { arrivalDecision, SKIP_REASON_TEXT } from './select-arrival';
@@ -84,6 +85,8 @@ export interface ArrivalWatcherOptions {
   /** With `subscription` and `auto`. */
   subscriptions?: SubscriptionRegistrar;
   log: ArrivalLog;
+  /** Counts the reads and the studies queued (arrival-metrics.ts); none: nothing counted. */
+  observe?: ArrivalObserver;
   now?: () => number;
 }
 
@@ -216,6 +219,7 @@ export function createArrivalWatcher(options: ArrivalWatcherOptions): ArrivalWat
       }
       const { snapshot, joined } = submitted;
       log('info', { ehr: fhirBaseUrl, job: snapshot.id, joined }, 'arrival queued for analysis');
+      options.observe?.queued(fhirBaseUrl);
       return withPending(cursor, { imagingStudy, jobId: snapshot.id });
     }
 
@@ -373,6 +377,7 @@ export function createArrivalWatcher(options: ArrivalWatcherOptions): ArrivalWat
               preparedAt = now();
             }
             await read();
+            options.observe?.read(fhirBaseUrl, 'ok', now());
             if (failures > 0)
               log('info', { ehr: fhirBaseUrl, failures }, 'arrival watcher: reading again after the failures');
             failures = 0;
@@ -385,6 +390,7 @@ export function createArrivalWatcher(options: ArrivalWatcherOptions): ArrivalWat
           }
         } catch (error) {
           if (isStopped(error)) break;
+          options.observe?.read(fhirBaseUrl, error instanceof RetryLater && error.quiet ? 'deferred' : 'failed', now());
           failures++;
           delay = backoffMs(failures, error);
           const fields = {
