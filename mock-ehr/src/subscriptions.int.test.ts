@@ -62,8 +62,7 @@ beforeAll(async () => {
   ({ ehr, cleanup } = await startTestEhr(1, { appBaseUrl: appUrl, clientsFile, generateStudy: generatePhantomStudy }));
   token = await createBackendTokens({
     clientKey: () => Promise.resolve(key),
-    clientId: 'subscriber',
-    scope: 'system/Subscription.cus system/ImagingStudy.rs',
+    registrationFor: () => ({ clientId: 'subscriber', scope: 'system/Subscription.cus system/ImagingStudy.rs' }),
   }).tokenFor(ehr.fhirBaseUrl);
 }, 60_000);
 

@@ -18,9 +18,9 @@ import { createRedisIssuedCards } from './cds-hooks/issued-cards';
 import { loadCdsCodes, triggerCodes, type CdsCodesFile } from './cds-hooks/trigger-codes';
 import { loadTrustedClients, type TrustedClients } from './cds-hooks/trusted-clients';
 import { createCdsJwtVerifier } from './cds-hooks/verify-jwt';
-import type { AppConfig } from './config';
+import { backendRegistrationFor, tokenSettingsFor, type AppConfig } from './config';
 import { analysesRouter } from './http/analyses-router';
-import { backendTokensFor } from './http/backend-services';
+import { createBackendTokens } from './http/backend-services';
 import { clientKeyRouter, loadOrCreateClientKey, sealJson, type ClientKey } from './http/client-key';
 import { handleError, handleNotFound } from './http/error-handler';
 import { configurationReport, healthRouter } from './http/health-router';
@@ -124,11 +124,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   const tokens =
     options.tokenVerifier ??
     createTokenVerifier({
-      settingsFor: () => ({
-        method: config.TOKEN_VERIFICATION,
-        introspectionAuth: config.INTROSPECTION_AUTH,
-        introspectionClientId: config.INTROSPECTION_CLIENT_ID,
-      }),
+      settingsFor: (fhirBaseUrl) => tokenSettingsFor(config, fhirBaseUrl),
       clientKey: readClientKey,
       cacheTtlMs: config.TOKEN_CACHE_SECONDS * 1000,
     });
@@ -163,7 +159,10 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       // A system job (the arrival watcher's, no user token) runs with the server's own Backend Services token.
       run: withOwnTokenForSystemJobs(
         analysisRunner(config.MODEL_DIR, deps, metrics.jobs),
-        backendTokensFor(config, readClientKey),
+        createBackendTokens({
+          clientKey: readClientKey,
+          registrationFor: (base) => backendRegistrationFor(config, base),
+        }),
       ),
       describeFailure: jobFailureDescriber(logger),
       maxRunning: config.MAX_CONCURRENT_ANALYSES,

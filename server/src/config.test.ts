@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_KEYS, loadConfig } from './config';
+import { backendRegistrationFor, CONFIG_KEYS, loadConfig, tokenSettingsFor } from './config';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ldh-cds-config-'));
 /** An EHRS_FILE with this content (a string is written as is). */
@@ -85,6 +85,58 @@ describe('loadConfig', () => {
     expect(bad('broken.json', '{ "ehrs": [')).toThrow(/EHRS_FILE .*broken\.json: cannot be read/);
     expect(() => loadConfig({ EHRS_FILE: path.join(dir, 'missing.json') })).toThrow(
       /missing\.json: cannot be read \(no such file\)/,
+    );
+  });
+
+  it('when an EHRS_FILE entry says how ldh-cds is registered at that EHR, then that EHR uses it and the others the defaults', () => {
+    // Before: the file's entries took no such keys ("Unrecognized key"), though the README told sites to set them.
+    const file = ehrsFile('registrations.json', {
+      ehrs: [
+        {
+          fhirBaseUrl: 'https://ehr-a.example/fhir',
+          imagingOrigins: ['https://pacs-a.example'],
+          tokenVerification: 'jwks',
+          introspectionAuth: 'user-token',
+          introspectionClientId: 'ldh-cds-at-a',
+          backendClientId: 'ldh-cds-workers-at-a',
+          backendScopes: ' system/ImagingStudy.rs system/DiagnosticReport.crus ',
+        },
+        { fhirBaseUrl: 'https://ehr-b.example/fhir', imagingOrigins: [] },
+      ],
+    });
+    const config = loadConfig({ EHRS_FILE: file, BACKEND_CLIENT_ID: 'ldh-cds-server' });
+    expect(tokenSettingsFor(config, 'https://ehr-a.example/fhir/')).toEqual({
+      method: 'jwks',
+      introspectionAuth: 'user-token',
+      introspectionClientId: 'ldh-cds-at-a',
+    });
+    expect(tokenSettingsFor(config, 'https://ehr-b.example/fhir')).toEqual({
+      method: 'introspection',
+      introspectionAuth: 'private_key_jwt',
+      introspectionClientId: 'ldh-cds-server',
+    });
+    expect(backendRegistrationFor(config, 'https://ehr-a.example/fhir')).toEqual({
+      clientId: 'ldh-cds-workers-at-a',
+      scope: 'system/ImagingStudy.rs system/DiagnosticReport.crus',
+    });
+    expect(backendRegistrationFor(config, 'https://ehr-b.example/fhir')).toEqual({
+      clientId: 'ldh-cds-server',
+      scope: config.BACKEND_SCOPES,
+    });
+  });
+
+  it('when an EHRS_FILE entry’s registration is wrong, then the error names the entry and the key', () => {
+    const entry = (more: Record<string, unknown>) => ({
+      ehrs: [{ fhirBaseUrl: 'http://a/fhir', imagingOrigins: [], ...more }],
+    });
+    expect(() => loadConfig({ EHRS_FILE: ehrsFile('method.json', entry({ tokenVerification: 'magic' })) })).toThrow(
+      /method\.json: ehrs\[0\]\.tokenVerification: /,
+    );
+    expect(() =>
+      loadConfig({ EHRS_FILE: ehrsFile('scopes.json', entry({ backendScopes: 'patient/ImagingStudy.rs' })) }),
+    ).toThrow(/scopes\.json: ehrs\[0\]\.backendScopes: must be space-separated system\/ scopes/);
+    expect(() => loadConfig({ EHRS_FILE: ehrsFile('typo.json', entry({ backendClientID: 'x' })) })).toThrow(
+      /typo\.json: .*backendClientID/,
     );
   });
 

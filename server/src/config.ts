@@ -9,7 +9,7 @@ import { FRAMES_PER_INSTANCE_CEILING, STUDY_LIMITS, type StudyLimitName } from '
 import { EXECUTION_PROVIDERS } from './inference/execution-provider';
 import { DEFAULT_BACKEND_SCOPES } from './http/backend-services';
 import { INTROSPECTION_AUTH_METHODS, TOKEN_VERIFICATION_METHODS } from './http/token-verifier';
-import { readTrustedEhrsFile, withSimpleFhirBases, type TrustedEhr } from './trusted-ehrs';
+import { readTrustedEhrsFile, systemScopes, withSimpleFhirBases, type TrustedEhr } from './trusted-ehrs';
 
 /** Every key with its default and meaning — the README's configuration table is generated from this list. */
 export const CONFIG_KEYS = [
@@ -296,13 +296,13 @@ export const CONFIG_KEYS = [
     key: 'BACKEND_CLIENT_ID',
     default: 'ldh-cds-server',
     description:
-      "With `REDIS_URL`: the worker's client id at the EHR for SMART Backend Services (`client_credentials` with `private_key_jwt`, `CLIENT_KEY_FILE`): workers act with their own token, never a user's.",
+      "With `REDIS_URL`: the worker's client id at the EHR for SMART Backend Services (`client_credentials` with `private_key_jwt`, `CLIENT_KEY_FILE`): workers act with their own token, never a user's. For EHRs whose `EHRS_FILE` entry sets no `backendClientId`.",
   },
   {
     key: 'BACKEND_SCOPES',
     default: '',
     description:
-      'With `REDIS_URL`: the `system/` scopes the workers ask for (space-separated); unset, exactly what an analysis reads and writes ([docs/deploy.md](docs/deploy.md#worker-authorization)). The EHR must allow `BACKEND_CLIENT_ID` these.',
+      'With `REDIS_URL`: the `system/` scopes the workers ask for (space-separated); unset, exactly what an analysis reads and writes ([docs/deploy.md](docs/deploy.md#worker-authorization)). The EHR must allow `BACKEND_CLIENT_ID` these. For EHRs whose `EHRS_FILE` entry sets no `backendScopes`.',
   },
   {
     key: 'ANALYZE_ON_ARRIVAL',
@@ -477,14 +477,7 @@ export const configSchema = z.object({
     .max(600_000)
     .default(Number(defaultOf('JOB_LOCK_MS'))),
   BACKEND_CLIENT_ID: z.string().min(1).default(defaultOf('BACKEND_CLIENT_ID')),
-  BACKEND_SCOPES: z
-    .string()
-    .refine(
-      (value) => value.split(/\s+/).every((scope) => scope === '' || scope.startsWith('system/')),
-      'must be space-separated system/ scopes',
-    )
-    .optional()
-    .transform((value) => (value?.trim() ? value.trim() : DEFAULT_BACKEND_SCOPES)),
+  BACKEND_SCOPES: systemScopes.optional().transform((value) => (value?.trim() ? value.trim() : DEFAULT_BACKEND_SCOPES)),
   ANALYZE_ON_ARRIVAL: z
     .enum(ARRIVAL_MODES, { error: `must be one of ${ARRIVAL_MODES.join(', ')}` })
     .default(defaultOf('ANALYZE_ON_ARRIVAL') as ArrivalMode),
@@ -526,4 +519,37 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   );
   if (ehrs.length === 0) throw new Error('Invalid configuration: no trusted EHR (set EHRS_FILE or FHIR_BASE_URLS)');
   return { ...parsed.data, FHIR_BASE_URLS: ehrs.map((ehr) => ehr.fhirBaseUrl), EHRS: ehrs };
+}
+
+/** The EHR entry of this FHIR base, if any (a base of FHIR_BASE_URLS alone has one too: withSimpleFhirBases). */
+const ehrOf = (config: Pick<AppConfig, 'EHRS'>, fhirBaseUrl: string): TrustedEhr | undefined =>
+  config.EHRS.find((ehr) => ehr.fhirBaseUrl === fhirBaseUrl.replace(/\/+$/, ''));
+
+/** How the user's tokens of this EHR are verified: its EHRS_FILE entry, else TOKEN_VERIFICATION and INTROSPECTION_*. */
+export function tokenSettingsFor(
+  config: Pick<AppConfig, 'EHRS' | 'TOKEN_VERIFICATION' | 'INTROSPECTION_AUTH' | 'INTROSPECTION_CLIENT_ID'>,
+  fhirBaseUrl: string,
+): {
+  method: AppConfig['TOKEN_VERIFICATION'];
+  introspectionAuth: AppConfig['INTROSPECTION_AUTH'];
+  introspectionClientId: string;
+} {
+  const ehr = ehrOf(config, fhirBaseUrl);
+  return {
+    method: ehr?.tokenVerification ?? config.TOKEN_VERIFICATION,
+    introspectionAuth: ehr?.introspectionAuth ?? config.INTROSPECTION_AUTH,
+    introspectionClientId: ehr?.introspectionClientId ?? config.INTROSPECTION_CLIENT_ID,
+  };
+}
+
+/** Who ldh-cds is at this EHR as a SMART Backend Services client: its EHRS_FILE entry, else BACKEND_CLIENT_ID and BACKEND_SCOPES. */
+export function backendRegistrationFor(
+  config: Pick<AppConfig, 'EHRS' | 'BACKEND_CLIENT_ID' | 'BACKEND_SCOPES'>,
+  fhirBaseUrl: string,
+): { clientId: string; scope: string } {
+  const ehr = ehrOf(config, fhirBaseUrl);
+  return {
+    clientId: ehr?.backendClientId ?? config.BACKEND_CLIENT_ID,
+    scope: ehr?.backendScopes ?? config.BACKEND_SCOPES,
+  };
 }

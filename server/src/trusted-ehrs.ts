@@ -9,13 +9,36 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { INTROSPECTION_AUTH_METHODS, TOKEN_VERIFICATION_METHODS } from './http/token-verifier';
 
-export interface TrustedEhr {
+/**
+ * How ldh-cds is registered at one EHR, where it differs from the configuration's defaults (TOKEN_VERIFICATION,
+ * INTROSPECTION_AUTH, INTROSPECTION_CLIENT_ID, BACKEND_CLIENT_ID, BACKEND_SCOPES): each EHR registers its clients
+ * itself, so two EHRs may know the server under two client ids, or verify tokens two ways.
+ */
+export interface EhrRegistration {
+  tokenVerification?: (typeof TOKEN_VERIFICATION_METHODS)[number];
+  introspectionAuth?: (typeof INTROSPECTION_AUTH_METHODS)[number];
+  introspectionClientId?: string;
+  backendClientId?: string;
+  /** Space-separated `system/` scopes. */
+  backendScopes?: string;
+}
+
+export interface TrustedEhr extends EhrRegistration {
   /** The FHIR base as `X-FHIR-Server` must name it (no trailing slash). */
   fhirBaseUrl: string;
   /** Origins (`scheme://host[:port]`) of this EHR's DICOMweb servers: an Endpoint.address must be on one of them. */
   imagingOrigins: readonly string[];
 }
+
+/** Space-separated SMART `system/` scopes (BACKEND_SCOPES, or an entry's `backendScopes`). */
+export const systemScopes = z
+  .string()
+  .refine(
+    (value) => value.split(/\s+/).every((scope) => scope === '' || scope.startsWith('system/')),
+    'must be space-separated system/ scopes',
+  );
 
 const httpUrl = z
   .url()
@@ -54,6 +77,14 @@ const ehrsFileSchema = z.strictObject({
         name: z.string().optional(),
         fhirBaseUrl: httpUrl,
         imagingOrigins: z.array(origin),
+        tokenVerification: z.enum(TOKEN_VERIFICATION_METHODS).optional(),
+        introspectionAuth: z.enum(INTROSPECTION_AUTH_METHODS).optional(),
+        introspectionClientId: z.string().min(1).optional(),
+        backendClientId: z.string().min(1).optional(),
+        backendScopes: systemScopes
+          .transform((value) => value.trim())
+          .refine((value) => value !== '', 'names no scope')
+          .optional(),
       }),
     )
     .min(1, 'lists no EHR')
@@ -85,10 +116,17 @@ export function readTrustedEhrsFile(file: string): TrustedEhr[] {
     const problems = parsed.error.issues.map((issue) => `${issuePath(issue.path)}: ${issue.message}`).join('; ');
     throw new Error(`EHRS_FILE ${file}: ${problems}`);
   }
-  return parsed.data.ehrs.map(({ fhirBaseUrl, imagingOrigins }) => ({
-    fhirBaseUrl,
-    imagingOrigins: [...new Set(imagingOrigins)],
-  }));
+  // `name` is for people reading the file: it is not kept.
+  return parsed.data.ehrs.map((entry) => {
+    const { imagingOrigins, ...rest } = withoutUndefined(entry);
+    delete rest.name;
+    return { ...rest, imagingOrigins: [...new Set(imagingOrigins)] };
+  });
+}
+
+/** The entry's keys that are set (exactOptionalPropertyTypes: an absent key is not one set to undefined). */
+function withoutUndefined<T extends object>(entry: T): T {
+  return Object.fromEntries(Object.entries(entry).filter(([, value]) => value !== undefined)) as T;
 }
 
 /** `['ehrs', 1, 'imagingOrigins', 0]` → `ehrs[1].imagingOrigins[0]`. */

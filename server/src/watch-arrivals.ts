@@ -13,8 +13,8 @@ import { arrivalNotificationRouter } from './arrival/notification-router';
 import { createRedisArrivalStore } from './arrival/redis-arrival-store';
 import { createSubscriptionRegistrar, NOTIFICATION_PATH, SUBSCRIPTION_SCOPE } from './arrival/subscription';
 import { loadCdsCodes, triggerCodes } from './cds-hooks/trigger-codes';
-import type { AppConfig } from './config';
-import { backendTokensFor, createBackendTokens, type BackendTokens } from './http/backend-services';
+import { backendRegistrationFor, type AppConfig } from './config';
+import { createBackendTokens, type BackendTokens } from './http/backend-services';
 import type { ClientKey } from './http/client-key';
 import type { AnalysisJobs, AnalysisRunner } from './jobs/analysis-jobs';
 import { findOwnAnalysis, type AnalyzeDependencies } from './pipeline/analyze-study';
@@ -49,14 +49,16 @@ export function startArrivalWatcher(config: AppConfig, wiring: ArrivalWiring): R
   if (config.ANALYZE_ON_ARRIVAL === 'off') return undefined;
   const { logger, deps } = wiring;
   const store = arrivalStoreFor(config);
-  const tokens = backendTokensFor(config, wiring.clientKey);
+  const tokens = createBackendTokens({
+    clientKey: wiring.clientKey,
+    registrationFor: (base) => backendRegistrationFor(config, base),
+  });
   // Read once at start: a file that cannot be read stops the start with its name, as for the CDS services.
   const codes = triggerCodes(loadCdsCodes(config.CDS_CODES_FILE));
   // Managing the Subscription takes a token of its own (SUBSCRIPTION_SCOPE): the analyses' scopes stay as they are.
   const subscriptionTokens = createBackendTokens({
     clientKey: wiring.clientKey,
-    clientId: config.BACKEND_CLIENT_ID,
-    scope: SUBSCRIPTION_SCOPE,
+    registrationFor: (base) => ({ clientId: backendRegistrationFor(config, base).clientId, scope: SUBSCRIPTION_SCOPE }),
   });
   const subscriptions =
     config.ANALYZE_ON_ARRIVAL === 'poll'

@@ -69,7 +69,10 @@ afterAll(async () => {
 });
 
 const tokens = (scope = DEFAULT_BACKEND_SCOPES, clientKey: ClientKey = key) =>
-  createBackendTokens({ clientKey: () => Promise.resolve(clientKey), clientId: 'ldh-cds-server', scope });
+  createBackendTokens({
+    clientKey: () => Promise.resolve(clientKey),
+    registrationFor: () => ({ clientId: 'ldh-cds-server', scope }),
+  });
 
 describe('SMART Backend Services for the queue workers', () => {
   it('then smart-config/clients.json registers ldh-cds-server for client_credentials with exactly the scopes the workers ask for, and the Subscription scope of analyze on arrival', () => {
@@ -116,6 +119,25 @@ describe('SMART Backend Services for the queue workers', () => {
     expect((refused as HttpError).message).toMatch(
       /its token endpoint refused ldh-cds-server \(HTTP 400 \(invalid_scope\)\)\. The EHR must register ldh-cds-server as a SMART Backend Services client/,
     );
+  });
+
+  it('when an EHR knows the server under another client id (its EHRS_FILE entry), then that id is the one asked for', async () => {
+    const asked: string[] = [];
+    const perEhr = createBackendTokens({
+      clientKey: () => Promise.resolve(key),
+      registrationFor: (fhirBaseUrl) => {
+        asked.push(fhirBaseUrl);
+        return { clientId: 'ldh-cds-at-another-ehr', scope: DEFAULT_BACKEND_SCOPES };
+      },
+    });
+    // The mock EHR registers ldh-cds-server only: the other id is refused, and the message names it.
+    const error = await perEhr.tokenFor(ehr.fhirBaseUrl).then(
+      () => undefined,
+      (reason: unknown) => reason as HttpError,
+    );
+    expect(error?.status).toBe(502);
+    expect(error?.message).toContain('refused ldh-cds-at-another-ehr');
+    expect(asked).toEqual([ehr.fhirBaseUrl]);
   });
 
   it('when a worker signs with another key than the registered one, then 502 (invalid_client)', async () => {

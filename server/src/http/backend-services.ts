@@ -30,12 +30,18 @@ export const DEFAULT_BACKEND_SCOPES = [
   'system/Device.crs',
 ].join(' ');
 
+/** Who the server is at one EHR, as a Backend Services client. */
+export interface BackendRegistration {
+  /** Its client id there (BACKEND_CLIENT_ID, `ldh-cds-server`, or the EHR's `backendClientId` in EHRS_FILE). */
+  clientId: string;
+  /** Space-separated `system/` scopes (BACKEND_SCOPES, or the EHR's `backendScopes`). */
+  scope: string;
+}
+
 export interface BackendTokensOptions {
   clientKey: () => Promise<ClientKey>;
-  /** The server's client id at the EHR (BACKEND_CLIENT_ID, `ldh-cds-server`). */
-  clientId: string;
-  /** Space-separated `system/` scopes (BACKEND_SCOPES). */
-  scope: string;
+  /** The registration at the EHR of this FHIR base (config.ts backendRegistrationFor). */
+  registrationFor: (fhirBaseUrl: string) => BackendRegistration;
   /** Timeout of one request to the EHR, ms (default 10 s). */
   timeoutMs?: number;
   now?: () => number;
@@ -117,13 +123,9 @@ export function createBackendTokens(options: BackendTokensOptions): BackendToken
   }
 
   async function request(fhirBaseUrl: string): Promise<string> {
+    const { clientId, scope } = options.registrationFor(fhirBaseUrl);
     const tokenEndpoint = await tokenEndpointOf(fhirBaseUrl);
-    const assertion = await signClientAssertion(
-      await options.clientKey(),
-      options.clientId,
-      tokenEndpoint,
-      new Date(now()),
-    );
+    const assertion = await signClientAssertion(await options.clientKey(), clientId, tokenEndpoint, new Date(now()));
     const { status, body } = await postOrGet(
       tokenEndpoint,
       {
@@ -131,7 +133,7 @@ export function createBackendTokens(options: BackendTokensOptions): BackendToken
         headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
         body: new URLSearchParams({
           grant_type: 'client_credentials',
-          scope: options.scope,
+          scope,
           client_assertion_type: JWT_BEARER_ASSERTION,
           client_assertion: assertion,
         }).toString(),
@@ -142,7 +144,7 @@ export function createBackendTokens(options: BackendTokensOptions): BackendToken
     if (status !== 200 || typeof answer.access_token !== 'string') {
       const error = typeof answer.error === 'string' ? ` (${answer.error.replace(/[^\w.-]/g, '')})` : '';
       throw unavailable(
-        `ldh-cds could not get its own access token from the EHR: its token endpoint refused ${options.clientId} (HTTP ${status}${error}). The EHR must register ${options.clientId} as a SMART Backend Services client (client_credentials, private_key_jwt with the key at /.well-known/jwks.json) allowed the scopes ${options.scope} (docs/deploy.md).`,
+        `ldh-cds could not get its own access token from the EHR: its token endpoint refused ${clientId} (HTTP ${status}${error}). The EHR must register ${clientId} as a SMART Backend Services client (client_credentials, private_key_jwt with the key at /.well-known/jwks.json) allowed the scopes ${scope} (docs/deploy.md).`,
       );
     }
     const lifetimeS = typeof answer.expires_in === 'number' && answer.expires_in > 0 ? answer.expires_in : 300;
@@ -167,12 +169,4 @@ export function createBackendTokens(options: BackendTokensOptions): BackendToken
       if (tokens.get(base)?.token === refused) tokens.delete(base);
     },
   };
-}
-
-/** The worker's Backend Services tokens as the configuration names them (BACKEND_CLIENT_ID, BACKEND_SCOPES). */
-export function backendTokensFor(
-  config: { BACKEND_CLIENT_ID: string; BACKEND_SCOPES: string },
-  clientKey: () => Promise<ClientKey>,
-): BackendTokens {
-  return createBackendTokens({ clientKey, clientId: config.BACKEND_CLIENT_ID, scope: config.BACKEND_SCOPES });
 }
