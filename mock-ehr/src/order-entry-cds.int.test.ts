@@ -26,6 +26,9 @@ let cds: Server;
 let cdsBase: string;
 const calls: Recorded[] = [];
 const SUGGESTION = 'suggest-neurosurgery';
+/** Set by a test: patient-view calls are held unanswered (a service that hangs), in `hanging`. */
+let hangPatientView = false;
+const hanging: express.Response[] = [];
 /** Set by a test: the suggestion also adds this to the draft's supportingInfo. */
 let supportingInfo: { reference: string; display: string } | undefined;
 
@@ -108,6 +111,10 @@ beforeAll(async () => {
       return;
     }
     const body = req.body as { hook: string; context: { draftOrders?: Bundle<ServiceRequest> } };
+    if (body.hook === 'patient-view' && hangPatientView) {
+      hanging.push(res);
+      return;
+    }
     if (body.hook === 'patient-view') {
       // A compact card: no suggestion (there is no order to change), a SMART link and override reasons.
       const compact: Partial<ReturnType<typeof card>> = card();
@@ -354,9 +361,26 @@ describe('opening a chart (patient-view)', () => {
     expect(again).toContain('Dismissed: Patient preference');
     // Another patient's chart with this visit id gets its own call, not this patient's cards.
     const other = ehr.seed.patients[1]?.patientId ?? '';
-    await fetch(`${ehr.url}/chart/${other}?${new URL(back, ehr.url).searchParams.toString()}`);
+    const otherPage = await (
+      await fetch(`${ehr.url}/chart/${other}?${new URL(back, ehr.url).searchParams.toString()}`)
+    ).text();
     expect(calls).toHaveLength(callsBefore + 1);
+    expect(otherPage).not.toContain('Dismissed');
+    expect(otherPage).not.toContain(cardUuid);
   });
+
+  it('when a patient-view service hangs, then the chart is shown after the patient-view wait, saying the service did not answer', async () => {
+    hangPatientView = true;
+    try {
+      const page = await (await fetch(`${ehr.url}/chart/${patientId()}`)).text();
+      expect(page).toContain('id="launch-ldh-cds"');
+      expect(page).toMatch(/class="card-error" role="alert">[^<]*spine-view[^<]*unreachable/);
+    } finally {
+      hangPatientView = false;
+      for (const res of hanging.splice(0)) res.json({ cards: [] });
+    }
+    // Order entry allows a service 10 s: a chart held that long fails this test's own time limit.
+  }, 8_000);
 
   it('when a visit is unknown (forgotten, or never was), then its card routes answer 404', async () => {
     const response = await postForm(`${ehr.url}/visits/no-such-visit/cards/x/override`, {

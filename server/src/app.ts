@@ -264,6 +264,8 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       ...(requestAnalysis ? { requestAnalysis } : {}),
     }),
   );
+  // Its errors are answered here, so that they too are sent with the service's settings (no ETag).
+  cdsService.use(handleError);
   app.use(cdsService);
   app.use(
     analysesRouter({

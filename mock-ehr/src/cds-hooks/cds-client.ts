@@ -123,16 +123,22 @@ export class CdsHooksClient {
       .sign(this.options.key.privateKey);
   }
 
-  async discover(servicesBaseUrl: string): Promise<CdsServiceDescription[]> {
-    const body = (await this.request('GET', `${servicesBaseUrl}/cds-services`, undefined, false)) as {
+  /** `timeoutMs`: how long the EHR waits for the service (default 10 s; the chart waits less: orders-router.ts). */
+  async discover(servicesBaseUrl: string, timeoutMs = CALL_TIMEOUT_MS): Promise<CdsServiceDescription[]> {
+    const body = (await this.request('GET', `${servicesBaseUrl}/cds-services`, undefined, false, timeoutMs)) as {
       services?: CdsServiceDescription[];
     };
     return body.services ?? [];
   }
 
-  async call(servicesBaseUrl: string, serviceId: string, request: HookRequest): Promise<CdsCard[]> {
+  async call(
+    servicesBaseUrl: string,
+    serviceId: string,
+    request: HookRequest,
+    timeoutMs = CALL_TIMEOUT_MS,
+  ): Promise<CdsCard[]> {
     const url = `${servicesBaseUrl}/cds-services/${encodeURIComponent(serviceId)}`;
-    const body = (await this.request('POST', url, request, true)) as { cards?: CdsCard[] };
+    const body = (await this.request('POST', url, request, true, timeoutMs)) as { cards?: CdsCard[] };
     return body.cards ?? [];
   }
 
@@ -141,7 +147,13 @@ export class CdsHooksClient {
     await this.request('POST', url, { feedback }, true);
   }
 
-  private async request(method: 'GET' | 'POST', url: string, body: unknown, signed: boolean): Promise<unknown> {
+  private async request(
+    method: 'GET' | 'POST',
+    url: string,
+    body: unknown,
+    signed: boolean,
+    timeoutMs = CALL_TIMEOUT_MS,
+  ): Promise<unknown> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (signed) headers.Authorization = `Bearer ${await this.signFor(url)}`;
@@ -151,7 +163,7 @@ export class CdsHooksClient {
         method,
         headers,
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
       throw new CdsCallError(`CDS service ${url} unreachable: ${(error as Error).message}`, undefined, '');

@@ -68,6 +68,9 @@ export interface OrdersRouterOptions {
   now?: () => number;
 }
 
+/** How long opening a chart waits for the patient-view services (discovery, then each call): the chart comes first. */
+export const PATIENT_VIEW_TIMEOUT_MS = 3_000;
+
 /** An order entry session (draft → cards → sign) is forgotten after this long without a visit… */
 export const ORDER_SESSION_IDLE_MS = 60 * 60 * 1000;
 /** …and at most this many are kept, the least recently visited forgotten first. */
@@ -385,9 +388,14 @@ async function callHooks(
 ): Promise<{ cards: RenderedCard[]; errors: string[] }> {
   const cards: RenderedCard[] = [];
   const errors: string[] = [];
+  // Order entry waits for the services as long as the client allows; opening a chart waits less, since the chart is
+  // what the clinician came for (CDS Hooks 2.0 §patient-view: the cards come with it, not before it).
+  const timeoutMs = hook === 'patient-view' ? PATIENT_VIEW_TIMEOUT_MS : undefined;
   let services;
   try {
-    services = (await options.cds.discover(options.cdsServicesBaseUrl)).filter((service) => service.hook === hook);
+    services = (await options.cds.discover(options.cdsServicesBaseUrl, timeoutMs)).filter(
+      (service) => service.hook === hook,
+    );
   } catch (error) {
     options.logger.warn(cdsFailureLogFields(error), 'CDS discovery failed');
     return { cards, errors: [`Decision support unavailable: ${(error as Error).message}`] };
@@ -411,30 +419,37 @@ async function callHooks(
     patientId,
     practitionerId: options.practitionerId,
   });
-  for (const service of services) {
-    const request: HookRequest = {
-      hook,
-      hookInstance: randomUUID(),
-      fhirServer: options.fhirBaseUrl,
-      fhirAuthorization: {
-        access_token: accessToken,
-        token_type: 'Bearer',
-        expires_in: options.tokens.accessTokenTtlS,
-        scope,
-        subject: options.cdsClientId,
-        patient: patientId,
-      },
-      context,
-      prefetch: await buildPrefetch(options.engine, service.prefetch, context, userId),
-    };
-    try {
-      const answered = await options.cds.call(options.cdsServicesBaseUrl, service.id, request);
-      for (const card of answered) cards.push({ serviceId: service.id, card: withUuid(card) });
-    } catch (error) {
-      // The chart shows the service's words; the log keeps codes (a card or an error body can name the patient).
-      options.logger.warn({ service: service.id, hook, ...cdsFailureLogFields(error) }, 'CDS call failed');
-      errors.push(`${service.title ?? service.id}: ${error instanceof Error ? error.message : String(error)}`);
-    }
+  // Every service at once, each on its own: one that is slow or failing delays or spoils no other's cards.
+  const answers = await Promise.all(
+    services.map(async (service) => {
+      const request: HookRequest = {
+        hook,
+        hookInstance: randomUUID(),
+        fhirServer: options.fhirBaseUrl,
+        fhirAuthorization: {
+          access_token: accessToken,
+          token_type: 'Bearer',
+          expires_in: options.tokens.accessTokenTtlS,
+          scope,
+          subject: options.cdsClientId,
+          patient: patientId,
+        },
+        context,
+        prefetch: await buildPrefetch(options.engine, service.prefetch, context, userId),
+      };
+      try {
+        const answered = await options.cds.call(options.cdsServicesBaseUrl, service.id, request, timeoutMs);
+        return { cards: answered.map((card) => ({ serviceId: service.id, card: withUuid(card) })) };
+      } catch (error) {
+        // The chart shows the service's words; the log keeps codes (a card or an error body can name the patient).
+        options.logger.warn({ service: service.id, hook, ...cdsFailureLogFields(error) }, 'CDS call failed');
+        return { error: `${service.title ?? service.id}: ${error instanceof Error ? error.message : String(error)}` };
+      }
+    }),
+  );
+  for (const answer of answers) {
+    if (answer.cards) cards.push(...answer.cards);
+    if (answer.error !== undefined) errors.push(answer.error);
   }
   return { cards, errors };
 }

@@ -15,6 +15,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 export type ArrivalReadResult = 'ok' | 'failed' | 'deferred';
 
 export interface ArrivalObserver {
+  /** The watcher starts on this EHR: the last-read time starts here, so a watcher that never reads goes stale too. */
+  started(ehr: string, atMs: number): void;
   read(ehr: string, result: ArrivalReadResult, atMs: number): void;
   queued(ehr: string): void;
 }
@@ -28,7 +30,7 @@ export function createArrivalMetrics(registry: Registry): ArrivalObserver {
   });
   const lastRead = new Gauge({
     name: 'ldh_cds_arrival_last_read_timestamp_seconds',
-    help: 'When this process last read the EHR for arrivals to the end (Unix time); only the process holding the lease reads.',
+    help: 'When this process last read the EHR for arrivals to the end (Unix time), or started watching it; only the process holding the lease reads.',
     labelNames: ['ehr'] as const,
     registers: [registry],
   });
@@ -39,6 +41,9 @@ export function createArrivalMetrics(registry: Registry): ArrivalObserver {
     registers: [registry],
   });
   return {
+    started(ehr, atMs) {
+      lastRead.set({ ehr }, atMs / 1000);
+    },
     read(ehr, result, atMs) {
       reads.inc({ ehr, result });
       if (result === 'ok') lastRead.set({ ehr }, atMs / 1000);

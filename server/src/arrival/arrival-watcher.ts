@@ -361,6 +361,7 @@ export function createArrivalWatcher(options: ArrivalWatcherOptions): ArrivalWat
     };
 
     async function loop(): Promise<void> {
+      options.observe?.started(fhirBaseUrl, now());
       let holding = false;
       let notified = false;
       /** When the Subscription was last registered or checked (it is again every ARRIVAL_RECHECK_INTERVAL_S). */

@@ -591,6 +591,8 @@ describe('a full replay cache (CDS_REPLAY_CACHE_MAX, without Redis)', () => {
       const third = await post(url, body, await sign(url));
       expect(third.status).toBe(503);
       expect(third.headers.get('retry-after')).toBe('5');
+      expect(third.headers.get('cache-control')).toBe('no-store');
+      expect(third.headers.get('etag')).toBeNull();
       expect(((await third.json()) as OperationOutcome).issue[0]?.diagnostics).toMatch(/replay cache holds 2/);
       // Before: the third call was accepted and the first jti evicted to make room, so the first token could be replayed.
       const replay = await post(url, body, first);

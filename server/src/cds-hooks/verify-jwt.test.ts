@@ -112,6 +112,20 @@ describe('CDS Hooks JWT verification', () => {
     await expect(verifier.verify(`Bearer ${token}`, AUD)).resolves.toMatchObject({ iss: ISS });
   });
 
+  it('when a token with a far exp is replayed in the last second its age still allows, then it is refused', async () => {
+    // jose compares whole seconds: a token issued at T is accepted until T + 331 s (5 min + 30 s tolerance, the
+    // current second rounded down). Before: its jti was forgotten at T + 330 s and the replay at T + 330.5 s passed.
+    const issuedAtS = nowS();
+    let clockMs = issuedAtS * 1000 + 1_000;
+    const timed = createCdsJwtVerifier(trusted, { now: () => clockMs });
+    const token = await sign({ iat: issuedAtS, exp: issuedAtS + 3 * 3600 });
+    await timed.verify(`Bearer ${token}`, AUD);
+    clockMs = issuedAtS * 1000 + 330_500;
+    await expect(timed.verify(`Bearer ${token}`, AUD)).rejects.toThrow(/replay/);
+    clockMs = issuedAtS * 1000 + 331_000;
+    await expect(timed.verify(`Bearer ${token}`, AUD)).rejects.toThrow(/issued more than 5 minutes ago/);
+  });
+
   it('when two verifiers share one replay store (two processes, one Redis), then a jti used at one is refused at the other', async () => {
     const shared = createMemoryReplayCache();
     const first = createCdsJwtVerifier(trusted, { replayCache: shared });

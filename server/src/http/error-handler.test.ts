@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PipelineError } from '../pipeline/pipeline-error';
 import { UpstreamRequestError } from '../upstream/upstream-request-error';
 import { handleError, handleNotFound } from './error-handler';
-import { notFound } from './http-error';
+import { notFound, serviceBusy } from './http-error';
 import { requestLogger } from './security';
 
 const SOP = '2.25.174119395349638286871213943086402861294';
@@ -76,6 +76,18 @@ describe('handleError', () => {
       upstream: { service: 'DICOMweb', status: 404 },
     });
     expect(lines.join('\n')).not.toContain(SOP);
+  });
+
+  it('when the server is at capacity (503 with Retry-After), then the log has a warning without a stack, not an error', async () => {
+    const lines: string[] = [];
+    const { status } = await answerTo(serviceBusy('The JWT replay cache is full; try again shortly', 5), lines);
+    expect(status).toBe(503);
+    const logged = lines.map((line) => JSON.parse(line) as { level: number; msg: string; stack?: unknown });
+    const refusal = logged.find((line) => line.msg === 'request refused: busy');
+    // pino levels: warn 40, error 50. Before: 'request failed' at 50 with the stack frames, at every refused call.
+    expect(refusal?.level).toBe(40);
+    expect(refusal?.stack).toBeUndefined();
+    expect(logged.some((line) => line.level >= 50)).toBe(false);
   });
 
   it('when a route answers its own 404, then the OperationOutcome ends with the reference', async () => {

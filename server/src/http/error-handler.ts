@@ -87,7 +87,11 @@ export const handleError: ErrorRequestHandler = (error: unknown, req, res, next)
   }
   const httpError = toHttpError(error);
   const fields = errorToLogFields(error, httpError);
-  if (httpError.status >= 500) req.log.error({ ...fields, stack: stackFramesOf(error) }, 'request failed');
+  // A 503 with Retry-After is the server at capacity by design (a full queue, a full replay cache): a warning a flood
+  // repeats, not a failure with a stack to read.
+  if (httpError.status === 503 && httpError.headers['Retry-After'] !== undefined)
+    req.log.warn(fields, 'request refused: busy');
+  else if (httpError.status >= 500) req.log.error({ ...fields, stack: stackFramesOf(error) }, 'request failed');
   else req.log.info(fields, 'request refused');
   res
     .status(httpError.status)

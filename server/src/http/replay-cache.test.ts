@@ -15,11 +15,11 @@ describe('createMemoryReplayCache', () => {
     let now = 1_000_000;
     const cache = createMemoryReplayCache({ now: () => now });
     const ttl = replayTtlMs({ expiresAtS: now / 1000 + 60 }, { clockToleranceS: 30 }, now);
-    expect(ttl).toBe(90_000);
+    expect(ttl).toBe(91_000);
     expect(await cache.seen('iss jti', ttl)).toBe(false);
-    now += 89_000;
+    now += 90_000;
     expect(await cache.seen('iss jti', ttl)).toBe(true);
-    now += 2_000;
+    now += 1_001;
     expect(await cache.seen('iss jti', ttl)).toBe(false);
   });
 
@@ -54,12 +54,12 @@ describe('createMemoryReplayCache', () => {
 describe('replayTtlMs', () => {
   const limits = { maxAgeS: 300, clockToleranceS: 30 };
 
-  it('when the token expires before its age limit, then until its exp plus the tolerance', () => {
-    expect(replayTtlMs({ expiresAtS: 1_060, issuedAtS: 1_000 }, limits, 1_000_000)).toBe(90_000);
+  it('when the token expires before its age limit, then until its exp plus the tolerance and the whole second', () => {
+    expect(replayTtlMs({ expiresAtS: 1_060, issuedAtS: 1_000 }, limits, 1_000_000)).toBe(91_000);
   });
 
-  it('when the token’s exp is far off, then only until iat + the largest age accepted, plus the tolerance', () => {
+  it('when the token’s exp is far off, then only until iat + the largest age accepted, plus the tolerance and the whole second', () => {
     // Before: a token with exp a day away kept its jti for a day, though it is refused by age after 5½ minutes.
-    expect(replayTtlMs({ expiresAtS: 1_000 + 86_400, issuedAtS: 1_000 }, limits, 1_000_000)).toBe(330_000);
+    expect(replayTtlMs({ expiresAtS: 1_000 + 86_400, issuedAtS: 1_000 }, limits, 1_000_000)).toBe(331_000);
   });
 });

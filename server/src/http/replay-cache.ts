@@ -63,8 +63,13 @@ export function createMemoryReplayCache({ max = 100_000, now = Date.now }: Memor
 /**
  * How long a token's `jti` must be remembered: for as long as the verifier could still accept the token — until its
  * `exp`, or its `iat` plus the largest age accepted if that comes first (a token with a far `exp` is refused by age
- * anyway) — plus the clock tolerance. Times in seconds since the epoch.
+ * anyway) — plus the clock tolerance, plus one second: jose compares whole seconds (the current time rounded down), so
+ * a token whose age limit falls at second S is still accepted until S + 1 (RFC 7519 §4.1.6 leaves the precision to the
+ * verifier). Times in seconds since the epoch.
  */
+/** The verifier's clock counts whole seconds: a key is kept one second past the last one it could accept in. */
+const WHOLE_SECOND_MARGIN_S = 1;
+
 export function replayTtlMs(
   token: { expiresAtS: number; issuedAtS?: number | undefined },
   limits: { maxAgeS?: number; clockToleranceS: number },
@@ -74,5 +79,5 @@ export function replayTtlMs(
     token.expiresAtS,
     token.issuedAtS === undefined || limits.maxAgeS === undefined ? Infinity : token.issuedAtS + limits.maxAgeS,
   );
-  return (lastAcceptedS + limits.clockToleranceS) * 1000 - nowMs;
+  return (lastAcceptedS + limits.clockToleranceS + WHOLE_SECOND_MARGIN_S) * 1000 - nowMs;
 }

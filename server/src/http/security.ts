@@ -55,7 +55,12 @@ export function requestLogger(logger: Logger): HttpLogger {
     genReqId: newRequestId,
     serializers: httpLogSerializers,
     redact: LOG_REDACT_PATHS,
+    // A 503 with Retry-After is the server at capacity by design (error-handler.ts): a warning, as a 4xx is.
     customLogLevel: (_req: IncomingMessage, res: ServerResponse, error: Error | undefined) =>
-      error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+      error || (res.statusCode >= 500 && !(res.statusCode === 503 && res.hasHeader('retry-after')))
+        ? 'error'
+        : res.statusCode >= 400
+          ? 'warn'
+          : 'info',
   });
 }

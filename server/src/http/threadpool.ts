@@ -4,7 +4,7 @@
  * Each CDS Hooks call's JWT signature is checked on Node's libuv threadpool (jose's WebCrypto verify: ~0.5 ms of CPU
  * for ES384). Libuv starts 4 threads whatever the host; on a 2-core host those threads and the event loop fight for
  * the cores, and the event loop, preempted while it holds 50 calls, answers all of them later: at 50 concurrent hook
- * calls on the 2-core machine, p95 60 ms with 4 threads, 43 ms with 1 (docs/deploy.md §The libuv threadpool). One core
+ * calls on the 2-core machine, p95 56 ms with 4 threads, 43–45 ms with 1 (docs/deploy.md §The libuv threadpool). One core
  * is the event loop's, the others the pool's: cores − 1 threads, at least 1, at most libuv's default 4.
  *
  * Libuv reads UV_THREADPOOL_SIZE once, when the pool first runs work, which with tsx's loader is before any of our
