@@ -5,17 +5,16 @@
  * state; the EHR holds no DiagnosticReport) → Analyze again → the page reloaded mid-job → the bar reconnects to the
  * same job and the findings appear, one report in the EHR. Takes docs/analysis-progress-screenshot.png.
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DiagnosticReport } from '@medplum/fhirtypes';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seriousViolations } from '../support/axe';
 import { launchChromium, seededPatient, startSandbox, type Sandbox } from '../support/sandbox';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Each DICOMweb answer this late: the 29 images of the seeded study take about 15 s to retrieve. */
 const PACS_DELAY_MS = 500;
@@ -84,26 +83,6 @@ async function retrievedCount(): Promise<{ done: number; total: number }> {
   return seen;
 }
 
-/**
- * axe-core over the whole page; only serious and critical violations fail. The app's CSP (script-src 'self') refuses
- * an injected <script>, so axe's source is evaluated through the DevTools protocol instead.
- */
-async function seriousViolations(): Promise<string[]> {
-  await page.evaluate(await readFile(axePath, 'utf8'));
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: typeof import('axe-core') }).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((violation) => ({
-      id: violation.id,
-      impact: violation.impact ?? null,
-      targets: violation.nodes.map((node) => node.target.join(' ')),
-    }));
-  });
-  return violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map((violation) => `${violation.id} (${violation.impact ?? ''}): ${violation.targets.join(', ')}`);
-}
-
 describe('when a clinician analyzes a study whose images arrive slowly', () => {
   it('then a progress bar shows the server’s stage text as it advances, with Cancel, and passes axe', async () => {
     await page.goto(`${sandbox.ehr.url}/chart/${encodeURIComponent(patient().patientId)}`);
@@ -133,7 +112,7 @@ describe('when a clinician analyzes a study whose images arrive slowly', () => {
       /AI output is preliminary until a clinician confirms it · not for clinical use — synthetic-trained demo model/,
     );
     expect(await page.getByTestId('cancel-analysis-button').isEnabled()).toBe(true);
-    expect(await seriousViolations()).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
 
     await mkdir(path.join(repoRoot, 'docs'), { recursive: true });
     await page.screenshot({ path: path.join(repoRoot, 'docs/analysis-progress-screenshot.png'), fullPage: true });

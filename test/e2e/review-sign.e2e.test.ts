@@ -7,17 +7,16 @@
  * asked) and an expired token (401: the edits kept, Re-authorize re-runs the launch and restores them). axe-core
  * checks the whole panel at 1280×800 and 768×1024 (no serious or critical violation).
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bundle, DiagnosticReport, Provenance } from 'fhir/r4';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seriousViolations } from '../support/axe';
 import { launchChromium, startSandbox, type Sandbox } from '../support/sandbox';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 let browser: Browser;
 let sandbox: Sandbox;
@@ -156,26 +155,6 @@ async function expectDecisionsKept(page: Page, plan: Plan): Promise<void> {
   await expect.poll(() => rowReview(page, plan.edit)).toMatch(/ → you: /);
   await expect.poll(() => rowReview(page, plan.reject)).toMatch(/rejected \(artefact: motion at this level\)/);
   await expect.poll(() => page.getByTestId('sign-progress').textContent()).toBe('5 of 5 levels decided');
-}
-
-/**
- * axe-core over the whole page; only serious and critical violations fail. The app's CSP (script-src 'self') refuses
- * an injected <script> (page.addScriptTag), so axe's source is evaluated through the DevTools protocol instead.
- */
-async function seriousViolations(page: Page): Promise<string[]> {
-  await page.evaluate(await readFile(axePath, 'utf8'));
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: typeof import('axe-core') }).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((violation) => ({
-      id: violation.id,
-      impact: violation.impact ?? null,
-      targets: violation.nodes.map((node) => node.target.join(' ')),
-    }));
-  });
-  return violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map((violation) => `${violation.id} (${violation.impact ?? ''}): ${violation.targets.join(', ')}`);
 }
 
 async function signingProvenances(token: string, report: string): Promise<Provenance[]> {

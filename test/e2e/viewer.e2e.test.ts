@@ -5,17 +5,15 @@
  * changes the window and Reset restores it, the layout puts the sagittal below at tablet width, and axe-core finds no
  * serious or critical accessibility violation in the viewer. Saves docs/viewer-screenshot.png.
  */
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSyntheticStudy } from '../../models/synthetic';
+import { seriousViolations } from '../support/axe';
 import { launchChromium, startSandbox, type Sandbox } from '../support/sandbox';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const require = createRequire(import.meta.url);
 
 let browser: Browser;
 let sandbox: Sandbox;
@@ -190,23 +188,7 @@ describe('when a clinician opens a herniated level from the findings', () => {
     expect(await viewer.getByTestId('window-preset').inputValue()).toBe('default');
 
     // axe-core on the viewer region: no serious or critical violation.
-    const axeSource = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
-    // The app's CSP (script-src 'self') refuses an inline <script> (addScriptTag): evaluate the source through the
-    // DevTools protocol instead, which leaves the page's CSP as the app serves it.
-    await appPage.evaluate(axeSource);
-    const violations = await appPage.evaluate(async () => {
-      const axe = (window as unknown as { axe: typeof import('axe-core') }).axe;
-      const region = document.querySelector('[data-testid="level-viewer"]');
-      if (!region) throw new Error('no viewer');
-      const results = await axe.run(region);
-      return results.violations
-        .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-        .map(
-          (violation) =>
-            `${violation.id}: ${violation.help} (${violation.nodes.map((n) => n.target.join(' ')).join('; ')})`,
-        );
-    });
-    expect(violations).toEqual([]);
+    expect(await seriousViolations(appPage, '[data-testid="level-viewer"]')).toEqual([]);
 
     // Tablet width: the sagittal image goes below the axial one.
     await appPage.setViewportSize({ width: 768, height: 1024 });
