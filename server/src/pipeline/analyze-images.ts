@@ -412,10 +412,14 @@ export async function analyzeImages(
     cursor += stack.slices.length;
     return { level: stack.level, slices: levelSlices, detections: levelDetections, images: levelImages };
   });
+  // The zoomed passes time their own preprocess, inference and postprocess (zoomed-pass.ts): this stage's time is the
+  // work around them, not counted twice.
+  const beforePassesMs = performance.now() - postStart;
   await verifyCandidates(levels, detector, onStage);
   signal?.throwIfAborted();
   await refineReportedBoxes(levels, detector, onStage);
   signal?.throwIfAborted();
+  const afterPasses = performance.now();
   const reconciled = reconcileMsuClass(
     detectionsToFindings(levels, detector.manifest).sort(
       (a, b) => DISC_LEVELS.indexOf(a.level) - DISC_LEVELS.indexOf(b.level),
@@ -433,7 +437,7 @@ export async function analyzeImages(
       if (ref && image) keySlices.push({ ref, image });
     }
   }
-  onStage?.('postprocess', performance.now() - postStart);
+  onStage?.('postprocess', beforePassesMs + performance.now() - afterPasses);
   const acquisitionDateTime = acquisitionDateTimeOf(instances);
   return {
     findings: {
