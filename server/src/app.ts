@@ -11,6 +11,8 @@ import { pino, type Logger } from 'pino';
 import { createArrivalMetrics } from './arrival/arrival-metrics';
 import { backgroundAnalysisRequester } from './cds-hooks/background-analysis';
 import { cdsHooksRouter, type AnalysisRequester } from './cds-hooks/cds-router';
+import { cdsHookMetrics } from './cds-hooks/hook-metrics';
+import { CDS_SERVICES } from './cds-hooks/services';
 import { createFileFeedbackStore, type CdsFeedbackStore } from './cds-hooks/feedback-store';
 import { createRecordCache } from './cds-hooks/record-cache';
 import { createRedisFeedbackStore, type RedisFeedbackStore } from './cds-hooks/redis-feedback-store';
@@ -247,6 +249,13 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
   const cdsService = express();
   cdsService.disable('x-powered-by');
   cdsService.set('etag', false);
+  cdsService.use(
+    '/cds-services',
+    cdsHookMetrics(
+      metrics.registry,
+      CDS_SERVICES.map((service) => service.id),
+    ),
+  );
   cdsService.use(
     cdsHooksRouter({
       appBaseUrl: config.APP_BASE_URL,

@@ -66,6 +66,8 @@ beforeAll(async () => {
     FHIR_BASE_URLS: FHIR,
     CLIENT_DIST_DIR: dir,
     LOG_LEVEL: 'silent',
+    // The service's metrics, scraped as Prometheus would (hook-metrics.ts).
+    METRICS_PORT: '0',
   });
   const stub = (_baseUrl: string, token: string): FhirClient =>
     ({
@@ -601,6 +603,43 @@ describe('a full replay cache (CDS_REPLAY_CACHE_MAX, without Redis)', () => {
     } finally {
       await small.close();
     }
+  });
+});
+
+describe('metrics (hook-metrics.ts)', () => {
+  /** The samples of `name` whose labels include `labels`, summed; 0 when there is none. */
+  async function sampled(name: string, labels: Record<string, string>): Promise<number> {
+    const text = await (await fetch(app.metricsUrl ?? '')).text();
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith(`${name}{`))
+      .filter((line) => Object.entries(labels).every(([key, value]) => line.includes(`${key}="${value}"`)))
+      .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+  }
+
+  it('when hooks are answered and refused, then each call is counted by service, kind and status, and timed', async () => {
+    const { prefetch } = patientWithAnalysis('m1');
+    const url = serviceUrl('ldh-cds-order-select');
+    const labels = { service: 'ldh-cds-order-select', kind: 'hook' };
+    const [ok, refused, timed] = await Promise.all([
+      sampled('ldh_cds_cds_hooks_calls_total', { ...labels, code: '200' }),
+      sampled('ldh_cds_cds_hooks_calls_total', { ...labels, code: '401' }),
+      sampled('ldh_cds_cds_hooks_call_duration_seconds_count', labels),
+    ]);
+    await callHook('order-select', 'm1', [neurosurgery('m1')], prefetch);
+    expect((await post(url, hookBody('order-select', 'm1', [neurosurgery('m1')], prefetch))).status).toBe(401);
+    expect((await fetch(`${base}/cds-services/no-such-service`, { method: 'POST' })).status).toBeGreaterThanOrEqual(
+      400,
+    );
+    expect(await sampled('ldh_cds_cds_hooks_calls_total', { ...labels, code: '200' })).toBe(ok + 1);
+    expect(await sampled('ldh_cds_cds_hooks_calls_total', { ...labels, code: '401' })).toBe(refused + 1);
+    expect(await sampled('ldh_cds_cds_hooks_call_duration_seconds_count', labels)).toBe(timed + 2);
+    // A service this server does not offer is counted as unknown: the label keeps to a closed list.
+    expect(await sampled('ldh_cds_cds_hooks_calls_total', { service: 'unknown', kind: 'hook' })).toBeGreaterThanOrEqual(
+      1,
+    );
+    const text = await (await fetch(app.metricsUrl ?? '')).text();
+    expect(text).not.toContain('no-such-service');
   });
 });
 
