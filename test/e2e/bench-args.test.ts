@@ -12,6 +12,12 @@ describe('npm run bench: the command line', () => {
     ).toEqual({ studies: 40, size: 256, concurrency: 4, workers: 2, inFlight: 8, ep: 'webgpu' });
   });
 
+  it('when --local is given, then the in-process bench reads the studies from memory; with --workers it is refused', () => {
+    expect(parseBenchArgs(['--local', '--ep', 'webgpu'])).toMatchObject({ workers: 0, local: true, ep: 'webgpu' });
+    expect(parseBenchArgs([])).not.toHaveProperty('local');
+    expect(() => parseBenchArgs(['--local', '--workers', '2'])).toThrow(/--local is for the in-process bench/);
+  });
+
   it('when --decode-threads is 0, then it is kept (decoding in the analyzing thread), not dropped as unset', () => {
     expect(parseBenchArgs(['--decode-threads', '0']).decodeThreads).toBe(0);
   });

@@ -3,7 +3,7 @@
  *
  *   npm run bench -- [--studies 20] [--size 256|512] [--ep auto|cpu|webgpu|cuda] [--syntax UID] [--batch N]
  *                    [--decode-threads N] [--model DIR] [--concurrency 1]
- *                    [--workers N [--in-flight K]]
+ *                    [--workers N [--in-flight K]] [--local]
  *
  * - `--workers` absent or 0: in-process (server/src/cli/bench-cli.ts) — the pipeline in this process, no queue;
  * - `--workers N` (N ≥ 1): through the queue (bench-queue.ts) — Redis, one API process and N worker processes.
@@ -13,6 +13,7 @@
  * - `--in-flight K` (queue only): studies submitted and not yet finished at any time, a closed loop; default: all
  *   submitted at once, a burst, so that the queue wait shows how long a backlog takes to drain. K = N × M keeps every
  *   worker busy without a backlog: end to end ≈ run time.
+ * - `--local` (in-process only): the images in memory, no PACS — the analysis once the images are local.
  * - `--ep`, `--batch`, `--decode-threads`, `--model`: in-process, this process's settings; through the queue, the
  *   workers' INFERENCE_EP, INFERENCE_BATCH, DECODE_THREADS and MODEL_DIR. Absent: the environment's (config.ts).
  */
@@ -60,6 +61,7 @@ export function parseBenchArgs(args: string[]): BenchArgs {
       concurrency: { type: 'string', default: '1' },
       workers: { type: 'string', default: '0' },
       'in-flight': { type: 'string' },
+      local: { type: 'boolean', default: false },
     },
   });
   const size = Number(values.size);
@@ -73,6 +75,8 @@ export function parseBenchArgs(args: string[]): BenchArgs {
   const inFlight = integer('in-flight', values['in-flight'], 1);
   if (workers === 0 && inFlight !== undefined)
     throw new Error('--in-flight is for the queue: give --workers N (1 or more) with it');
+  if (workers > 0 && values.local)
+    throw new Error('--local is for the in-process bench: the queue workers read the studies from the PACS');
   const batch = integer('batch', values.batch, 1);
   const decodeThreads = integer('decode-threads', values['decode-threads'], 0);
   return {
@@ -86,5 +90,6 @@ export function parseBenchArgs(args: string[]): BenchArgs {
     ...(batch !== undefined ? { batch } : {}),
     ...(decodeThreads !== undefined ? { decodeThreads } : {}),
     ...(inFlight !== undefined ? { inFlight } : {}),
+    ...(values.local ? { local: true } : {}),
   };
 }

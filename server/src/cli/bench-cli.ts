@@ -2,7 +2,12 @@
  * The in-process mode of `npm run bench` (test/e2e/bench.ts parses the command line; `--workers N` runs the queue
  * mode instead, test/e2e/bench-queue.ts):
  * `npm run bench -- [--studies N] [--size 256|512] [--ep auto|cpu|webgpu|cuda] [--syntax UID] [--batch N]
- *                   [--decode-threads N] [--concurrency N] [--model DIR]`
+ *                   [--decode-threads N] [--concurrency N] [--model DIR] [--local]`
+ *
+ * `--local`: the images already local — each study's Part 10 files parsed in memory and served to the pipeline as a
+ * folder of DICOM files would be (folder-source.ts), no PACS — the measure of issue 23's GPU goal (a 25-slice study
+ * end to end once its images are local), and what the device script runs on a GPU host without Orthanc
+ * (test/e2e/device/).
  *
  * Analyzes N synthetic phantom studies through a real DICOMweb server: an Orthanc started here
  * (Debian orthanc + orthanc-dicomweb, loopback, temporary storage) — and prints per stage (QIDO, metadata,
@@ -24,7 +29,9 @@ import { createDicomwebRetriever } from '../dicomweb/dicomweb-retriever';
 import { createDetectorSession } from '../inference/detector-session';
 import type { ExecutionProviderSetting } from '../inference/execution-provider';
 import { levelFindingToReportLine } from '../findings/findings';
-import { analyzeImages, type PipelineStage } from '../pipeline/analyze-images';
+import { analyzeImages, type PipelineStage, type StudySource } from '../pipeline/analyze-images';
+import { part10StudySource } from '../pipeline/folder-source';
+import { readPart10 } from '../dicom/part10';
 import { decoderFor, pipelineOptionsFromConfig } from '../pipeline/analyze-study';
 
 const require = createRequire(import.meta.url);
@@ -96,6 +103,8 @@ export interface InProcessBenchOptions {
   decodeThreads?: number;
   /** Analyses in flight at once in this process. */
   concurrency: number;
+  /** The images in memory (no PACS): qido, metadata and retrieve read them there. */
+  local?: boolean;
 }
 
 export async function benchInProcess(options: InProcessBenchOptions): Promise<void> {
@@ -106,31 +115,52 @@ export async function benchInProcess(options: InProcessBenchOptions): Promise<vo
   const warmup = 2;
   const total = count + warmup;
 
-  const detector = await createDetectorSession(options.model ?? config.MODEL_DIR, undefined, {
-    executionProvider: ep,
-    batchSize: options.batch ?? config.INFERENCE_BATCH,
-  });
-
-  // Only UIDs and ground truth stay in memory; pixels live on the server (so RSS measures the pipeline).
-  const studies: Pick<GeneratedStudy, 'studyInstanceUid' | 'groundTruth'>[] = [];
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ldh-bench-'));
-  const orthanc = await startOrthanc({ dir });
-  const close = async (): Promise<void> => {
-    await orthanc.close();
-    await rm(dir, { recursive: true, force: true });
-  };
-  const uploadStart = performance.now();
-  for (let i = 0; i < total; i++) {
-    const study = generatePhantomStudy({ seed: 1000 + i, patientId: `BENCH-${i}` });
-    studies.push({ studyInstanceUid: study.studyInstanceUid, groundTruth: study.groundTruth });
-    for (const instance of study.instances) await orthanc.upload(benchPart10(instance.part10, size, options.syntax));
-  }
-  console.log(
-    `Orthanc ${orthanc.dicomWebUrl}: stored ${total} studies (${size}², ${options.syntax ?? 'explicit VR little endian'}) in ${Math.round(performance.now() - uploadStart)} ms`,
+  let why = '';
+  const detector = await createDetectorSession(
+    options.model ?? config.MODEL_DIR,
+    (message, fields) => {
+      if (message === 'model loaded' && typeof fields.why === 'string') why = fields.why;
+    },
+    { executionProvider: ep, batchSize: options.batch ?? config.INFERENCE_BATCH },
   );
-  const retriever = createDicomwebRetriever(orthanc.dicomWebUrl, {
-    concurrency: config.DICOMWEB_CONCURRENCY,
-  });
+
+  // Only UIDs and ground truth stay in memory; pixels live on the server (so RSS measures the pipeline) — or, with
+  // --local, in this process, each study's files parsed as a folder of them would be.
+  const studies: (Pick<GeneratedStudy, 'studyInstanceUid' | 'groundTruth'> & { local?: StudySource })[] = [];
+  const generateStart = performance.now();
+  const generated = (i: number): GeneratedStudy => generatePhantomStudy({ seed: 1000 + i, patientId: `BENCH-${i}` });
+  let source: StudySource | undefined;
+  let close = (): Promise<void> => Promise.resolve();
+  if (options.local) {
+    for (let i = 0; i < total; i++) {
+      const study = generated(i);
+      const objects = study.instances.map((instance) => readPart10(benchPart10(instance.part10, size, options.syntax)));
+      studies.push({
+        studyInstanceUid: study.studyInstanceUid,
+        groundTruth: study.groundTruth,
+        local: part10StudySource(objects),
+      });
+    }
+    console.log(
+      `in memory: ${total} studies (${size}², ${options.syntax ?? 'explicit VR little endian'}) generated in ${Math.round(performance.now() - generateStart)} ms; no PACS`,
+    );
+  } else {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ldh-bench-'));
+    const orthanc = await startOrthanc({ dir });
+    close = async (): Promise<void> => {
+      await orthanc.close();
+      await rm(dir, { recursive: true, force: true });
+    };
+    for (let i = 0; i < total; i++) {
+      const study = generated(i);
+      studies.push({ studyInstanceUid: study.studyInstanceUid, groundTruth: study.groundTruth });
+      for (const instance of study.instances) await orthanc.upload(benchPart10(instance.part10, size, options.syntax));
+    }
+    console.log(
+      `Orthanc ${orthanc.dicomWebUrl}: stored ${total} studies (${size}², ${options.syntax ?? 'explicit VR little endian'}) in ${Math.round(performance.now() - generateStart)} ms`,
+    );
+    source = createDicomwebRetriever(orthanc.dicomWebUrl, { concurrency: config.DICOMWEB_CONCURRENCY });
+  }
 
   const perStage = new Map<PipelineStage, number[]>(PIPELINE_STAGES.map((s) => [s, []]));
   const latencies: number[] = [];
@@ -146,7 +176,9 @@ export async function benchInProcess(options: InProcessBenchOptions): Promise<vo
     if (!study) return;
     const stageMs = new Map<PipelineStage, number>();
     const start = performance.now();
-    const analysis = await analyzeImages(retriever, study.studyInstanceUid, detector, {
+    const studySource = study.local ?? source;
+    if (!studySource) throw new Error('no study source');
+    const analysis = await analyzeImages(studySource, study.studyInstanceUid, detector, {
       onStage: (stage, ms) => stageMs.set(stage, (stageMs.get(stage) ?? 0) + ms),
       decoder,
     });
@@ -181,8 +213,9 @@ export async function benchInProcess(options: InProcessBenchOptions): Promise<vo
     `${name.padEnd(22)} ${quantile(values, 0.5).toFixed(1).padStart(9)} ${quantile(values, 0.95).toFixed(1).padStart(9)}`;
   const notInference = latencies.map((l, i) => l - (perStage.get('inference')?.[i] ?? 0));
   console.log(
-    `\nldh-cds bench: ${count} studies (+${warmup} warm-up), ${slices / count} slices of ${size}×${size} each, model ${detector.manifest.id} ${detector.manifest.version} (input ${detector.manifest.input.shape.slice(2).join('×')}), execution provider ${detector.executionProvider}, batch ${detector.batchSize ?? '?'}, decode ${decodeThreads ? `${decodeThreads} worker thread(s)` : 'in-thread'}, ${os.cpus().length} CPU(s)`,
+    `\nldh-cds bench: ${count} studies (+${warmup} warm-up), ${slices / count} slices of ${size}×${size} each${options.local ? ', images local (in memory)' : ' from Orthanc (DICOMweb)'}, model ${detector.manifest.id} ${detector.manifest.version} (input ${detector.manifest.input.shape.slice(2).join('×')}), execution provider ${detector.executionProvider}, batch ${detector.batchSize ?? '?'}, decode ${decodeThreads ? `${decodeThreads} worker thread(s)` : 'in-thread'}, ${os.cpus().length} CPU(s)`,
   );
+  console.log(`execution provider ${detector.executionProvider} (INFERENCE_EP=${ep}): ${why}`);
   console.log(`${'stage (ms per study)'.padEnd(22)} ${'median'.padStart(9)} ${'p95'.padStart(9)}`);
   for (const stage of PIPELINE_STAGES) console.log(row(stage, perStage.get(stage) ?? []));
   console.log(row('end to end', latencies));
