@@ -118,15 +118,10 @@ export function readTrustedEhrsFile(file: string): TrustedEhr[] {
   }
   // `name` is for people reading the file: it is not kept.
   return parsed.data.ehrs.map((entry) => {
-    const { imagingOrigins, ...rest } = withoutUndefined(entry);
+    const { imagingOrigins, ...rest } = entry;
     delete rest.name;
     return { ...rest, imagingOrigins: [...new Set(imagingOrigins)] };
   });
-}
-
-/** The entry's keys that are set (exactOptionalPropertyTypes: an absent key is not one set to undefined). */
-function withoutUndefined<T extends object>(entry: T): T {
-  return Object.fromEntries(Object.entries(entry).filter(([, value]) => value !== undefined)) as T;
 }
 
 /** `['ehrs', 1, 'imagingOrigins', 0]` → `ehrs[1].imagingOrigins[0]`. */
