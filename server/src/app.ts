@@ -20,9 +20,9 @@ import { createRedisIssuedCards } from './cds-hooks/issued-cards';
 import { loadCdsCodes, triggerCodes, type CdsCodesFile } from './cds-hooks/trigger-codes';
 import { loadTrustedClients, type TrustedClients } from './cds-hooks/trusted-clients';
 import { createCdsJwtVerifier } from './cds-hooks/verify-jwt';
-import { backendRegistrationFor, tokenSettingsFor, type AppConfig } from './config';
+import { tokenSettingsFor, type AppConfig } from './config';
 import { analysesRouter } from './http/analyses-router';
-import { createBackendTokens } from './http/backend-services';
+import { backendTokensFor } from './http/backend-services';
 import { clientKeyRouter, loadOrCreateClientKey, sealJson, type ClientKey } from './http/client-key';
 import { handleError, handleNotFound } from './http/error-handler';
 import { configurationReport, healthRouter } from './http/health-router';
@@ -161,10 +161,7 @@ export function createApp(config: AppConfig, trustedCdsClients: TrustedClients, 
       // A system job (the arrival watcher's, no user token) runs with the server's own Backend Services token.
       run: withOwnTokenForSystemJobs(
         analysisRunner(config.MODEL_DIR, deps, metrics.jobs),
-        createBackendTokens({
-          clientKey: readClientKey,
-          registrationFor: (base) => backendRegistrationFor(config, base),
-        }),
+        backendTokensFor(config, readClientKey),
       ),
       describeFailure: jobFailureDescriber(logger),
       maxRunning: config.MAX_CONCURRENT_ANALYSES,

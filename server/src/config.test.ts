@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backendRegistrationFor, CONFIG_KEYS, loadConfig, tokenSettingsFor } from './config';
+import { CONFIG_KEYS, loadConfig, tokenSettingsFor } from './config';
+import { backendRegistrationFor } from './http/backend-services';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ldh-cds-config-'));
 /** An EHRS_FILE with this content (a string is written as is). */

@@ -9,7 +9,7 @@ import { FRAMES_PER_INSTANCE_CEILING, STUDY_LIMITS, type StudyLimitName } from '
 import { EXECUTION_PROVIDERS } from './inference/execution-provider';
 import { DEFAULT_BACKEND_SCOPES } from './http/backend-services';
 import { INTROSPECTION_AUTH_METHODS, TOKEN_VERIFICATION_METHODS } from './http/token-verifier';
-import { readTrustedEhrsFile, systemScopes, withSimpleFhirBases, type TrustedEhr } from './trusted-ehrs';
+import { readTrustedEhrsFile, systemScopes, trustedEhrOf, withSimpleFhirBases, type TrustedEhr } from './trusted-ehrs';
 
 /** Every key with its default and meaning — the README's configuration table is generated from this list. */
 export const CONFIG_KEYS = [
@@ -521,10 +521,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return { ...parsed.data, FHIR_BASE_URLS: ehrs.map((ehr) => ehr.fhirBaseUrl), EHRS: ehrs };
 }
 
-/** The EHR entry of this FHIR base, if any (a base of FHIR_BASE_URLS alone has one too: withSimpleFhirBases). */
-const ehrOf = (config: Pick<AppConfig, 'EHRS'>, fhirBaseUrl: string): TrustedEhr | undefined =>
-  config.EHRS.find((ehr) => ehr.fhirBaseUrl === fhirBaseUrl.replace(/\/+$/, ''));
-
 /** How the user's tokens of this EHR are verified: its EHRS_FILE entry, else TOKEN_VERIFICATION and INTROSPECTION_*. */
 export function tokenSettingsFor(
   config: Pick<AppConfig, 'EHRS' | 'TOKEN_VERIFICATION' | 'INTROSPECTION_AUTH' | 'INTROSPECTION_CLIENT_ID'>,
@@ -534,22 +530,10 @@ export function tokenSettingsFor(
   introspectionAuth: AppConfig['INTROSPECTION_AUTH'];
   introspectionClientId: string;
 } {
-  const ehr = ehrOf(config, fhirBaseUrl);
+  const ehr = trustedEhrOf(config.EHRS, fhirBaseUrl);
   return {
     method: ehr?.tokenVerification ?? config.TOKEN_VERIFICATION,
     introspectionAuth: ehr?.introspectionAuth ?? config.INTROSPECTION_AUTH,
     introspectionClientId: ehr?.introspectionClientId ?? config.INTROSPECTION_CLIENT_ID,
-  };
-}
-
-/** Who ldh-cds is at this EHR as a SMART Backend Services client: its EHRS_FILE entry, else BACKEND_CLIENT_ID and BACKEND_SCOPES. */
-export function backendRegistrationFor(
-  config: Pick<AppConfig, 'EHRS' | 'BACKEND_CLIENT_ID' | 'BACKEND_SCOPES'>,
-  fhirBaseUrl: string,
-): { clientId: string; scope: string } {
-  const ehr = ehrOf(config, fhirBaseUrl);
-  return {
-    clientId: ehr?.backendClientId ?? config.BACKEND_CLIENT_ID,
-    scope: ehr?.backendScopes ?? config.BACKEND_SCOPES,
   };
 }

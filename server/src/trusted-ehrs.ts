@@ -148,5 +148,14 @@ export function withSimpleFhirBases(ehrs: readonly TrustedEhr[], fhirBaseUrls: r
 
 /** The imaging origins configured for the EHR of this FHIR base; none for a base that is not configured. */
 export function imagingOriginsOf(ehrs: readonly TrustedEhr[], fhirBaseUrl: string): readonly string[] {
-  return ehrs.find((ehr) => ehr.fhirBaseUrl === fhirBaseUrl)?.imagingOrigins ?? [];
+  return trustedEhrOf(ehrs, fhirBaseUrl)?.imagingOrigins ?? [];
+}
+
+/** The entry of this FHIR base (a trailing slash aside), if it is a trusted EHR. */
+export function trustedEhrOf<Ehr extends { fhirBaseUrl: string }>(
+  ehrs: readonly Ehr[],
+  fhirBaseUrl: string,
+): Ehr | undefined {
+  const base = fhirBaseUrl.replace(/\/+$/, '');
+  return ehrs.find((ehr) => ehr.fhirBaseUrl === base);
 }

@@ -13,8 +13,13 @@ import { arrivalNotificationRouter } from './arrival/notification-router';
 import { createRedisArrivalStore } from './arrival/redis-arrival-store';
 import { createSubscriptionRegistrar, NOTIFICATION_PATH, SUBSCRIPTION_SCOPE } from './arrival/subscription';
 import { loadCdsCodes, triggerCodes } from './cds-hooks/trigger-codes';
-import { backendRegistrationFor, type AppConfig } from './config';
-import { createBackendTokens, type BackendTokens } from './http/backend-services';
+import type { AppConfig } from './config';
+import {
+  backendRegistrationFor,
+  backendTokensFor,
+  createBackendTokens,
+  type BackendTokens,
+} from './http/backend-services';
 import type { ClientKey } from './http/client-key';
 import type { AnalysisJobs, AnalysisRunner } from './jobs/analysis-jobs';
 import { findOwnAnalysis, type AnalyzeDependencies } from './pipeline/analyze-study';
@@ -49,10 +54,7 @@ export function startArrivalWatcher(config: AppConfig, wiring: ArrivalWiring): R
   if (config.ANALYZE_ON_ARRIVAL === 'off') return undefined;
   const { logger, deps } = wiring;
   const store = arrivalStoreFor(config);
-  const tokens = createBackendTokens({
-    clientKey: wiring.clientKey,
-    registrationFor: (base) => backendRegistrationFor(config, base),
-  });
+  const tokens = backendTokensFor(config, wiring.clientKey);
   // Read once at start: a file that cannot be read stops the start with its name, as for the CDS services.
   const codes = triggerCodes(loadCdsCodes(config.CDS_CODES_FILE));
   // Managing the Subscription takes a token of its own (SUBSCRIPTION_SCOPE): the analyses' scopes stay as they are.

@@ -5,8 +5,8 @@
  * check of the server's key, and failures described as the API would answer them. Nothing else lives here.
  */
 import type { Logger } from 'pino';
-import { backendRegistrationFor, type AppConfig } from './config';
-import { createBackendTokens, type BackendTokens } from './http/backend-services';
+import type { AppConfig } from './config';
+import { backendTokensFor, type BackendTokens } from './http/backend-services';
 import { openSealedJson, type ClientKey } from './http/client-key';
 import { jobFailureDescriber } from './http/job-answers';
 import type { AnalysisRunner } from './jobs/analysis-jobs';
@@ -33,7 +33,7 @@ export interface WorkerWiring {
 export function startAnalysisWorker(config: AppConfig, wiring: WorkerWiring): AnalysisWorker {
   const { logger, deps, clientKey } = wiring;
   if (!config.REDIS_URL) throw new Error('An analysis worker needs REDIS_URL: it takes its jobs from Redis.');
-  const tokens = createBackendTokens({ clientKey, registrationFor: (base) => backendRegistrationFor(config, base) });
+  const tokens = backendTokensFor(config, clientKey);
   return createAnalysisWorker({
     redisUrl: config.REDIS_URL,
     run: retriedWithFreshToken(analysisRunner(config.MODEL_DIR, deps, wiring.metrics), tokens),

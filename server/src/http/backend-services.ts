@@ -11,6 +11,7 @@
  * naming what to register.
  */
 import { signClientAssertion, type ClientKey } from './client-key';
+import { trustedEhrOf, type EhrRegistration } from '../trusted-ehrs';
 import { HttpError, operationOutcome } from './http-error';
 
 /**
@@ -40,7 +41,7 @@ export interface BackendRegistration {
 
 export interface BackendTokensOptions {
   clientKey: () => Promise<ClientKey>;
-  /** The registration at the EHR of this FHIR base (config.ts backendRegistrationFor). */
+  /** The registration at the EHR of this FHIR base (backendRegistrationFor). */
   registrationFor: (fhirBaseUrl: string) => BackendRegistration;
   /** Timeout of one request to the EHR, ms (default 10 s). */
   timeoutMs?: number;
@@ -169,4 +170,28 @@ export function createBackendTokens(options: BackendTokensOptions): BackendToken
       if (tokens.get(base)?.token === refused) tokens.delete(base);
     },
   };
+}
+
+/** The configuration that says who the server is at each EHR (config.ts: EHRS_FILE, BACKEND_CLIENT_ID, BACKEND_SCOPES). */
+export interface BackendConfig {
+  EHRS: readonly (EhrRegistration & { fhirBaseUrl: string })[];
+  BACKEND_CLIENT_ID: string;
+  BACKEND_SCOPES: string;
+}
+
+/** Who ldh-cds is at this EHR as a Backend Services client: its EHRS_FILE entry, else BACKEND_CLIENT_ID and BACKEND_SCOPES. */
+export function backendRegistrationFor(config: BackendConfig, fhirBaseUrl: string): BackendRegistration {
+  const ehr = trustedEhrOf(config.EHRS, fhirBaseUrl);
+  return {
+    clientId: ehr?.backendClientId ?? config.BACKEND_CLIENT_ID,
+    scope: ehr?.backendScopes ?? config.BACKEND_SCOPES,
+  };
+}
+
+/** The server's own tokens as the configuration registers it at each EHR. */
+export function backendTokensFor(config: BackendConfig, clientKey: () => Promise<ClientKey>): BackendTokens {
+  return createBackendTokens({
+    clientKey,
+    registrationFor: (fhirBaseUrl) => backendRegistrationFor(config, fhirBaseUrl),
+  });
 }
