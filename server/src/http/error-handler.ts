@@ -12,7 +12,7 @@ import type { OperationOutcome } from 'fhir/r4';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { PipelineError } from '../pipeline/pipeline-error';
 import { UpstreamRequestError } from '../upstream/upstream-request-error';
-import { HttpError, badRequest, internalError, notFound } from './http-error';
+import { HttpError, badRequest, internalError, isCapacityRefusal, notFound } from './http-error';
 import { stackFramesOf } from './log-serializers';
 import { pipelineErrorToHttpError } from './pipeline-errors';
 
@@ -87,9 +87,7 @@ export const handleError: ErrorRequestHandler = (error: unknown, req, res, next)
   }
   const httpError = toHttpError(error);
   const fields = errorToLogFields(error, httpError);
-  // A 503 with Retry-After is the server at capacity by design (a full queue, a full replay cache): a warning a flood
-  // repeats, not a failure with a stack to read.
-  if (httpError.status === 503 && httpError.headers['Retry-After'] !== undefined)
+  if (isCapacityRefusal(httpError.status, httpError.headers['Retry-After'] !== undefined))
     req.log.warn(fields, 'request refused: busy');
   else if (httpError.status >= 500) req.log.error({ ...fields, stack: stackFramesOf(error) }, 'request failed');
   else req.log.info(fields, 'request refused');

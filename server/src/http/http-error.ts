@@ -46,6 +46,14 @@ export const internalError = make(500, 'exception');
 /** The study exceeds a configured limit (422, FHIR issue `too-costly`): the message names the limit and its key. */
 export const tooCostly = make(422, 'too-costly');
 
+/**
+ * An answer that says the server is at capacity by design (a full queue, a full replay cache): 503 with Retry-After,
+ * as serviceBusy makes it. Logged as a warning, which a flood repeats, not as a failure with a stack.
+ */
+export function isCapacityRefusal(status: number, hasRetryAfter: boolean): boolean {
+  return status === 503 && hasRetryAfter;
+}
+
 /** The server is at capacity (RFC 9110 §15.6.4): nothing is wrong with the request; Retry-After says when to retry. */
 export function serviceBusy(diagnostics: string, retryAfterSeconds: number): HttpError {
   return new HttpError(503, operationOutcome('transient', diagnostics), { 'Retry-After': String(retryAfterSeconds) });

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { pinoHttp, type HttpLogger } from 'pino-http';
+import { isCapacityRefusal } from './http-error';
 import { httpLogSerializers, LOG_REDACT_PATHS } from './log-serializers';
 
 export function securityHeaders(trustedFhirBaseUrls: readonly string[]): ReturnType<typeof helmet> {
@@ -55,9 +56,9 @@ export function requestLogger(logger: Logger): HttpLogger {
     genReqId: newRequestId,
     serializers: httpLogSerializers,
     redact: LOG_REDACT_PATHS,
-    // A 503 with Retry-After is the server at capacity by design (error-handler.ts): a warning, as a 4xx is.
+    // The server at capacity (http-error.ts isCapacityRefusal): a warning, as a 4xx is.
     customLogLevel: (_req: IncomingMessage, res: ServerResponse, error: Error | undefined) =>
-      error || (res.statusCode >= 500 && !(res.statusCode === 503 && res.hasHeader('retry-after')))
+      error || (res.statusCode >= 500 && !isCapacityRefusal(res.statusCode, res.hasHeader('retry-after')))
         ? 'error'
         : res.statusCode >= 400
           ? 'warn'
