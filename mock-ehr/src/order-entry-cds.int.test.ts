@@ -163,6 +163,26 @@ async function selectOrder(): Promise<{ orderUrl: string; page: string }> {
   return { orderUrl, page: await (await fetch(orderUrl)).text() };
 }
 
+/** The href of the first card's SMART link on a page. */
+const smartLinkOf = (page: string): string =>
+  /class="button cds-link cds-link-smart" href="([^"]+)"/.exec(page)?.[1]?.replaceAll('&amp;', '&') ?? '';
+
+/** A card's SMART link followed as the browser and the app would: the EHR's redirect, then the launch's token. */
+async function followSmartLink(
+  href: string,
+): Promise<{ launchUrl: URL; token: { patient: string; appContext: string } }> {
+  const redirect = await fetch(new URL(href, ehr.url), { redirect: 'manual' });
+  expect(redirect.status).toBe(302);
+  const launchUrl = new URL(redirect.headers.get('location') ?? '');
+  const { verifier, challenge } = pkcePair();
+  const { location } = await authorize(ehr, { launch: launchUrl.searchParams.get('launch') ?? '', challenge });
+  const token = (await (await exchangeCode(ehr, location?.searchParams.get('code') ?? '', verifier)).json()) as {
+    patient: string;
+    appContext: string;
+  };
+  return { launchUrl, token };
+}
+
 describe('order entry with CDS Hooks', () => {
   it('when a spine referral is selected, then order-select gets a signed call with context and prefetch, and the card renders', async () => {
     const { page } = await selectOrder();
@@ -203,19 +223,9 @@ describe('order entry with CDS Hooks', () => {
 
   it('when the card’s SMART link is followed, then the app is launched for the patient with the card’s appContext', async () => {
     const { page } = await selectOrder();
-    const href =
-      /class="button cds-link cds-link-smart" href="([^"]+)"/.exec(page)?.[1]?.replaceAll('&amp;', '&') ?? '';
-    const redirect = await fetch(new URL(href, ehr.url), { redirect: 'manual' });
-    expect(redirect.status).toBe(302);
-    const launchUrl = new URL(redirect.headers.get('location') ?? '');
+    const { launchUrl, token } = await followSmartLink(smartLinkOf(page));
     expect(`${launchUrl.origin}${launchUrl.pathname}`).toBe('http://localhost:3999/launch.html');
     expect(launchUrl.searchParams.get('iss')).toBe(ehr.fhirBaseUrl);
-    const { verifier, challenge } = pkcePair();
-    const { location } = await authorize(ehr, { launch: launchUrl.searchParams.get('launch') ?? '', challenge });
-    const token = (await (await exchangeCode(ehr, location?.searchParams.get('code') ?? '', verifier)).json()) as {
-      patient: string;
-      appContext: string;
-    };
     expect(token.patient).toBe(patientId());
     expect(token.appContext).toBe('{"imagingStudy":"ImagingStudy/x"}');
   });
@@ -327,18 +337,9 @@ describe('opening a chart (patient-view)', () => {
 
   it('when the chart card’s SMART link is followed, then the app is launched for the patient with the card’s appContext', async () => {
     const page = await (await fetch(`${ehr.url}/chart/${patientId()}`)).text();
-    const href =
-      /class="button cds-link cds-link-smart" href="([^"]+)"/.exec(page)?.[1]?.replaceAll('&amp;', '&') ?? '';
+    const href = smartLinkOf(page);
     expect(href).toMatch(/^\/visits\/[^/]+\/cards\/[^/]+\/links\/1$/);
-    const redirect = await fetch(new URL(href, ehr.url), { redirect: 'manual' });
-    expect(redirect.status).toBe(302);
-    const launchUrl = new URL(redirect.headers.get('location') ?? '');
-    const { verifier, challenge } = pkcePair();
-    const { location } = await authorize(ehr, { launch: launchUrl.searchParams.get('launch') ?? '', challenge });
-    const token = (await (await exchangeCode(ehr, location?.searchParams.get('code') ?? '', verifier)).json()) as {
-      patient: string;
-      appContext: string;
-    };
+    const { token } = await followSmartLink(href);
     expect(token.patient).toBe(patientId());
     expect(token.appContext).toBe('{"imagingStudy":"ImagingStudy/x"}');
   });
