@@ -60,6 +60,9 @@ export function createMemoryReplayCache({ max = 100_000, now = Date.now }: Memor
   };
 }
 
+/** The verifier's clock counts whole seconds: a key is kept one second past the last one it could accept in. */
+const WHOLE_SECOND_MARGIN_S = 1;
+
 /**
  * How long a token's `jti` must be remembered: for as long as the verifier could still accept the token — until its
  * `exp`, or its `iat` plus the largest age accepted if that comes first (a token with a far `exp` is refused by age
@@ -67,9 +70,6 @@ export function createMemoryReplayCache({ max = 100_000, now = Date.now }: Memor
  * a token whose age limit falls at second S is still accepted until S + 1 (RFC 7519 §4.1.6 leaves the precision to the
  * verifier). Times in seconds since the epoch.
  */
-/** The verifier's clock counts whole seconds: a key is kept one second past the last one it could accept in. */
-const WHOLE_SECOND_MARGIN_S = 1;
-
 export function replayTtlMs(
   token: { expiresAtS: number; issuedAtS?: number | undefined },
   limits: { maxAgeS?: number; clockToleranceS: number },
